@@ -1,0 +1,145 @@
+// Package report holds what one run of a scenario produced, whether the run
+// was the Go model or the real kernel: a result per step and a record per
+// frame. Both producers fill the same types so that they can be compared
+// field by field and written to the same REPORT.json.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/udpbuild/udpbuild/errno"
+)
+
+// Step is the outcome of one scenario step, as a system call returns it:
+// either Ret bytes (or 0 for a setsockopt) or an Errno.
+type Step struct {
+	// Op is "send" or "setsockopt".
+	Op string
+	// Ret is the return value when Err is zero.
+	Ret int
+	// Err is the errno the call failed with; zero on success.
+	Err errno.Errno
+}
+
+// OK reports whether the step succeeded.
+func (s Step) OK() bool { return s.Err == 0 }
+
+// String renders the result as strace would: "1000" or "-1 EMSGSIZE".
+func (s Step) String() string {
+	if s.Err != 0 {
+		return "-1 " + s.Err.Name()
+	}
+	return fmt.Sprint(s.Ret)
+}
+
+type stepJSON struct {
+	Op    string       `json:"op,omitempty"`
+	Ret   *int         `json:"ret,omitempty"`
+	Errno *errno.Errno `json:"errno,omitempty"`
+}
+
+// MarshalJSON writes {"ret": N} or {"errno": "NAME"}, as the spec requires.
+func (s Step) MarshalJSON() ([]byte, error) {
+	j := stepJSON{Op: s.Op}
+	if s.Err != 0 {
+		e := s.Err
+		j.Errno = &e
+	} else {
+		r := s.Ret
+		j.Ret = &r
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Step) UnmarshalJSON(b []byte) error {
+	var j stepJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Step{Op: j.Op}
+	if j.Errno != nil {
+		s.Err = *j.Errno
+	}
+	if j.Ret != nil {
+		s.Ret = *j.Ret
+	}
+	return nil
+}
+
+// Kind says why a frame exists.
+type Kind string
+
+// The kinds of frame the send path emits.
+const (
+	// Datagram is a whole UDP datagram in one IP packet.
+	Datagram Kind = "datagram"
+	// Fragment is one IP fragment of a datagram (ip_do_fragment).
+	Fragment Kind = "fragment"
+	// Segment is one UDP datagram cut from a GSO super-packet
+	// (__udp_gso_segment).
+	Segment Kind = "segment"
+	// Super is a GSO super-packet as the tap sees it when the device
+	// segments it (NETIF_F_GSO_UDP_L4).
+	Super Kind = "gso"
+)
+
+// Frame is one link-layer frame and its provenance.
+type Frame struct {
+	// Step is the index of the scenario step whose call emitted the frame
+	// (a send, or a setsockopt that uncorked).
+	Step int `json:"step"`
+	// Datagram counts the datagrams (skbs handed to ip_local_out) of the
+	// run from 0.
+	Datagram int `json:"datagram"`
+	// Kind says why the frame exists.
+	Kind Kind `json:"kind"`
+	// Index is the fragment or segment number within the datagram, from 0.
+	Index int `json:"index"`
+	// Count is how many fragments or segments the datagram became (1 for a
+	// whole datagram).
+	Count int `json:"count"`
+	// Offset is the byte offset of this frame's payload within the
+	// datagram's IP payload (fragment offset * 8 for a fragment; for a
+	// segment, the offset in the super-packet's UDP payload).
+	Offset int `json:"offset"`
+	// Why is a one-line human explanation ("fragment 2 of 3; ID from the
+	// per-destination counter").
+	Why string `json:"why,omitempty"`
+	// Len is len(Data).
+	Len int `json:"len"`
+	// Data is the frame, from the Ethernet header on.
+	Data []byte `json:"-"`
+}
+
+// Features records the NIC features asked for and what the device ended up
+// with after the kernel's (or the model's) fix-ups.
+type Features struct {
+	Requested []string `json:"requested"`
+	Enabled   []string `json:"enabled"`
+	// Dropped lists requested features that the fix-up turned off, with
+	// the reason, e.g. "sg: needs a checksum feature".
+	Dropped []string `json:"dropped,omitempty"`
+}
+
+// Report is everything one run produced.
+type Report struct {
+	// Scenario is the scenario's name.
+	Scenario string `json:"scenario"`
+	// Source is "model" or "kernel".
+	Source string `json:"source"`
+	// View is "tap" or "wire".
+	View string `json:"view"`
+	// Kernel is the release of the kernel that ran the scenario (uname -r),
+	// for kernel runs.
+	Kernel string `json:"kernel,omitempty"`
+	// Features are the link's NIC features.
+	Features Features `json:"features"`
+	// Setup holds the results of the socket's setsockopt list, in order.
+	Setup []Step `json:"setup,omitempty"`
+	// Steps has one entry per scenario step, in order.
+	Steps []Step `json:"steps"`
+	// Frames has one entry per frame, in the order they left the device.
+	Frames []Frame `json:"frames"`
+}

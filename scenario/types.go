@@ -1,0 +1,204 @@
+// Package scenario reads scenario files: one UDP socket's life (the link, the
+// socket's set-up, then a sequence of calls), as described in
+// docs/scenario.md. The same Scenario drives the Go model (builder) and the
+// real kernel (kernel), so that the two can be compared frame by frame.
+package scenario
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/udpbuild/udpbuild/errno"
+)
+
+// Scenario is a parsed, validated scenario file with defaults applied.
+type Scenario struct {
+	// Name is free text.
+	Name string
+	// Path is the file the scenario came from ("" when parsed from bytes).
+	Path   string
+	Link   Link
+	Socket Socket
+	Steps  []Step
+}
+
+// Feature is a NIC feature the simulated device offers.
+type Feature string
+
+// The NIC features of the spec, by the kernel's NETIF_F_* names.
+const (
+	HWCsum   Feature = "hw-csum"    // NETIF_F_HW_CSUM
+	IPCsum   Feature = "ip-csum"    // NETIF_F_IP_CSUM
+	SG       Feature = "sg"         // NETIF_F_SG
+	GSOUDPL4 Feature = "gso-udp-l4" // NETIF_F_GSO_UDP_L4
+)
+
+// AllFeatures lists every feature name in the order the spec gives them.
+var AllFeatures = [...]Feature{HWCsum, IPCsum, SG, GSOUDPL4}
+
+// Link is the sending device.
+type Link struct {
+	// MTU is the device MTU, 68..65535; the path MTU equals it.
+	MTU int
+	// Features are the requested NIC features, deduplicated, in file order.
+	Features []Feature
+	SrcMAC   net.HardwareAddr
+	DstMAC   net.HardwareAddr
+}
+
+// Has reports whether f was requested.
+func (l Link) Has(f Feature) bool {
+	for _, g := range l.Features {
+		if g == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Proto is the socket's protocol.
+type Proto string
+
+// The two protocols of a SOCK_DGRAM IPv4 socket that udpbuild models.
+const (
+	UDP     Proto = "udp"     // IPPROTO_UDP (17)
+	UDPLite Proto = "udplite" // IPPROTO_UDPLITE (136)
+)
+
+// Number is the IP protocol number.
+func (p Proto) Number() uint8 {
+	if p == UDPLite {
+		return 136
+	}
+	return 17
+}
+
+// PMTUDisc is an IP_MTU_DISCOVER mode.
+type PMTUDisc int
+
+// The IP_MTU_DISCOVER values of <linux/in.h>. Interface and omit exist in
+// the kernel too; a scenario may name them as an extension.
+const (
+	PMTUDont      PMTUDisc = 0 // IP_PMTUDISC_DONT
+	PMTUWant      PMTUDisc = 1 // IP_PMTUDISC_WANT
+	PMTUDo        PMTUDisc = 2 // IP_PMTUDISC_DO
+	PMTUProbe     PMTUDisc = 3 // IP_PMTUDISC_PROBE
+	PMTUInterface PMTUDisc = 4 // IP_PMTUDISC_INTERFACE
+	PMTUOmit      PMTUDisc = 5 // IP_PMTUDISC_OMIT
+)
+
+var pmtuNames = map[string]PMTUDisc{"dont": PMTUDont, "want": PMTUWant, "do": PMTUDo, "probe": PMTUProbe, "interface": PMTUInterface, "omit": PMTUOmit}
+
+// String returns the scenario name of the mode ("want").
+func (p PMTUDisc) String() string {
+	for k, v := range pmtuNames {
+		if v == p {
+			return k
+		}
+	}
+	return "invalid"
+}
+
+// Socket is the socket's set-up before the first step.
+type Socket struct {
+	Proto Proto
+	Src   netip.AddrPort
+	// Dst is the destination of sends that name none, and of connect().
+	Dst     netip.AddrPort
+	Connect bool
+	// PMTUDisc is applied with setsockopt(IP_MTU_DISCOVER) before the list.
+	PMTUDisc PMTUDisc
+	// InetID, when set, is the first IP ID of a connected socket's counter.
+	InetID *uint16
+	// Setsockopt is applied in order before the first step.
+	Setsockopt []Opt
+}
+
+// OptName names a socket option a scenario can set.
+type OptName string
+
+// The socket options of the spec (and IP_MTU_DISCOVER, an extension that
+// lets a step change the mode mid-life).
+const (
+	OptUDPCork        OptName = "UDP_CORK"           // SOL_UDP
+	OptUDPSegment     OptName = "UDP_SEGMENT"        // SOL_UDP
+	OptIPTOS          OptName = "IP_TOS"             // SOL_IP
+	OptIPTTL          OptName = "IP_TTL"             // SOL_IP
+	OptIPOptions      OptName = "IP_OPTIONS"         // SOL_IP
+	OptIPMTUDiscover  OptName = "IP_MTU_DISCOVER"    // SOL_IP
+	OptSONoCheck      OptName = "SO_NO_CHECK"        // SOL_SOCKET
+	OptUDPLiteSendCov OptName = "UDPLITE_SEND_CSCOV" // SOL_UDPLITE
+	OptUDPLiteRecvCov OptName = "UDPLITE_RECV_CSCOV" // SOL_UDPLITE
+)
+
+// Opt is one setsockopt call.
+type Opt struct {
+	Name OptName
+	// Int is the int argument (all options but IP_OPTIONS).
+	Int int
+	// Bytes is the IP_OPTIONS argument, exactly as given to setsockopt.
+	Bytes []byte
+	// Line is the scenario file line, for messages.
+	Line int
+}
+
+// Step is one call: exactly one of Send and Setsockopt is set.
+type Step struct {
+	Send       *Send
+	Setsockopt []Opt
+	Line       int
+}
+
+// Op is "send" or "setsockopt".
+func (s Step) Op() string {
+	if s.Send != nil {
+		return "send"
+	}
+	return "setsockopt"
+}
+
+// Send is one sendmsg() call.
+type Send struct {
+	// Payload is the data; its length may exceed 0xFFFF to provoke EMSGSIZE.
+	Payload []byte
+	// Flags is the msg_flags bitmask (unix.MSG_* values).
+	Flags int
+	// Cmsg are the control messages, in order.
+	Cmsg []Cmsg
+	// To, when valid, is msg_name.
+	To netip.AddrPort
+	// Expect, when non-nil, is what the step must return.
+	Expect *Expect
+	// Index is the k of "the k-th send step" (the pattern payload's seed).
+	Index int
+}
+
+// CmsgType names a control message a scenario can attach.
+type CmsgType string
+
+// The control messages of the spec.
+const (
+	CmsgUDPSegment CmsgType = "UDP_SEGMENT" // SOL_UDP, u16
+	CmsgIPTTL      CmsgType = "IP_TTL"      // SOL_IP, int
+	CmsgIPTOS      CmsgType = "IP_TOS"      // SOL_IP, int or u8
+	CmsgIPOptions  CmsgType = "IP_OPTIONS"  // SOL_IP IP_RETOPTS
+)
+
+// Cmsg is one control message.
+type Cmsg struct {
+	Type CmsgType
+	// Int is the integer value (all but IP_OPTIONS).
+	Int int
+	// Size is the payload size in bytes: 2 for UDP_SEGMENT, 4 for IP_TTL and
+	// the int form of IP_TOS, 1 for the u8 form of IP_TOS.
+	Size int
+	// Bytes is the IP_OPTIONS payload.
+	Bytes []byte
+}
+
+// Expect is the expected result of a send.
+type Expect struct {
+	// Ret is the expected return value when Err is zero.
+	Ret int
+	Err errno.Errno
+}
