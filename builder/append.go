@@ -1,0 +1,262 @@
+package builder
+
+import (
+	"net/netip"
+
+	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/ipopt"
+)
+
+// csumMode is skb->ip_summed as the send path uses it.
+type csumMode uint8
+
+const (
+	csumNone        csumMode = iota // CHECKSUM_NONE: software computes it
+	csumUnnecessary                 // CHECKSUM_UNNECESSARY: set on GSO skbs by udp_send_skb
+	csumPartial                     // CHECKSUM_PARTIAL: the device finishes it
+)
+
+func (c csumMode) String() string {
+	return [...]string{"CHECKSUM_NONE", "CHECKSUM_UNNECESSARY", "CHECKSUM_PARTIAL"}[c]
+}
+
+// flow is the part of struct flowi4 the send path keeps: the addresses the
+// IP header gets (daddr is the first hop of a source route).
+type flow struct {
+	saddr, daddr netip.Addr
+	sport, dport uint16
+}
+
+// cork mirrors struct inet_cork: what ip_setup_cork captures at the first
+// append of a datagram.
+type cork struct {
+	fragsize int
+	gsoSize  int
+	opt      *ipopt.Options // nil: no IPCORK_OPT
+	addr     netip.Addr     // the final destination (ipc->addr) for a source route
+	ttl      int            // 0: unset
+	tos      int            // -1: unset
+	length   int            // cork->length: bytes appended so far
+	fl       flow
+}
+
+// skbQueue is a datagram under construction: the UDP header and payload as
+// one contiguous byte slice, plus the length (skb->len, network header
+// included) of every skb __ip_append_data allocated. The skb boundaries are
+// all that is visible later, through ip_do_fragment's fast path.
+type skbQueue struct {
+	l4     []byte // UDP header + payload, in order
+	lens   []int  // skb->len of each skb, fragheaderlen included
+	summed csumMode
+}
+
+func (q *skbQueue) empty() bool { return len(q.lens) == 0 }
+
+func (q *skbQueue) reset() {
+	q.l4 = q.l4[:0]
+	q.lens = q.lens[:0]
+	q.summed = csumNone
+}
+
+// ipcm mirrors struct ipcm_cookie: per-call IP settings.
+type ipcm struct {
+	ttl     int // 0: unset
+	tos     int // -1: unset
+	opt     *ipopt.Options
+	gsoSize int
+	addr    netip.Addr
+}
+
+// setupCork mirrors ip_setup_cork. Path MTU equals device MTU in udpbuild,
+// so ip_sk_use_pmtu's choice between them does not matter.
+func (s *Socket) setupCork(c *cork, ipc *ipcm, fl flow) errno.Errno {
+	c.opt = nil
+	if ipc.opt != nil {
+		c.opt = ipc.opt
+		c.addr = ipc.addr
+	}
+	c.fragsize = s.dev.MTU
+	if c.fragsize < ipv4MinMTU { // inetdev_valid_mtu
+		return errno.ENETUNREACH
+	}
+	c.gsoSize = ipc.gsoSize
+	c.length = 0
+	c.ttl = ipc.ttl
+	c.tos = ipc.tos
+	c.fl = fl
+	return 0
+}
+
+func optlen(o *ipopt.Options) int {
+	if o == nil {
+		return 0
+	}
+	return o.Optlen
+}
+
+// appendData mirrors __ip_append_data for a UDP socket: it appends payload
+// (and, when transhdrlen is 8, room for the UDP header in front of it) to
+// q, allocating skbs exactly where the kernel does.
+func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen int, flags int) errno.Errno {
+	length := len(payload) + transhdrlen
+	mtu := c.fragsize
+	if c.gsoSize > 0 {
+		mtu = ipMaxMTU
+	}
+	fragheaderlen := 20 + optlen(c.opt)
+	maxfraglen := ((mtu-fragheaderlen)&^7 + fragheaderlen)
+	maxnonfragsize := mtu
+	if ignoreDF(s.pmtudisc) {
+		maxnonfragsize = ipMaxMTU
+	}
+	if c.length+length > maxnonfragsize-fragheaderlen {
+		return errno.EMSGSIZE
+	}
+	// transhdrlen > 0 means this is the first skb: it may be left for the
+	// device to checksum when it is the whole datagram.
+	csummode := csumNone
+	if transhdrlen > 0 && length+fragheaderlen <= mtu && s.dev.Features.CanChecksum() &&
+		(flags&msgMore == 0 || c.gsoSize > 0) {
+		csummode = csumPartial
+	}
+	c.length += length
+
+	if transhdrlen > 0 {
+		var hdr [udpHdrLen]byte
+		q.l4 = append(q.l4, hdr[:]...)
+	}
+	q.l4 = append(q.l4, payload...)
+
+	n := len(q.lens)
+	for first := n == 0; first || length > 0; first = false {
+		if !first {
+			cur := q.lens[n-1]
+			cp := mtu - cur
+			if cp < length {
+				cp = maxfraglen - cur
+			}
+			if cp > 0 {
+				cp = min(cp, length)
+				q.lens[n-1] += cp
+				length -= cp
+				continue
+			}
+		}
+		// alloc_new_skb: the tail of the previous skb beyond maxfraglen
+		// (fraggap) moves to the new one, so that every skb but the last
+		// is a whole fragment.
+		fraggap := 0
+		if n > 0 {
+			fraggap = q.lens[n-1] - maxfraglen
+		}
+		datalen := length + fraggap
+		if datalen > mtu-fragheaderlen {
+			datalen = maxfraglen - fragheaderlen
+		}
+		if n > 0 && fraggap > 0 {
+			q.lens[n-1] = maxfraglen
+		}
+		if n == 0 {
+			q.summed = csummode
+		}
+		q.lens = append(q.lens, datalen+fragheaderlen)
+		n++
+		length -= datalen - fraggap
+	}
+	return 0
+}
+
+// Datagram is one skb handed to the IP output path: the IP header
+// __ip_make_skb built, the UDP header udp_send_skb filled and the payload,
+// with what the output path needs to cut it into frames.
+type Datagram struct {
+	// Step is the scenario step whose call emitted the datagram.
+	Step int
+	// IP is the IPv4 header, options included.
+	IP []byte
+	// L4 is the UDP (or UDP-Lite) header and payload.
+	L4 []byte
+	// SkbData is the data length (after the network header) of each skb
+	// of the frag list, the first including the UDP header.
+	SkbData []int
+	// Summed is the skb's ip_summed when it reaches the device.
+	Summed csumMode
+	// IgnoreDF is skb->ignore_df.
+	IgnoreDF bool
+	// GSOSize and GSOSegs are set when the skb is a GSO super-packet.
+	GSOSize, GSOSegs int
+	// IDWhy says where the IP ID came from.
+	IDWhy string
+	// Proto is the IP protocol number.
+	Proto uint8
+}
+
+// makeSkb mirrors __ip_make_skb: it joins the queue into one datagram and
+// builds its IP header.
+func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
+	if q.empty() {
+		return nil
+	}
+	fh := 20 + optlen(c.opt)
+	d := &Datagram{Proto: s.proto.Number(), Summed: q.summed}
+	d.L4 = append([]byte(nil), q.l4...)
+	d.SkbData = make([]int, len(q.lens))
+	total := 0
+	for i, l := range q.lens {
+		d.SkbData[i] = l - fh
+		total += l - fh
+	}
+	total += fh
+	d.IgnoreDF = ignoreDF(s.pmtudisc)
+
+	// DF: asked for outright (do, probe) or, for "want", when the datagram
+	// fits the route MTU. A GSO super-packet is longer than the MTU, so
+	// "want" leaves its DF clear.
+	var frag uint16
+	if s.pmtudisc == 2 || s.pmtudisc == 3 || (total <= s.dev.MTU && dontFragment(s.pmtudisc)) {
+		frag = 0x4000
+	}
+	ttl := c.ttl
+	if ttl == 0 {
+		ttl = s.ucTTL
+		if ttl < 0 {
+			ttl = defaultTTL // ip4_dst_hoplimit: the sysctl default
+		}
+	}
+	tos := int(s.tos)
+	if c.tos != -1 {
+		tos = c.tos
+	}
+	d.IP = make([]byte, fh)
+	src, dst := c.fl.saddr.As4(), c.fl.daddr.As4()
+	ipInit(d.IP, fh, uint8(tos), uint16(total), frag, uint8(ttl), d.Proto, src, dst)
+	s.selectIdent(d, frag)
+	if c.opt != nil && c.opt.Optlen > 0 {
+		// The options were compiled by ipopt; a build error would mean a
+		// compile/build mismatch, which the ipopt tests rule out.
+		_ = ipopt.Build(d.IP[20:fh], c.opt, c.addr, c.fl.saddr, s.clock)
+	}
+	q.reset()
+	return d
+}
+
+// selectIdent mirrors ip_select_ident_segs with segs = 1, as __ip_make_skb
+// calls it (a GSO super-packet is not yet marked as such there).
+func (s *Socket) selectIdent(d *Datagram, frag uint16) {
+	const segs = 1
+	switch {
+	case s.daddr.IsValid():
+		// A connected socket's private counter; UDP advances it
+		// atomically and uses the new value.
+		s.inetID += segs
+		putID(d.IP, s.inetID)
+		d.IDWhy = "ID from the connected socket's inet_id counter"
+	case frag&0x4000 != 0 && !d.IgnoreDF:
+		putID(d.IP, 0)
+		d.IDWhy = "ID 0: DF set and fragmentation forbidden (pmtudisc do/probe)"
+	default:
+		k := identKey{src: [4]byte(d.IP[12:16]), dst: [4]byte(d.IP[16:20]), proto: d.Proto}
+		putID(d.IP, s.idents.reserve(k, segs))
+		d.IDWhy = "ID from the per-destination ip_idents counter"
+	}
+}

@@ -1,0 +1,133 @@
+package builder
+
+import (
+	"fmt"
+
+	"github.com/udpbuild/udpbuild/cmsg"
+	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/report"
+	"github.com/udpbuild/udpbuild/scenario"
+)
+
+// Options tune a model run.
+type Options struct {
+	View View
+	// Seed draws what the kernel draws at random: ip_idents bucket
+	// starts and a connected socket's inet_id when the scenario sets none.
+	Seed uint64
+	// Clock is the IP timestamp option's clock (ms since midnight UTC);
+	// nil means DefaultTimestamp.
+	Clock func() uint32
+	// Frame, when set, receives every frame as it is produced instead of
+	// the report collecting them (report.Frames stays empty): a run of
+	// millions of frames then holds constant memory. The frame's Data is
+	// only valid during the call.
+	Frame func(report.Frame) error
+}
+
+// Run plays a scenario through the model and reports every step's result
+// and every frame of the chosen view.
+func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
+	dev, dropped, err := NewDevice(sc.Link)
+	if err != nil {
+		return nil, err
+	}
+	rep := &report.Report{
+		Scenario: sc.Name,
+		Source:   "model",
+		View:     o.View.String(),
+		Features: report.Features{Requested: featureStrings(sc.Link.Features), Enabled: dev.Features.Names(), Dropped: dropped},
+		Steps:    make([]report.Step, 0, len(sc.Steps)),
+	}
+	step := -1 // setup
+	datagrams := 0
+	var emitErr error
+	out := func(d *Datagram) error {
+		dg := datagrams
+		datagrams++
+		return dev.Transmit(d, o.View, func(fi FrameInfo, b []byte) error {
+			f := report.Frame{Step: step, Datagram: dg, Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Why: fi.Why, Len: len(b), Data: b}
+			if o.Frame != nil {
+				return o.Frame(f)
+			}
+			rep.Frames = append(rep.Frames, f)
+			return nil
+		})
+	}
+	s := NewSocket(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock, Out: out})
+
+	// The kernel runner sets IP_MTU_DISCOVER first, then the list.
+	s.Setsockopt(scenario.Opt{Name: scenario.OptIPMTUDiscover, Int: int(sc.Socket.PMTUDisc)})
+	for _, opt := range sc.Socket.Setsockopt {
+		e := s.Setsockopt(opt)
+		rep.Setup = append(rep.Setup, report.Step{Op: "setsockopt", Err: e})
+	}
+	if sc.Socket.Connect {
+		s.Connect(sc.Socket.Dst, sc.Socket.InetID)
+	}
+	for i, st := range sc.Steps {
+		step = i
+		var r report.Step
+		if st.Send != nil {
+			r = report.Step{Op: "send"}
+			m := Msg{Payload: st.Send.Payload, Flags: st.Send.Flags, Name: st.Send.To}
+			if !m.Name.IsValid() && !sc.Socket.Connect {
+				m.Name = sc.Socket.Dst // "destination of sends that name none"
+			}
+			if len(st.Send.Cmsg) > 0 {
+				m.Control = cmsg.Build(st.Send.Cmsg)
+			}
+			r.Ret, r.Err = s.Sendmsg(&m)
+		} else {
+			r = report.Step{Op: "setsockopt"}
+			for _, opt := range st.Setsockopt {
+				if e := s.Setsockopt(opt); e != 0 {
+					r.Err = e
+					break
+				}
+			}
+		}
+		rep.Steps = append(rep.Steps, r)
+		if s.outErr != nil {
+			emitErr = s.outErr
+			break
+		}
+	}
+	if emitErr != nil {
+		return nil, fmt.Errorf("writing frames: %w", emitErr)
+	}
+	return rep, nil
+}
+
+func featureStrings(fs []scenario.Feature) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = string(f)
+	}
+	return out
+}
+
+// CheckExpect compares each step's result with its expect, returning one
+// message per mismatch ("step 2: expected EMSGSIZE, got 1000").
+func CheckExpect(sc *scenario.Scenario, rep *report.Report) []string {
+	var bad []string
+	for i, st := range sc.Steps {
+		if st.Send == nil || st.Send.Expect == nil || i >= len(rep.Steps) {
+			continue
+		}
+		want, got := st.Send.Expect, rep.Steps[i]
+		if want.Err != got.Err || (want.Err == 0 && want.Ret != got.Ret) {
+			bad = append(bad, fmt.Sprintf("step %d (line %d): expected %s, got %s", i, st.Line, expectString(want), got))
+		}
+	}
+	return bad
+}
+
+func expectString(e *scenario.Expect) string {
+	if e.Err != 0 {
+		return e.Err.Name()
+	}
+	return fmt.Sprint(e.Ret)
+}
+
+var _ = errno.EINVAL

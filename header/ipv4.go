@@ -1,0 +1,125 @@
+package header
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// IPv4MinLen is the size of an IPv4 header without options.
+const IPv4MinLen = 20
+
+// IPv4 flag bits in the flags/fragment-offset word.
+const (
+	IPv4DF         = 0x4000 // IP_DF
+	IPv4MF         = 0x2000 // IP_MF
+	IPv4OffsetMask = 0x1fff // IP_OFFSET
+)
+
+// IPv4 is a view of an IPv4 header (and what follows it).
+type IPv4 []byte
+
+// IHL is the header length in bytes.
+func (h IPv4) IHL() int { return int(h[0]&0x0f) * 4 }
+
+// TOS is the type-of-service byte.
+func (h IPv4) TOS() uint8 { return h[1] }
+
+// TotalLength is the tot_len field.
+func (h IPv4) TotalLength() uint16 { return binary.BigEndian.Uint16(h[2:]) }
+
+// SetTotalLength sets tot_len.
+func (h IPv4) SetTotalLength(n uint16) { binary.BigEndian.PutUint16(h[2:], n) }
+
+// ID is the identification field.
+func (h IPv4) ID() uint16 { return binary.BigEndian.Uint16(h[4:]) }
+
+// SetID sets the identification field.
+func (h IPv4) SetID(id uint16) { binary.BigEndian.PutUint16(h[4:], id) }
+
+// FragWord is the flags/fragment-offset word (frag_off in the kernel).
+func (h IPv4) FragWord() uint16 { return binary.BigEndian.Uint16(h[6:]) }
+
+// SetFragWord sets frag_off.
+func (h IPv4) SetFragWord(v uint16) { binary.BigEndian.PutUint16(h[6:], v) }
+
+// FragOffset is the fragment offset in bytes.
+func (h IPv4) FragOffset() int { return int(h.FragWord()&IPv4OffsetMask) * 8 }
+
+// TTL is the time-to-live field.
+func (h IPv4) TTL() uint8 { return h[8] }
+
+// Protocol is the protocol field.
+func (h IPv4) Protocol() uint8 { return h[9] }
+
+// Checksum is the header checksum field.
+func (h IPv4) Checksum() uint16 { return binary.BigEndian.Uint16(h[10:]) }
+
+// Src is the source address.
+func (h IPv4) Src() netip.Addr { return netip.AddrFrom4([4]byte(h[12:16])) }
+
+// Dst is the destination address.
+func (h IPv4) Dst() netip.Addr { return netip.AddrFrom4([4]byte(h[16:20])) }
+
+// Options are the option bytes between the fixed header and the payload.
+func (h IPv4) Options() []byte { return h[IPv4MinLen:h.IHL()] }
+
+// SetChecksum recomputes the header checksum (ip_send_check).
+func (h IPv4) SetChecksum() {
+	h[10], h[11] = 0, 0
+	binary.BigEndian.PutUint16(h[10:], ^Checksum(h[:h.IHL()], 0))
+}
+
+// Init writes a header without options fields filled: version 4, IHL from
+// ihl (bytes), and the given fields. The checksum is left zero.
+func (h IPv4) Init(ihl int, tos uint8, totLen, id, frag uint16, ttl, proto uint8, src, dst [4]byte) {
+	h[0] = 0x40 | byte(ihl/4)
+	h[1] = tos
+	binary.BigEndian.PutUint16(h[2:], totLen)
+	binary.BigEndian.PutUint16(h[4:], id)
+	binary.BigEndian.PutUint16(h[6:], frag)
+	h[8] = ttl
+	h[9] = proto
+	h[10], h[11] = 0, 0
+	copy(h[12:16], src[:])
+	copy(h[16:20], dst[:])
+}
+
+// UDPLen is the size of a UDP header.
+const UDPLen = 8
+
+// UDP is a view of a UDP (or UDP-Lite) header.
+type UDP []byte
+
+// SrcPort is the source port.
+func (u UDP) SrcPort() uint16 { return binary.BigEndian.Uint16(u[0:]) }
+
+// DstPort is the destination port.
+func (u UDP) DstPort() uint16 { return binary.BigEndian.Uint16(u[2:]) }
+
+// Length is the UDP length field (UDP-Lite: the checksum coverage).
+func (u UDP) Length() uint16 { return binary.BigEndian.Uint16(u[4:]) }
+
+// SetLength sets the length field.
+func (u UDP) SetLength(n uint16) { binary.BigEndian.PutUint16(u[4:], n) }
+
+// Checksum is the checksum field.
+func (u UDP) Checksum() uint16 { return binary.BigEndian.Uint16(u[6:]) }
+
+// SetChecksum sets the checksum field.
+func (u UDP) SetChecksum(c uint16) { binary.BigEndian.PutUint16(u[6:], c) }
+
+// SetPorts sets both ports.
+func (u UDP) SetPorts(src, dst uint16) {
+	binary.BigEndian.PutUint16(u[0:], src)
+	binary.BigEndian.PutUint16(u[2:], dst)
+}
+
+// EthernetLen is the size of an Ethernet II header.
+const EthernetLen = 14
+
+// PutEthernet writes an Ethernet II header carrying IPv4.
+func PutEthernet(b []byte, dst, src [6]byte) {
+	copy(b[0:6], dst[:])
+	copy(b[6:12], src[:])
+	b[12], b[13] = 0x08, 0x00
+}
