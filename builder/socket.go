@@ -221,7 +221,9 @@ func (t *identTable) draw(what string) uint16 {
 	return uint16(h)
 }
 
-func be32(b [4]byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32(b [4]byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // mix is splitmix64's finaliser: a cheap, well-spread hash of the seed.
 func mix(z uint64) uint64 {
