@@ -5,6 +5,8 @@ import (
 
 	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/ipopt"
+	"github.com/udpbuild/udpbuild/report"
+	"github.com/udpbuild/udpbuild/scenario"
 )
 
 // csumMode is skb->ip_summed as the send path uses it.
@@ -185,8 +187,9 @@ type Datagram struct {
 	IgnoreDF bool
 	// GSOSize and GSOSegs are set when the skb is a GSO super-packet.
 	GSOSize, GSOSegs int
-	// IDWhy says where the IP ID came from.
-	IDWhy string
+	// IDWhy says where the IP ID came from; IDSource names the rule.
+	IDWhy    string
+	IDSource report.IDSource
 	// Proto is the IP protocol number.
 	Proto uint8
 }
@@ -213,7 +216,7 @@ func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
 	// fits the route MTU. A GSO super-packet is longer than the MTU, so
 	// "want" leaves its DF clear.
 	var frag uint16
-	if s.pmtudisc == 2 || s.pmtudisc == 3 || (total <= s.dev.MTU && dontFragment(s.pmtudisc)) {
+	if s.pmtudisc == scenario.PMTUDo || s.pmtudisc == scenario.PMTUProbe || (total <= s.dev.MTU && dontFragment(s.pmtudisc)) {
 		frag = 0x4000
 	}
 	ttl := c.ttl
@@ -250,13 +253,13 @@ func (s *Socket) selectIdent(d *Datagram, frag uint16) {
 		// atomically and uses the new value.
 		s.inetID += segs
 		putID(d.IP, s.inetID)
-		d.IDWhy = "ID from the connected socket's inet_id counter"
+		d.IDWhy, d.IDSource = "ID from the connected socket's inet_id counter", report.IDInetID
 	case frag&0x4000 != 0 && !d.IgnoreDF:
 		putID(d.IP, 0)
-		d.IDWhy = "ID 0: DF set and fragmentation forbidden (pmtudisc do/probe)"
+		d.IDWhy, d.IDSource = "ID 0: DF set and fragmentation forbidden (pmtudisc do/probe)", report.IDZero
 	default:
 		k := identKey{src: [4]byte(d.IP[12:16]), dst: [4]byte(d.IP[16:20]), proto: d.Proto}
 		putID(d.IP, s.idents.reserve(k, segs))
-		d.IDWhy = "ID from the per-destination ip_idents counter"
+		d.IDWhy, d.IDSource = "ID from the per-destination ip_idents counter", report.IDIdents
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/udpbuild/udpbuild/cmsg"
-	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -46,7 +45,7 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 		dg := datagrams
 		datagrams++
 		return dev.Transmit(d, o.View, func(fi FrameInfo, b []byte) error {
-			f := report.Frame{Step: step, Datagram: dg, Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Why: fi.Why, Len: len(b), Data: b}
+			f := report.Frame{Step: step, Datagram: dg, IDSource: d.IDSource, Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Why: fi.Why, Len: len(b), Data: b}
 			if o.Frame != nil {
 				return o.Frame(f)
 			}
@@ -129,5 +128,3 @@ func expectString(e *scenario.Expect) string {
 	}
 	return fmt.Sprint(e.Ret)
 }
-
-var _ = errno.EINVAL

@@ -23,8 +23,10 @@ func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
 	if c.gsoSize > 0 {
 		hlen := len(d.IP) + udpHdrLen
 		switch {
-		case hlen+c.gsoSize > c.fragsize:
-			return errno.EINVAL
+		case hlen+min(datalen, c.gsoSize) > c.fragsize:
+			// 6.18 measures the first segment as it will really be: a
+			// datagram shorter than gso_size only has to fit the MTU.
+			return errno.EMSGSIZE
 		case datalen > c.gsoSize*udpMaxSegments:
 			return errno.EINVAL
 		case s.noCheckTx:

@@ -107,11 +107,27 @@ type Frame struct {
 	// Why is a one-line human explanation ("fragment 2 of 3; ID from the
 	// per-destination counter").
 	Why string `json:"why,omitempty"`
+	// IDSource says which rule of ip_select_ident_segs chose the IP ID:
+	// IDInetID, IDIdents or IDZero. Set by the model; empty for captures.
+	IDSource IDSource `json:"id_source,omitempty"`
 	// Len is len(Data).
 	Len int `json:"len"`
 	// Data is the frame, from the Ethernet header on.
 	Data []byte `json:"-"`
 }
+
+// IDSource names the rule that chose a datagram's IP ID.
+type IDSource string
+
+// The rules of ip_select_ident_segs.
+const (
+	// IDInetID is a connected socket's own counter (inet_id).
+	IDInetID IDSource = "inet_id"
+	// IDIdents is the per-(saddr, daddr, protocol) counter (ip_idents).
+	IDIdents IDSource = "ip_idents"
+	// IDZero is the ID 0 of a DF packet that may not be fragmented.
+	IDZero IDSource = "zero"
+)
 
 // Features records the NIC features asked for and what the device ended up
 // with after the kernel's (or the model's) fix-ups.

@@ -1,0 +1,351 @@
+// Package compare lines up two runs of one scenario (the model and the real
+// kernel) and names their first differences field by field: "frame 3: IPv4
+// flags.DF: kernel 0, model 1". It knows which differences are the
+// kernel's documented nondeterminism and excuses exactly those: IP IDs the
+// kernel draws at random (compared by the rules of ip_select_ident_segs
+// instead), and the clock in IP timestamp options.
+package compare
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/report"
+)
+
+// Difference is one field that differs.
+type Difference struct {
+	// Frame is the frame index, -1 for step or setup results.
+	Frame int
+	// Step is the step index, -1 for setup and frame differences.
+	Step  int
+	Field string
+	// Kernel and Model render the two values.
+	Kernel, Model string
+}
+
+func (d Difference) String() string {
+	switch {
+	case d.Frame >= 0:
+		return fmt.Sprintf("frame %d: %s: kernel %s, model %s", d.Frame, d.Field, d.Kernel, d.Model)
+	case d.Step >= 0:
+		return fmt.Sprintf("step %d: %s: kernel %s, model %s", d.Step, d.Field, d.Kernel, d.Model)
+	}
+	return fmt.Sprintf("%s: kernel %s, model %s", d.Field, d.Kernel, d.Model)
+}
+
+// Reports compares a kernel report with a model report of the same view.
+// The model's frames carry IDSource, which says how their IP IDs may be
+// compared. It returns every difference found, steps first.
+func Reports(kernel, model *report.Report) []Difference {
+	var out []Difference
+	add := func(d Difference) { out = append(out, d) }
+	if len(kernel.Setup) != len(model.Setup) {
+		add(Difference{Frame: -1, Step: -1, Field: "setup: number of setsockopt results", Kernel: fmt.Sprint(len(kernel.Setup)), Model: fmt.Sprint(len(model.Setup))})
+	} else {
+		for i := range kernel.Setup {
+			if kernel.Setup[i].Err != model.Setup[i].Err || kernel.Setup[i].Ret != model.Setup[i].Ret {
+				add(Difference{Frame: -1, Step: -1, Field: fmt.Sprintf("setup setsockopt %d", i), Kernel: kernel.Setup[i].String(), Model: model.Setup[i].String()})
+			}
+		}
+	}
+	if !sameStrings(kernel.Features.Enabled, model.Features.Enabled) {
+		add(Difference{Frame: -1, Step: -1, Field: "link features enabled", Kernel: fmt.Sprint(kernel.Features.Enabled), Model: fmt.Sprint(model.Features.Enabled)})
+	}
+	n := min(len(kernel.Steps), len(model.Steps))
+	if len(kernel.Steps) != len(model.Steps) {
+		add(Difference{Frame: -1, Step: -1, Field: "number of steps", Kernel: fmt.Sprint(len(kernel.Steps)), Model: fmt.Sprint(len(model.Steps))})
+	}
+	for i := 0; i < n; i++ {
+		k, m := kernel.Steps[i], model.Steps[i]
+		if k.Err != m.Err || k.Ret != m.Ret {
+			add(Difference{Frame: -1, Step: i, Field: k.Op + " result", Kernel: k.String(), Model: m.String()})
+		}
+	}
+	if len(kernel.Frames) != len(model.Frames) {
+		add(Difference{Frame: -1, Step: -1, Field: "number of frames", Kernel: fmt.Sprintf("%d %s", len(kernel.Frames), perStep(kernel.Frames)), Model: fmt.Sprintf("%d %s", len(model.Frames), perStep(model.Frames))})
+	}
+	ids := idState{}
+	for i := 0; i < min(len(kernel.Frames), len(model.Frames)); i++ {
+		k, m := kernel.Frames[i], model.Frames[i]
+		if k.Step != m.Step {
+			add(Difference{Frame: i, Step: -1, Field: "emitted by step", Kernel: fmt.Sprint(k.Step), Model: fmt.Sprint(m.Step)})
+		}
+		for _, d := range Frames(k.Data, m.Data, &ids, m) {
+			d.Frame = i
+			d.Step = -1
+			add(d)
+		}
+	}
+	return out
+}
+
+func perStep(fs []report.Frame) string {
+	counts := map[int]int{}
+	var order []int
+	for _, f := range fs {
+		if counts[f.Step] == 0 {
+			order = append(order, f.Step)
+		}
+		counts[f.Step]++
+	}
+	s := "("
+	for i, st := range order {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("step %d: %d", st, counts[st])
+	}
+	return s + ")"
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, s := range a {
+		seen[s]++
+	}
+	for _, s := range b {
+		seen[s]--
+	}
+	for _, v := range seen {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// idState remembers, per ID counter, the first kernel and model IDs seen,
+// so that later IDs are compared as offsets from them.
+type idState struct {
+	inetBase      *[2]uint16
+	identsBase    map[idKey][2]uint16
+	identsBaseStp map[idKey]int
+}
+
+type idKey struct {
+	src, dst [4]byte
+	proto    uint8
+}
+
+// Frames compares one kernel frame with one model frame, from the Ethernet
+// header on. mf is the model's record of the frame (for its ID rule).
+func Frames(k, m []byte, ids *idState, mf report.Frame) []Difference {
+	var out []Difference
+	add := func(field string, kv, mv any) {
+		out = append(out, Difference{Field: field, Kernel: fmt.Sprint(kv), Model: fmt.Sprint(mv)})
+	}
+	if len(k) < header.EthernetLen+header.IPv4MinLen || len(m) < header.EthernetLen+header.IPv4MinLen {
+		add("frame length", len(k), len(m))
+		return out
+	}
+	if !bytes.Equal(k[:12], m[:12]) {
+		add("Ethernet addresses", fmt.Sprintf("% x", k[:12]), fmt.Sprintf("% x", m[:12]))
+	}
+	if !bytes.Equal(k[12:14], m[12:14]) {
+		add("Ethernet type", fmt.Sprintf("%#04x", binary.BigEndian.Uint16(k[12:])), fmt.Sprintf("%#04x", binary.BigEndian.Uint16(m[12:])))
+	}
+	ki, mi := header.IPv4(k[header.EthernetLen:]), header.IPv4(m[header.EthernetLen:])
+	if ki[0] != mi[0] {
+		add("IPv4 version/IHL", fmt.Sprintf("%#02x", ki[0]), fmt.Sprintf("%#02x", mi[0]))
+		return out
+	}
+	ihl := ki.IHL()
+	if ihl < header.IPv4MinLen || len(ki) < ihl || len(mi) < ihl {
+		add("IPv4 IHL", ihl, mi.IHL())
+		return out
+	}
+	if ki.TOS() != mi.TOS() {
+		add("IPv4 TOS", fmt.Sprintf("%#02x", ki.TOS()), fmt.Sprintf("%#02x", mi.TOS()))
+	}
+	if ki.TotalLength() != mi.TotalLength() {
+		add("IPv4 total length", ki.TotalLength(), mi.TotalLength())
+	}
+	idExcused := false
+	if d, excused := compareID(ki, mi, ids, mf); d != "" {
+		add("IPv4 ID", fmt.Sprintf("%d", ki.ID()), fmt.Sprintf("%d (%s)", mi.ID(), d))
+	} else {
+		idExcused = excused
+	}
+	kw, mw := ki.FragWord(), mi.FragWord()
+	if kw&header.IPv4DF != mw&header.IPv4DF {
+		add("IPv4 flags.DF", b01(kw&header.IPv4DF), b01(mw&header.IPv4DF))
+	}
+	if kw&header.IPv4MF != mw&header.IPv4MF {
+		add("IPv4 flags.MF", b01(kw&header.IPv4MF), b01(mw&header.IPv4MF))
+	}
+	if kw&0x8000 != mw&0x8000 {
+		add("IPv4 flags.reserved", b01(kw&0x8000), b01(mw&0x8000))
+	}
+	if ki.FragOffset() != mi.FragOffset() {
+		add("IPv4 fragment offset", ki.FragOffset(), mi.FragOffset())
+	}
+	if ki.TTL() != mi.TTL() {
+		add("IPv4 TTL", ki.TTL(), mi.TTL())
+	}
+	if ki.Protocol() != mi.Protocol() {
+		add("IPv4 protocol", ki.Protocol(), mi.Protocol())
+	}
+	if ki.Src() != mi.Src() {
+		add("IPv4 source", ki.Src(), mi.Src())
+	}
+	if ki.Dst() != mi.Dst() {
+		add("IPv4 destination", ki.Dst(), mi.Dst())
+	}
+	tsMasked := false
+	if ihl > header.IPv4MinLen {
+		ko, mo := maskTimestamps(ki.Options()), maskTimestamps(mi.Options())
+		tsMasked = !bytes.Equal(ko, ki.Options()) || !bytes.Equal(mo, mi.Options())
+		if !bytes.Equal(ko, mo) {
+			add("IPv4 options", fmt.Sprintf("% x", ki.Options()), fmt.Sprintf("% x", mi.Options()))
+		}
+	}
+	if ki.Checksum() != mi.Checksum() {
+		// A header that differs only in an excused field must still
+		// carry a valid checksum of its own.
+		if !(idExcused || tsMasked) || !validIPChecksum(ki) || !validIPChecksum(mi) {
+			add("IPv4 header checksum", fmt.Sprintf("%#04x", ki.Checksum()), fmt.Sprintf("%#04x", mi.Checksum()))
+		}
+	}
+	kp, mp := []byte(ki[ihl:]), []byte(mi[ihl:])
+	if int(ki.TotalLength()) <= len(ki) && int(ki.TotalLength()) >= ihl {
+		kp = ki[ihl:ki.TotalLength()]
+	}
+	if int(mi.TotalLength()) <= len(mi) && int(mi.TotalLength()) >= ihl {
+		mp = mi[ihl:mi.TotalLength()]
+	}
+	first := ki.FragOffset() == 0
+	if first && len(kp) >= header.UDPLen && len(mp) >= header.UDPLen {
+		ku, mu := header.UDP(kp), header.UDP(mp)
+		if ku.SrcPort() != mu.SrcPort() || ku.DstPort() != mu.DstPort() {
+			add("UDP ports", fmt.Sprintf("%d->%d", ku.SrcPort(), ku.DstPort()), fmt.Sprintf("%d->%d", mu.SrcPort(), mu.DstPort()))
+		}
+		if ku.Length() != mu.Length() {
+			add("UDP length", ku.Length(), mu.Length())
+		}
+		if ku.Checksum() != mu.Checksum() {
+			add("UDP checksum", fmt.Sprintf("%#04x", ku.Checksum()), fmt.Sprintf("%#04x", mu.Checksum()))
+		}
+		kp, mp = kp[header.UDPLen:], mp[header.UDPLen:]
+	}
+	if !bytes.Equal(kp, mp) {
+		i := 0
+		for i < len(kp) && i < len(mp) && kp[i] == mp[i] {
+			i++
+		}
+		if len(kp) != len(mp) {
+			add("payload length", len(kp), len(mp))
+		} else {
+			add(fmt.Sprintf("payload byte %d", i), fmt.Sprintf("%#02x", kp[i]), fmt.Sprintf("%#02x", mp[i]))
+		}
+	}
+	if len(k) != len(m) && len(out) == 0 {
+		add("frame length", len(k), len(m))
+	}
+	return out
+}
+
+func b01(v uint16) int {
+	if v != 0 {
+		return 1
+	}
+	return 0
+}
+
+func validIPChecksum(h header.IPv4) bool { return header.Checksum(h[:h.IHL()], 0) == 0xffff }
+
+// compareID applies ip_select_ident_segs' rules. It returns a reason when
+// the IDs differ in a way the rules do not allow, and whether a difference
+// in value was excused.
+//   - ID 0 (DF without ignore_df) must be 0 in both.
+//   - A connected socket's counter starts at a random inet_id: IDs are
+//     compared as offsets from the first one seen.
+//   - The per-destination ip_idents counter also starts at random and,
+//     across jiffies, jumps by a random amount; the model assumes one
+//     jiffy. IDs are compared as offsets from the first one seen in the
+//     same step (a step's datagrams go out within microseconds).
+func compareID(k, m header.IPv4, s *idState, mf report.Frame) (string, bool) {
+	kid, mid := k.ID(), m.ID()
+	switch mf.IDSource {
+	case report.IDZero:
+		if kid != 0 || mid != 0 {
+			return "ID 0 expected: DF without ignore_df", false
+		}
+		return "", false
+	case report.IDInetID:
+		if s.inetBase == nil {
+			s.inetBase = &[2]uint16{kid, mid}
+			return "", kid != mid
+		}
+		if kid-s.inetBase[0] != mid-s.inetBase[1] {
+			return fmt.Sprintf("offset from the connected socket's first ID: kernel +%d, model +%d", kid-s.inetBase[0], mid-s.inetBase[1]), false
+		}
+		return "", kid != mid
+	case report.IDIdents:
+		key := idKey{src: [4]byte(m[12:16]), dst: [4]byte(m[16:20]), proto: m.Protocol()}
+		if s.identsBase == nil {
+			s.identsBase, s.identsBaseStp = map[idKey][2]uint16{}, map[idKey]int{}
+		}
+		b, ok := s.identsBase[key]
+		if !ok || s.identsBaseStp[key] != mf.Step {
+			s.identsBase[key] = [2]uint16{kid, mid}
+			s.identsBaseStp[key] = mf.Step
+			return "", kid != mid
+		}
+		if kid-b[0] != mid-b[1] {
+			return fmt.Sprintf("offset within the step from the ip_idents counter: kernel +%d, model +%d", kid-b[0], mid-b[1]), false
+		}
+		return "", kid != mid
+	}
+	if kid != mid {
+		return "no ID rule known for this frame", false
+	}
+	return "", false
+}
+
+// maskTimestamps returns options with the timestamp values of IP timestamp
+// options zeroed: they are the kernel's clock (inet_current_timestamp).
+func maskTimestamps(opts []byte) []byte {
+	out := append([]byte(nil), opts...)
+	for i := 0; i < len(out); {
+		switch out[i] {
+		case 0:
+			return out
+		case 1:
+			i++
+			continue
+		}
+		if i+1 >= len(out) {
+			return out
+		}
+		l := int(out[i+1])
+		if l < 2 || i+l > len(out) {
+			return out
+		}
+		if out[i] == 0x44 && l >= 4 {
+			ptr := int(out[i+2])
+			flag := out[i+3] & 0x0f
+			step := 4
+			if flag == 1 || flag == 3 {
+				step = 8
+			}
+			// Only filled slots (before the pointer) hold values.
+			for j := 4; j+step <= l && j+1 < ptr; j += step {
+				ts := j
+				if step == 8 {
+					ts = j + 4
+				}
+				for b := 0; b < 4; b++ {
+					out[i+ts+b] = 0
+				}
+			}
+		}
+		i += l
+	}
+	return out
+}

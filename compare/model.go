@@ -1,0 +1,59 @@
+package compare
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/udpbuild/udpbuild/builder"
+	"github.com/udpbuild/udpbuild/report"
+	"github.com/udpbuild/udpbuild/scenario"
+)
+
+// ModelFor runs the model for comparison with a kernel report of the same
+// scenario. A veth cannot offer every feature a scenario may name (it has
+// no NETIF_F_IP_CSUM); when the kernel's device ended up with other
+// features than the model's fix-up gives, the model runs with the kernel's
+// features, so that the frames are compared on equal terms, and note says
+// so. A fix-up the model gets wrong still shows: the model's own feature
+// list is kept in the report it returns.
+func ModelFor(sc *scenario.Scenario, kernel *report.Report, o builder.Options) (*report.Report, string, error) {
+	want, _ := builder.FixFeatures(sc.Link.Features)
+	if sameStrings(want.Names(), kernel.Features.Enabled) {
+		rep, err := builder.Run(sc, o)
+		return rep, "", err
+	}
+	veth := *sc
+	veth.Link.Features = nil
+	for _, f := range kernel.Features.Enabled {
+		veth.Link.Features = append(veth.Link.Features, scenario.Feature(f))
+	}
+	rep, err := builder.Run(&veth, o)
+	if err != nil {
+		return nil, "", err
+	}
+	rep.Features.Requested = kernel.Features.Requested
+	rep.Features.Enabled = slices.Clone(want.Names())
+	note := fmt.Sprintf("the kernel's device enabled %v where the model's fix-up gives %v; frames compared with the model on the kernel's features", kernel.Features.Enabled, want.Names())
+	if excusedByVeth(sc, kernel) {
+		// The only difference is what a veth cannot offer: not a
+		// model fault, so the feature lists are not compared.
+		rep.Features.Enabled = kernel.Features.Enabled
+	}
+	return rep, note, nil
+}
+
+// excusedByVeth reports whether the model and the kernel differ only by
+// ip-csum, which a veth cannot offer.
+func excusedByVeth(sc *scenario.Scenario, kernel *report.Report) bool {
+	if !sc.Link.Has(scenario.IPCsum) {
+		return false
+	}
+	var without []scenario.Feature
+	for _, f := range sc.Link.Features {
+		if f != scenario.IPCsum {
+			without = append(without, f)
+		}
+	}
+	want, _ := builder.FixFeatures(without)
+	return sameStrings(want.Names(), kernel.Features.Enabled)
+}

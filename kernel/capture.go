@@ -1,0 +1,298 @@
+package kernel
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/udpbuild/udpbuild/report"
+)
+
+// vnetHdrLen is sizeof(struct virtio_net_hdr), which PACKET_VNET_HDR puts in
+// front of every frame read from the capture socket.
+const vnetHdrLen = 10
+
+// virtio_net_hdr values the capture looks at.
+const (
+	vnetFlagNeedsCsum = 1    // VIRTIO_NET_HDR_F_NEEDS_CSUM
+	vnetGSOUDPL4      = 5    // VIRTIO_NET_HDR_GSO_UDP_L4
+	vnetGSOECN        = 0x80 // VIRTIO_NET_HDR_GSO_ECN
+)
+
+// captureBufLen holds the largest IPv4 packet (a 64 KiB GSO super-packet)
+// with its Ethernet and virtio headers, with room to spare.
+const captureBufLen = 1 << 17
+
+// captured is one frame read from the capture socket.
+type captured struct {
+	data []byte
+	// csumNotReady is TP_STATUS_CSUMNOTREADY: the skb was CHECKSUM_PARTIAL,
+	// so the UDP checksum field holds only the pseudo-header sum.
+	csumNotReady bool
+	// gsoSize is the super-packet's gso_size when the skb was UDP GSO
+	// (SKB_GSO_UDP_L4) at the tap, else 0.
+	gsoSize int
+}
+
+// capture is an AF_PACKET socket on the sender's device: what tcpdump on
+// that device would see, via dev_queue_xmit_nit.
+type capture struct {
+	fd       int
+	buf, oob []byte
+}
+
+// openCapture opens the capture in namespace ns, bound to dev. It must be
+// open before the UDP socket sends anything.
+func openCapture(ns, dev string) (*capture, error) {
+	c := &capture{fd: -1, buf: make([]byte, captureBufLen), oob: make([]byte, unix.CmsgSpace(64))}
+	err := inNetns(ns, func() error {
+		proto := int(htons(unix.ETH_P_ALL))
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+		if err != nil {
+			return fmt.Errorf("kernel: AF_PACKET socket: %w", err)
+		}
+		c.fd = fd
+		ifr, err := unix.NewIfreq(dev)
+		if err != nil {
+			return fmt.Errorf("kernel: interface %s: %w", dev, err)
+		}
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+			return fmt.Errorf("kernel: SIOCGIFINDEX %s: %w", dev, err)
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+			return fmt.Errorf("kernel: capture SO_RCVBUFFORCE: %w", err)
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+			return fmt.Errorf("kernel: PACKET_AUXDATA: %w", err)
+		}
+		// The virtio header tells a GSO super-packet from a datagram that
+		// merely fits (virtio_net_hdr_from_skb), which no frame byte does.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+			return fmt.Errorf("kernel: PACKET_VNET_HDR: %w", err)
+		}
+		sll := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: int(ifr.Uint32())}
+		if err := unix.Bind(fd, sll); err != nil {
+			return fmt.Errorf("kernel: binding capture to %s: %w", dev, err)
+		}
+		return nil
+	})
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	// Between socket() and bind() the socket saw every device; whatever it
+	// queued then is not ours to report.
+	for {
+		_, more, err := c.read()
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		if !more {
+			return c, nil
+		}
+	}
+}
+
+func (c *capture) close() {
+	if c != nil && c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// read takes one frame off the queue without waiting. more is false when
+// the queue was empty. f is nil for a frame that is not ours to report:
+// one the device received, or one that is not IPv4.
+func (c *capture) read() (f *captured, more bool, err error) {
+	n, oobn, rflags, from, err := unix.Recvmsg(c.fd, c.buf, c.oob, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
+	switch {
+	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("kernel: reading capture: %w", err)
+	case rflags&unix.MSG_TRUNC != 0 || n > len(c.buf):
+		return nil, false, fmt.Errorf("kernel: captured frame of %d bytes exceeds the %d-byte buffer", n, len(c.buf))
+	case n < vnetHdrLen:
+		return nil, false, fmt.Errorf("kernel: captured %d bytes, shorter than the virtio header", n)
+	}
+	if sll, ok := from.(*unix.SockaddrLinklayer); !ok || sll.Pkttype != unix.PACKET_OUTGOING {
+		return nil, true, nil
+	}
+	vh, frame := c.buf[:vnetHdrLen], c.buf[vnetHdrLen:n]
+	if len(frame) < 14 || binary.BigEndian.Uint16(frame[12:14]) != unix.ETH_P_IP {
+		return nil, true, nil
+	}
+	f = &captured{data: append([]byte(nil), frame...)}
+	if vh[1]&^vnetGSOECN == vnetGSOUDPL4 {
+		f.gsoSize = int(binary.NativeEndian.Uint16(vh[4:6]))
+	}
+	f.csumNotReady = vh[0]&vnetFlagNeedsCsum != 0
+	msgs, err := unix.ParseSocketControlMessage(c.oob[:oobn])
+	if err != nil {
+		return nil, false, fmt.Errorf("kernel: capture control data: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA && len(m.Data) >= 4 {
+			f.csumNotReady = binary.NativeEndian.Uint32(m.Data[:4])&unix.TP_STATUS_CSUMNOTREADY != 0
+		}
+	}
+	return f, true, nil
+}
+
+// drain collects frames until none has arrived for settle. On a veth the
+// tap runs inside the sending call, so the frames of a call are queued by
+// the time it returns; settle only guards against a slower path.
+func (c *capture) drain(ctx context.Context, settle time.Duration) ([]captured, error) {
+	var out []captured
+	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
+	for {
+		for {
+			f, more, err := c.read()
+			if err != nil {
+				return out, err
+			}
+			if !more {
+				break
+			}
+			if f != nil {
+				out = append(out, *f)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		ts := unix.NsecToTimespec(settle.Nanoseconds())
+		n, err := unix.Ppoll(fds, &ts, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return out, fmt.Errorf("kernel: polling capture: %w", err)
+		case n == 0:
+			return out, nil
+		}
+	}
+}
+
+// ipv4Info is what classify needs from a frame's IPv4 header.
+type ipv4Info struct {
+	ok       bool
+	key      [11]byte // saddr, daddr, protocol, ID: a fragment's datagram
+	mf       bool
+	offset   int // fragment offset in bytes
+	totalLen int
+	payload  int // UDP payload length (total length - IP header - 8)
+}
+
+func parseIPv4(frame []byte) ipv4Info {
+	if len(frame) < 14+20 {
+		return ipv4Info{}
+	}
+	ip := frame[14:]
+	ihl := int(ip[0]&0x0f) * 4
+	if ip[0]>>4 != 4 || ihl < 20 || len(ip) < ihl {
+		return ipv4Info{}
+	}
+	var in ipv4Info
+	in.ok = true
+	copy(in.key[0:8], ip[12:20])
+	in.key[8] = ip[9]
+	copy(in.key[9:11], ip[4:6])
+	fo := binary.BigEndian.Uint16(ip[6:8])
+	in.mf = fo&0x2000 != 0
+	in.offset = int(fo&0x1fff) * 8
+	in.totalLen = int(binary.BigEndian.Uint16(ip[2:4]))
+	in.payload = max(in.totalLen-ihl-8, 0)
+	return in
+}
+
+// classify turns the frames one step emitted into report frames. A
+// fragment has MF set or a non-zero offset, and its siblings share its IP
+// ID; a GSO super-packet is marked so by the virtio header (or is longer
+// than the MTU). One sendmsg or uncork hands at most one skb to
+// ip_local_out, so several whole packets from one step are the segments
+// of one datagram that software GSO split before the tap. datagram counts
+// the run's datagrams and is advanced here.
+func classify(frames []captured, step, mtu int, datagram *int) []report.Frame {
+	infos := make([]ipv4Info, len(frames))
+	var whole []int
+	for i, f := range frames {
+		infos[i] = parseIPv4(f.data)
+		in := infos[i]
+		if in.ok && !in.mf && in.offset == 0 && f.gsoSize == 0 && in.totalLen <= mtu {
+			whole = append(whole, i)
+		}
+	}
+	fragDatagram := map[[11]byte]int{}
+	fragCount := map[[11]byte]int{}
+	for _, in := range infos {
+		if in.ok && (in.mf || in.offset != 0) {
+			fragCount[in.key]++
+		}
+	}
+	fragSeen := map[[11]byte]int{}
+	segDatagram, segOffset := -1, 0
+	out := make([]report.Frame, 0, len(frames))
+	for i, f := range frames {
+		in := infos[i]
+		fr := report.Frame{Step: step, Data: f.data, Len: len(f.data), Count: 1}
+		switch {
+		case !in.ok:
+			fr.Kind, fr.Datagram = report.Datagram, next(datagram)
+			fr.Why = "captured: not a well-formed IPv4 packet"
+		case in.mf || in.offset != 0:
+			d, seen := fragDatagram[in.key]
+			if !seen {
+				d = next(datagram)
+				fragDatagram[in.key] = d
+			}
+			fr.Kind, fr.Datagram = report.Fragment, d
+			fr.Index, fr.Count, fr.Offset = fragSeen[in.key], fragCount[in.key], in.offset
+			fragSeen[in.key]++
+			fr.Why = fmt.Sprintf("captured: fragment %d of %d", fr.Index+1, fr.Count)
+		case f.gsoSize > 0 || in.totalLen > mtu:
+			fr.Kind, fr.Datagram = report.Super, next(datagram)
+			fr.Why = "captured: GSO super-packet (longer than the MTU)"
+			if f.gsoSize > 0 {
+				segs := (in.payload + f.gsoSize - 1) / f.gsoSize
+				fr.Why = fmt.Sprintf("captured: GSO super-packet, gso_size %d (the device makes %d segments)", f.gsoSize, segs)
+			}
+		case len(whole) > 1:
+			if segDatagram < 0 {
+				segDatagram = next(datagram)
+			}
+			fr.Kind, fr.Datagram = report.Segment, segDatagram
+			fr.Count, fr.Offset = len(whole), segOffset
+			for fr.Index < len(whole) && whole[fr.Index] != i {
+				fr.Index++
+			}
+			segOffset += in.payload
+			fr.Why = fmt.Sprintf("captured: segment %d of %d (GSO done in software before the tap)", fr.Index+1, fr.Count)
+		default:
+			fr.Kind, fr.Datagram = report.Datagram, next(datagram)
+			fr.Why = "captured: datagram"
+		}
+		if step < 0 {
+			fr.Why = "before the first step, " + fr.Why
+		}
+		if f.csumNotReady {
+			fr.Why += " (checksum partial: TP_STATUS_CSUMNOTREADY)"
+		}
+		out = append(out, fr)
+	}
+	return out
+}
+
+// next returns *n and advances it.
+func next(n *int) int {
+	v := *n
+	*n++
+	return v
+}
