@@ -118,6 +118,9 @@ func Parse(data []byte, file string) (*Scenario, error) {
 	if err := l.top(node{n: f.Docs[0].Body}); err != nil {
 		return nil, err
 	}
+	if err := l.crossCheck(); err != nil {
+		return nil, err
+	}
 	return l.sc, nil
 }
 
@@ -484,6 +487,9 @@ func (l *loader) socket(n node) error {
 			if err == nil && so.Src.Port() == 0 {
 				err = l.errf(e.val, "source port 0 would let the kernel pick a random port; name one")
 			}
+			if err == nil {
+				err = l.checkUnicast(e.val, so.Src.Addr(), "src")
+			}
 		case "dst":
 			// "none" is an extension: a socket with no default
 			// destination, so that an unconnected send without msg_name
@@ -492,6 +498,9 @@ func (l *loader) socket(n node) error {
 				so.Dst = netip.AddrPort{}
 			} else {
 				so.Dst, err = l.addrPort(e.val)
+				if err == nil {
+					err = l.checkUnicast(e.val, so.Dst.Addr(), "dst")
+				}
 			}
 		case "connect":
 			so.Connect, err = l.boolean(e.val)
@@ -514,6 +523,23 @@ func (l *loader) socket(n node) error {
 	}
 	if so.Connect && !so.Dst.IsValid() {
 		return l.errf(n, "connect: true needs a dst")
+	}
+	return nil
+}
+
+// checkUnicast refuses addresses whose packets would not leave over the
+// link: the kernel routes them to loopback or treats them as broadcast or
+// multicast, none of which udpbuild models.
+func (l *loader) checkUnicast(n node, a netip.Addr, what string) error {
+	switch {
+	case a.IsUnspecified():
+		return l.errf(n, "%s %s: 0.0.0.0 is not a destination udpbuild models (Linux delivers it locally)", what, a)
+	case a.IsLoopback():
+		return l.errf(n, "%s %s: loopback traffic never reaches the link", what, a)
+	case a.IsMulticast():
+		return l.errf(n, "%s %s: multicast is not modelled", what, a)
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return l.errf(n, "%s %s: broadcast is not modelled", what, a)
 	}
 	return nil
 }
@@ -710,6 +736,9 @@ func (l *loader) send(n node) (*Send, error) {
 			s.Cmsg, err = l.cmsgs(e.val)
 		case "to":
 			s.To, err = l.addrPort(e.val)
+			if err == nil {
+				err = l.checkUnicast(e.val, s.To.Addr(), "to")
+			}
 		case "expect":
 			s.Expect, err = l.expect(e.val)
 		default:
@@ -900,4 +929,19 @@ func (l *loader) expect(n node) (*Expect, error) {
 		return nil, l.errf(n, "%q is not an errno name (EMSGSIZE, EINVAL, ...)", s)
 	}
 	return &Expect{Err: e}, nil
+}
+
+// crossCheck validates what depends on more than one key: a destination
+// equal to the source would be delivered locally, never reaching the link.
+func (l *loader) crossCheck() error {
+	so := l.sc.Socket
+	if so.Dst.IsValid() && so.Dst.Addr() == so.Src.Addr() {
+		return &Error{File: l.file, Path: "socket.dst", Msg: fmt.Sprintf("dst %s is the source address: Linux delivers it locally, not over the link", so.Dst.Addr())}
+	}
+	for i, st := range l.sc.Steps {
+		if st.Send != nil && st.Send.To.IsValid() && st.Send.To.Addr() == so.Src.Addr() {
+			return &Error{File: l.file, Line: st.Line, Path: fmt.Sprintf("steps[%d].send.to", i), Msg: fmt.Sprintf("%s is the source address: Linux delivers it locally, not over the link", st.Send.To.Addr())}
+		}
+	}
+	return nil
 }
