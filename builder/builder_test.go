@@ -1,0 +1,410 @@
+package builder
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/report"
+	"github.com/udpbuild/udpbuild/scenario"
+)
+
+func feats(fs ...scenario.Feature) []scenario.Feature { return fs }
+
+func TestFixFeatures(t *testing.T) {
+	cases := []struct {
+		req     []scenario.Feature
+		enabled []string
+		dropped int
+	}{
+		{nil, []string{}, 0},
+		{feats(scenario.SG), []string{"sg"}, 0},
+		{feats(scenario.GSOUDPL4), []string{}, 1},
+		{feats(scenario.SG, scenario.GSOUDPL4), []string{"sg"}, 1},
+		{feats(scenario.HWCsum, scenario.GSOUDPL4), []string{"hw-csum", "gso-udp-l4"}, 0},
+		{feats(scenario.HWCsum, scenario.IPCsum), []string{"hw-csum"}, 1},
+		{feats(scenario.IPCsum, scenario.SG, scenario.GSOUDPL4), []string{"ip-csum", "sg", "gso-udp-l4"}, 0},
+	}
+	for _, c := range cases {
+		f, dropped := FixFeatures(c.req)
+		if !slices.Equal(f.Names(), c.enabled) || len(dropped) != c.dropped {
+			t.Errorf("FixFeatures(%v) = %v, dropped %v; want %v and %d dropped", c.req, f.Names(), dropped, c.enabled, c.dropped)
+		}
+	}
+}
+
+func newTestSocket(t testing.TB, mtu int, f Features, out func(*Datagram) error) *Socket {
+	t.Helper()
+	dev := &Device{MTU: mtu, Features: f, SrcMAC: DefaultSrcMAC, DstMAC: DefaultDstMAC}
+	return NewSocket(dev, Config{Proto: scenario.UDP, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 7, Out: out})
+}
+
+var dst = netip.MustParseAddrPort("10.0.0.2:9000")
+
+// TestAppendDataSkbLengths checks __ip_append_data's skb geometry, which is
+// what ip_do_fragment's fast path turns into fragments.
+func TestAppendDataSkbLengths(t *testing.T) {
+	cases := []struct {
+		name   string
+		mtu    int
+		opt    string // IP_OPTIONS hex bytes
+		sends  []int  // payload lengths; all but the last with MSG_MORE
+		skbLen []int  // skb data lengths (after the network header)
+	}{
+		{"single", 1500, "", []int{1000}, []int{1008}},
+		{"exactly mtu", 1500, "", []int{1472}, []int{1480}},
+		{"three fragments", 1500, "", []int{3000}, []int{1480, 1480, 48}},
+		{"65507 at 1500", 1500, "", []int{65507}, append(slices.Repeat([]int{1480}, 44), 395)},
+		{"mtu 68", 68, "", []int{100}, []int{48, 48, 12}},
+		// 4 bytes of options: maxfraglen 1496 < mtu. A first append of
+		// 1468+8 fills 1500 (fits the MTU); the next append moves the 4
+		// bytes past maxfraglen into the new skb (fraggap).
+		{"fraggap", 1500, "01010101", []int{1468, 100}, []int{1472, 104}},
+		{"cork fill", 1500, "", []int{1000, 1000, 10}, []int{1480, 538}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got *Datagram
+			s := newTestSocket(t, c.mtu, 0, func(d *Datagram) error { got = d; return nil })
+			if c.opt != "" {
+				b := make([]byte, len(c.opt)/2)
+				for i := range b {
+					var v byte
+					for _, ch := range c.opt[2*i : 2*i+2] {
+						v = v<<4 | byte(ch-'0')
+					}
+					b[i] = v
+				}
+				if e := s.Setsockopt(scenario.Opt{Name: scenario.OptIPOptions, Bytes: b}); e != 0 {
+					t.Fatalf("IP_OPTIONS: %v", e)
+				}
+			}
+			for i, n := range c.sends {
+				flags := 0
+				if i < len(c.sends)-1 {
+					flags = msgMore
+				}
+				if r, e := s.Sendmsg(&Msg{Payload: make([]byte, n), Flags: flags, Name: dst}); e != 0 || r != n {
+					t.Fatalf("send %d: %d %v", i, r, e)
+				}
+			}
+			if got == nil {
+				t.Fatal("no datagram")
+			}
+			if !slices.Equal(got.SkbData, c.skbLen) {
+				t.Fatalf("skbs %v, want %v", got.SkbData, c.skbLen)
+			}
+		})
+	}
+}
+
+func TestSendmsgErrors(t *testing.T) {
+	s := newTestSocket(t, 1500, 0, nil)
+	cases := []struct {
+		name string
+		m    Msg
+		want errno.Errno
+	}{
+		{"too long", Msg{Payload: make([]byte, 0x10000), Name: dst}, errno.EMSGSIZE},
+		{"65508", Msg{Payload: make([]byte, 65508), Name: dst}, errno.EMSGSIZE},
+		{"oob", Msg{Payload: []byte{1}, Flags: msgOOB, Name: dst}, errno.EOPNOTSUPP},
+		{"port 0", Msg{Payload: []byte{1}, Name: netip.MustParseAddrPort("10.0.0.2:0")}, errno.EINVAL},
+		{"no destination", Msg{Payload: []byte{1}}, errno.EDESTADDRREQ},
+		{"bad cmsg ttl", Msg{Payload: []byte{1}, Name: dst, Control: ttlCmsg(0)}, errno.EINVAL},
+	}
+	for _, c := range cases {
+		if _, e := s.Sendmsg(&c.m); e != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, e, c.want)
+		}
+	}
+	if r, e := s.Sendmsg(&Msg{Payload: make([]byte, 65507), Name: dst}); e != 0 || r != 65507 {
+		t.Errorf("65507: %d %v", r, e)
+	}
+	if r, e := s.Sendmsg(&Msg{Payload: make([]byte, 10), Flags: msgProbe, Name: dst}); e != 0 || r != 10 {
+		t.Errorf("MSG_PROBE: %d %v", r, e)
+	}
+}
+
+func ttlCmsg(ttl int32) []byte {
+	b := make([]byte, 24)
+	binary.LittleEndian.PutUint64(b, 20)
+	binary.LittleEndian.PutUint32(b[8:], 0)  // SOL_IP
+	binary.LittleEndian.PutUint32(b[12:], 2) // IP_TTL
+	binary.LittleEndian.PutUint32(b[16:], uint32(ttl))
+	return b
+}
+
+// TestMakeSkbHeader checks __ip_make_skb's DF, TTL, TOS and ID choices.
+func TestMakeSkbHeader(t *testing.T) {
+	cases := []struct {
+		name     string
+		pmtu     scenario.PMTUDisc
+		n        int
+		connect  bool
+		df       bool
+		idSource report.IDSource
+	}{
+		{"want small: DF, counter", scenario.PMTUWant, 100, false, true, report.IDIdents},
+		{"want big: no DF", scenario.PMTUWant, 3000, false, false, report.IDIdents},
+		{"dont: no DF", scenario.PMTUDont, 100, false, false, report.IDIdents},
+		{"do: DF, ID 0", scenario.PMTUDo, 100, false, true, report.IDZero},
+		{"probe: DF, ID 0", scenario.PMTUProbe, 100, false, true, report.IDZero},
+		{"interface: no DF", scenario.PMTUInterface, 100, false, false, report.IDIdents},
+		{"omit: no DF", scenario.PMTUOmit, 100, false, false, report.IDIdents},
+		{"connected do: inet_id", scenario.PMTUDo, 100, true, true, report.IDInetID},
+	}
+	for _, c := range cases {
+		var got *Datagram
+		s := newTestSocket(t, 1500, 0, func(d *Datagram) error { got = d; return nil })
+		s.Setsockopt(scenario.Opt{Name: scenario.OptIPMTUDiscover, Int: int(c.pmtu)})
+		s.Setsockopt(scenario.Opt{Name: scenario.OptIPTOS, Int: 0x2e})
+		m := Msg{Payload: make([]byte, c.n), Name: dst}
+		if c.connect {
+			id := uint16(4233)
+			s.Connect(dst, &id)
+			m.Name = netip.AddrPort{}
+		}
+		if _, e := s.Sendmsg(&m); e != 0 {
+			t.Fatalf("%s: %v", c.name, e)
+		}
+		ip := header.IPv4(got.IP)
+		if (ip.FragWord()&header.IPv4DF != 0) != c.df || got.IDSource != c.idSource {
+			t.Errorf("%s: DF %v ID source %s; want DF %v %s", c.name, ip.FragWord()&header.IPv4DF != 0, got.IDSource, c.df, c.idSource)
+		}
+		if ip.TTL() != 64 || ip.TOS() != 0x2e {
+			t.Errorf("%s: TTL %d TOS %#x", c.name, ip.TTL(), ip.TOS())
+		}
+		if c.idSource == report.IDZero && ip.ID() != 0 {
+			t.Errorf("%s: ID %d, want 0", c.name, ip.ID())
+		}
+		if c.idSource == report.IDInetID && ip.ID() != 4234 {
+			t.Errorf("%s: ID %d, want 4234 (inet_id after atomic_add_return)", c.name, ip.ID())
+		}
+	}
+}
+
+// decode parses a frame with gopacket, an independent implementation, and
+// verifies its checksums.
+func decode(t *testing.T, b []byte) (*layers.IPv4, *layers.UDP) {
+	t.Helper()
+	p := gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.Default)
+	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if ip == nil {
+		t.Fatalf("no IPv4 layer: %v", p.ErrorLayer())
+	}
+	udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	return ip, udp
+}
+
+// wireChecksum recomputes the UDP checksum with gopacket.
+func wireChecksum(t *testing.T, ip *layers.IPv4, udp *layers.UDP) uint16 {
+	t.Helper()
+	u := *udp
+	u.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true}, &u, gopacket.Payload(udp.Payload)); err != nil {
+		t.Fatal(err)
+	}
+	return binary.BigEndian.Uint16(buf.Bytes()[6:])
+}
+
+// TestChecksumPaths checks udp_send_skb's checksum choices in both views.
+func TestChecksumPaths(t *testing.T) {
+	cases := []struct {
+		name    string
+		f       Features
+		noCheck bool
+		view    View
+		want    string // "full", "partial", "zero"
+	}{
+		{"software", 0, false, Tap, "full"},
+		{"offload tap", FeatHWCsum, false, Tap, "partial"},
+		{"offload wire", FeatHWCsum, false, Wire, "full"},
+		{"ip-csum tap", FeatIPCsum, false, Tap, "partial"},
+		{"no check", FeatHWCsum, true, Tap, "zero"},
+	}
+	for _, c := range cases {
+		var frames [][]byte
+		var s *Socket
+		s = newTestSocket(t, 1500, c.f, func(d *Datagram) error {
+			return s.dev.Transmit(d, c.view, func(_ FrameInfo, b []byte) error { frames = append(frames, slices.Clone(b)); return nil })
+		})
+		if c.noCheck {
+			s.Setsockopt(scenario.Opt{Name: scenario.OptSONoCheck, Int: 1})
+		}
+		s.Sendmsg(&Msg{Payload: scenario.Pattern(0, 100), Name: dst})
+		ip, udp := decode(t, frames[0])
+		var want uint16
+		switch c.want {
+		case "full":
+			want = wireChecksum(t, ip, udp)
+		case "partial":
+			want = header.PseudoHeaderSum([4]byte(ip.SrcIP.To4()), [4]byte(ip.DstIP.To4()), 17, 108)
+		}
+		if udp.Checksum != want {
+			t.Errorf("%s: checksum %#04x, want %s %#04x", c.name, udp.Checksum, c.want, want)
+		}
+	}
+}
+
+// TestGSOViews checks __udp_gso_segment and what each view shows.
+func TestGSOViews(t *testing.T) {
+	cases := []struct {
+		name   string
+		f      Features
+		view   View
+		frames int
+		kind   report.Kind
+	}{
+		{"device segments: tap sees the super-packet", FeatHWCsum | FeatSG | FeatGSOUDPL4, Tap, 1, report.Super},
+		{"device segments: wire sees segments", FeatHWCsum | FeatSG | FeatGSOUDPL4, Wire, 4, report.Segment},
+		{"software GSO: tap sees segments", FeatHWCsum, Tap, 4, report.Segment},
+		{"no offload at all", 0, Tap, 4, report.Segment},
+	}
+	for _, c := range cases {
+		var frames [][]byte
+		var kinds []report.Kind
+		var s *Socket
+		s = newTestSocket(t, 1500, c.f, func(d *Datagram) error {
+			return s.dev.Transmit(d, c.view, func(fi FrameInfo, b []byte) error {
+				frames = append(frames, slices.Clone(b))
+				kinds = append(kinds, fi.Kind)
+				return nil
+			})
+		})
+		s.Setsockopt(scenario.Opt{Name: scenario.OptUDPSegment, Int: 1000})
+		if r, e := s.Sendmsg(&Msg{Payload: scenario.Pattern(0, 3500), Name: dst}); e != 0 || r != 3500 {
+			t.Fatalf("%s: %d %v", c.name, r, e)
+		}
+		if len(frames) != c.frames || kinds[0] != c.kind {
+			t.Fatalf("%s: %d frames of kind %s, want %d %s", c.name, len(frames), kinds[0], c.frames, c.kind)
+		}
+		if c.frames == 1 {
+			continue
+		}
+		var id0 uint16
+		for i, fr := range frames {
+			ip, udp := decode(t, fr)
+			if i == 0 {
+				id0 = ip.Id
+			}
+			if ip.Id != id0+uint16(i) {
+				t.Errorf("%s: segment %d ID %d, want %d", c.name, i, ip.Id, id0+uint16(i))
+			}
+			wantLen := 1008
+			if i == 3 {
+				wantLen = 508
+			}
+			if int(udp.Length) != wantLen {
+				t.Errorf("%s: segment %d UDP length %d, want %d", c.name, i, udp.Length, wantLen)
+			}
+			full := wireChecksum(t, ip, udp)
+			partial := c.view == Tap && c.f.CanChecksum()
+			if !partial && udp.Checksum != full {
+				t.Errorf("%s: segment %d checksum %#04x, want %#04x", c.name, i, udp.Checksum, full)
+			}
+			if partial && udp.Checksum != header.PseudoHeaderSum([4]byte(ip.SrcIP.To4()), [4]byte(ip.DstIP.To4()), 17, udp.Length) {
+				t.Errorf("%s: segment %d partial checksum %#04x", c.name, i, udp.Checksum)
+			}
+		}
+	}
+}
+
+func TestGSOChecks(t *testing.T) {
+	cases := []struct {
+		name    string
+		gso     int
+		n       int
+		noCheck bool
+		want    errno.Errno
+	}{
+		{"fits", 1000, 3500, false, 0},
+		{"segment over mtu", 1473, 3000, false, errno.EMSGSIZE},
+		{"short datagram with big gso_size", 1473, 100, false, 0},
+		{"128 segments", 100, 12800, false, 0},
+		{"129 segments", 100, 12801, false, errno.EINVAL},
+		{"no checksum", 1000, 3500, true, errno.EINVAL},
+	}
+	for _, c := range cases {
+		s := newTestSocket(t, 1500, FeatHWCsum|FeatSG|FeatGSOUDPL4, nil)
+		s.Setsockopt(scenario.Opt{Name: scenario.OptUDPSegment, Int: c.gso})
+		if c.noCheck {
+			s.Setsockopt(scenario.Opt{Name: scenario.OptSONoCheck, Int: 1})
+		}
+		if _, e := s.Sendmsg(&Msg{Payload: make([]byte, c.n), Name: dst}); e != c.want {
+			t.Errorf("%s: %v, want %v", c.name, e, c.want)
+		}
+	}
+}
+
+// TestFragmentSlowPath forces the slow path (an odd-sized frag list) and
+// checks ip_frag_next's 8-byte aligned cuts.
+func TestFragmentSlowPath(t *testing.T) {
+	d := &Datagram{IP: make([]byte, 20), L4: make([]byte, 3008), SkbData: []int{1004, 2004}, Proto: 17}
+	ipInit(d.IP, 20, 0, 3028, 0, 64, 17, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2})
+	dev := &Device{MTU: 1500}
+	var offs, lens []int
+	err := dev.Transmit(d, Wire, func(fi FrameInfo, b []byte) error {
+		offs = append(offs, fi.Offset)
+		lens = append(lens, len(b)-14-20)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(offs, []int{0, 1480, 2960}) || !slices.Equal(lens, []int{1480, 1480, 48}) {
+		t.Fatalf("offsets %v lengths %v", offs, lens)
+	}
+}
+
+func TestUDPLiteCoverage(t *testing.T) {
+	var got *Datagram
+	dev := &Device{MTU: 1500}
+	s := NewSocket(dev, Config{Proto: scenario.UDPLite, Src: netip.MustParseAddrPort("10.0.0.1:1"), Out: func(d *Datagram) error { got = d; return nil }})
+	for _, c := range []struct {
+		cov, wantLen int
+	}{{20, 20}, {3, 8}, {0, 0}, {5000, 108}} {
+		s.Setsockopt(scenario.Opt{Name: scenario.OptUDPLiteSendCov, Int: c.cov})
+		s.Sendmsg(&Msg{Payload: make([]byte, 100), Name: dst})
+		if l := int(header.UDP(got.L4).Length()); l != c.wantLen {
+			t.Errorf("coverage %d: length field %d, want %d", c.cov, l, c.wantLen)
+		}
+	}
+	udp := newTestSocket(t, 1500, 0, nil)
+	if e := udp.Setsockopt(scenario.Opt{Name: scenario.OptUDPLiteSendCov, Int: 20}); e != errno.ENOPROTOOPT {
+		t.Errorf("UDPLITE_SEND_CSCOV on UDP: %v", e)
+	}
+}
+
+// BenchmarkSend64 is one 64-byte send to a frame callback (tap view).
+func BenchmarkSend64(b *testing.B) {
+	benchSend(b, 64)
+}
+
+// BenchmarkSend65507 is one 65507-byte send, 45 fragments at MTU 1500.
+func BenchmarkSend65507(b *testing.B) {
+	benchSend(b, 65507)
+}
+
+func benchSend(b *testing.B, n int) {
+	var s *Socket
+	frames := 0
+	s = newTestSocket(b, 1500, 0, func(d *Datagram) error {
+		return s.dev.Transmit(d, Tap, func(FrameInfo, []byte) error { frames++; return nil })
+	})
+	m := &Msg{Payload: scenario.Pattern(0, n), Name: dst}
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, e := s.Sendmsg(m); e != 0 {
+			b.Fatal(e)
+		}
+	}
+	b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
+}
