@@ -39,6 +39,9 @@ func ParseView(s string) (View, error) {
 	return 0, fmt.Errorf("unknown view %q (tap or wire)", s)
 }
 
+// gsoMaxSize is a device's default gso_max_size (GSO_LEGACY_MAX_SIZE).
+const gsoMaxSize = 65536
+
 // FrameInfo is a frame's provenance within its datagram.
 type FrameInfo struct {
 	Kind   report.Kind
@@ -57,7 +60,12 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 	total := len(d.IP) + len(d.L4)
 	switch {
 	case d.GSOSize > 0:
-		devGSO := dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum()
+		// netif_skb_features: the device segments only what it may
+		// (gso_features_check: skb->len, link header included, below
+		// gso_max_size, 65536 by default); the rest is segmented in
+		// software before the tap sees it.
+		devGSO := dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() &&
+			header.EthernetLen+total < gsoMaxSize
 		if v == Tap && devGSO {
 			why := fmt.Sprintf("GSO super-packet: %d segments of %d bytes, segmented by the device (NETIF_F_GSO_UDP_L4); checksum left partial", d.GSOSegs, d.GSOSize)
 			return dev.emit(fn, FrameInfo{Kind: report.Super, Count: 1, Why: why}, d.IP, d.L4)
