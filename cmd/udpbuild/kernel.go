@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,6 +84,7 @@ func newDiffCmd() *cobra.Command {
 	var seed uint64
 	var all bool
 	var keep string
+	var view string
 	c := &cobra.Command{
 		Use:   "diff SCENARIO.yaml",
 		Short: "Run the model and the real kernel and print the differences as named fields (needs root)",
@@ -104,20 +104,29 @@ Exit status 0 when they agree, 1 on any difference.`,
   sudo udpbuild diff --all testdata/kernel/gso-basic.yaml`,
 		Args: exactArgs(1, "a scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := builder.ParseView(view)
+			if err != nil {
+				return invalid("--view: %v", err)
+			}
 			sc, err := scenario.Load(args[0])
 			if err != nil {
 				return err
 			}
-			krep, err := runKernel(cmd, sc)
+			var krep, mrep *report.Report
+			var note string
+			if v == builder.Wire {
+				krep, mrep, note, err = wireReports(cmd, sc, seed)
+			} else {
+				krep, err = runKernel(cmd, sc)
+				if err == nil {
+					mrep, note, err = compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: seed})
+				}
+			}
 			if err != nil {
 				return err
 			}
-			mrep, note, err := compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: seed})
-			if err != nil {
-				return invalid("%s: %v", args[0], err)
-			}
 			if note != "" {
-				fmt.Fprintln(os.Stderr, "note: "+note)
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+note)
 			}
 			if keep != "" {
 				if err := writeJSON(keep+".kernel.json", krep); err != nil {
@@ -140,13 +149,39 @@ Exit status 0 when they agree, 1 on any difference.`,
 				fmt.Fprintln(cmd.OutOrStdout(), d)
 			}
 			if !all && len(diffs) > 1 {
-				fmt.Fprintf(os.Stderr, "(%d more differences; --all shows them)\n", len(diffs)-1)
+				fmt.Fprintf(cmd.ErrOrStderr(), "(%d more differences; --all shows them)\n", len(diffs)-1)
 			}
 			return mismatch("%s: %d differences between model and kernel %s", args[0], len(diffs), krep.Kernel)
 		},
 	}
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed for the model's random draws")
 	c.Flags().BoolVar(&all, "all", false, "print every difference, not only the first")
+	c.Flags().StringVar(&view, "view", "tap", "tap: the model's tap view against the kernel's capture; wire: the model's wire view against the kernel run with every offload off")
 	c.Flags().StringVar(&keep, "keep", "", "also write both reports to PREFIX.kernel.json and PREFIX.model.json")
 	return c
+}
+
+// wireReports runs the kernel with every offload off, so that its capture
+// shows what a peer would receive (software checksums, software GSO), and
+// the model's wire view with the scenario's own features: the two must
+// agree, because offloads change who computes the bytes, not the bytes.
+func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, mrep *report.Report, note string, err error) {
+	off := WithoutOffloads(sc)
+	krep, err = runKernel(cmd, off)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	mrep, err = builder.Run(sc, builder.Options{View: builder.Wire, Seed: seed})
+	if err != nil {
+		return nil, nil, "", invalid("%s: %v", sc.Path, err)
+	}
+	mrep.Features = krep.Features // compared on purpose with different features
+	return krep, mrep, "the kernel ran with every offload off; the model's wire view keeps the scenario's features", nil
+}
+
+// WithoutOffloads is sc with no NIC features.
+func WithoutOffloads(sc *scenario.Scenario) *scenario.Scenario {
+	c := *sc
+	c.Link.Features = nil
+	return &c
 }
