@@ -195,21 +195,23 @@ type Datagram struct {
 }
 
 // makeSkb mirrors __ip_make_skb: it joins the queue into one datagram and
-// builds its IP header.
+// builds its IP header. The datagram is the socket's own, reused by the
+// next call: an output function that keeps bytes must copy them.
 func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
 	if q.empty() {
 		return nil
 	}
 	fh := 20 + optlen(c.opt)
-	d := &Datagram{Proto: s.proto.Number(), Summed: q.summed}
-	d.L4 = append([]byte(nil), q.l4...)
-	d.SkbData = make([]int, len(q.lens))
-	total := 0
-	for i, l := range q.lens {
-		d.SkbData[i] = l - fh
+	d := &s.dg
+	*d = Datagram{IP: d.IP[:0], L4: d.L4[:0], SkbData: d.SkbData[:0], Proto: s.proto.Number(), Summed: q.summed}
+	// The queue's bytes become the datagram's; the datagram's old buffer
+	// becomes the queue's, so neither is allocated again.
+	d.L4, q.l4 = q.l4, d.L4
+	total := fh
+	for _, l := range q.lens {
+		d.SkbData = append(d.SkbData, l-fh)
 		total += l - fh
 	}
-	total += fh
 	d.IgnoreDF = ignoreDF(s.pmtudisc)
 
 	// DF: asked for outright (do, probe) or, for "want", when the datagram
@@ -230,7 +232,8 @@ func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
 	if c.tos != -1 {
 		tos = c.tos
 	}
-	d.IP = make([]byte, fh)
+	var hdr [60]byte
+	d.IP = append(d.IP, hdr[:fh]...)
 	src, dst := c.fl.saddr.As4(), c.fl.daddr.As4()
 	ipInit(d.IP, fh, uint8(tos), uint16(total), frag, uint8(ttl), d.Proto, src, dst)
 	s.selectIdent(d, frag)

@@ -89,6 +89,11 @@ type Device struct {
 	Features Features
 	SrcMAC   [6]byte
 	DstMAC   [6]byte
+
+	// Scratch space Transmit reuses from frame to frame.
+	scratch []byte
+	hdr     [2][]byte
+	sizes   []int
 }
 
 // Default MAC addresses of the two ends, as udpbuild kernel assigns them.

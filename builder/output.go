@@ -48,7 +48,38 @@ type FrameInfo struct {
 	Index  int
 	Count  int
 	Offset int
-	Why    string
+	// SlowPath is set on fragments cut by ip_do_fragment's slow path.
+	SlowPath bool
+	// Partial is set when the UDP checksum is left for the device.
+	Partial bool
+	// GSOSize is the super-packet's gso_size (segments and super-packets).
+	GSOSize int
+	// IDWhy says where the datagram's IP ID came from.
+	IDWhy string
+}
+
+// Why explains the frame in one line, in the kernel's terms. It is built
+// on demand: the hot path never formats strings.
+func (fi FrameInfo) Why() string {
+	var s string
+	switch fi.Kind {
+	case report.Super:
+		s = fmt.Sprintf("GSO super-packet: %d segments of %d bytes, segmented by the device (NETIF_F_GSO_UDP_L4)", fi.Count, fi.GSOSize)
+	case report.Segment:
+		s = fmt.Sprintf("GSO segment %d of %d (gso_size %d), payload offset %d; ID of the super-packet + %d (%s)", fi.Index+1, fi.Count, fi.GSOSize, fi.Offset, fi.Index, fi.IDWhy)
+	case report.Fragment:
+		path := "fast path: one fragment per skb of the frag list"
+		if fi.SlowPath {
+			path = "slow path: the skb geometry does not allow the fast path"
+		}
+		s = fmt.Sprintf("fragment %d of %d at offset %d (ip_do_fragment %s); %s", fi.Index+1, fi.Count, fi.Offset, path, fi.IDWhy)
+	default:
+		s = "whole datagram; " + fi.IDWhy
+	}
+	if fi.Partial {
+		s += "; UDP checksum left partial (CHECKSUM_PARTIAL) for the device"
+	}
+	return s
 }
 
 // Transmit cuts a datagram into the frames of the chosen view and hands
@@ -67,8 +98,8 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 		devGSO := dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() &&
 			header.EthernetLen+total < gsoMaxSize
 		if v == Tap && devGSO {
-			why := fmt.Sprintf("GSO super-packet: %d segments of %d bytes, segmented by the device (NETIF_F_GSO_UDP_L4); checksum left partial", d.GSOSegs, d.GSOSize)
-			return dev.emit(fn, FrameInfo{Kind: report.Super, Count: 1, Why: why}, d.IP, d.L4)
+			fi := FrameInfo{Kind: report.Super, Count: d.GSOSegs, GSOSize: d.GSOSize, Partial: true, IDWhy: d.IDWhy}
+			return dev.emit(fn, fi, d.IP, d.L4)
 		}
 		partial := v == Tap && dev.Features.CanChecksum()
 		return dev.segment(d, partial, fn)
@@ -81,11 +112,8 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 	if d.Summed == csumPartial && (v == Wire || !dev.Features.CanChecksum()) {
 		completeChecksum(d)
 	}
-	why := "whole datagram"
-	if d.Summed == csumPartial && v == Tap {
-		why += "; UDP checksum left partial (CHECKSUM_PARTIAL) for the device"
-	}
-	return dev.emit(fn, FrameInfo{Kind: report.Datagram, Count: 1, Why: why}, d.IP, d.L4)
+	fi := FrameInfo{Kind: report.Datagram, Count: 1, Partial: d.Summed == csumPartial && v == Tap, IDWhy: d.IDWhy}
+	return dev.emit(fn, fi, d.IP, d.L4)
 }
 
 // completeChecksum finishes a CHECKSUM_PARTIAL checksum as skb_checksum_help
@@ -99,18 +127,18 @@ func completeChecksum(d *Datagram) {
 	uh.SetChecksum(c)
 }
 
-// emit writes one frame: Ethernet header, IP header, then the parts.
+// emit writes one frame: Ethernet header, IP header, then the parts. The
+// frame is built in the device's scratch buffer: fn must copy what it keeps.
 func (dev *Device) emit(fn func(FrameInfo, []byte) error, fi FrameInfo, ip []byte, parts ...[]byte) error {
-	n := header.EthernetLen + len(ip)
-	for _, p := range parts {
-		n += len(p)
-	}
-	b := make([]byte, header.EthernetLen, n)
-	header.PutEthernet(b, dev.DstMAC, dev.SrcMAC)
+	b := dev.scratch[:0]
+	var eth [header.EthernetLen]byte
+	header.PutEthernet(eth[:], dev.DstMAC, dev.SrcMAC)
+	b = append(b, eth[:]...)
 	b = append(b, ip...)
 	for _, p := range parts {
 		b = append(b, p...)
 	}
+	dev.scratch = b
 	return fn(fi, b)
 }
 
@@ -120,11 +148,9 @@ func (dev *Device) emit(fn func(FrameInfo, []byte) error, fi FrameInfo, ip []byt
 func (dev *Device) fragment(d *Datagram, fn func(FrameInfo, []byte) error) error {
 	hlen := len(d.IP)
 	mtu := dev.MTU - hlen // data space
-	sizes, fast := fastPathSizes(d.SkbData, mtu)
-	path := "fast path: one fragment per skb of the frag list"
+	sizes, fast := d.SkbData, fastPath(d.SkbData, mtu)
 	if !fast {
-		path = "slow path: the skb geometry does not allow the fast path"
-		sizes = sizes[:0]
+		sizes = dev.sizes[:0]
 		for left := len(d.L4); left > 0; {
 			n := min(left, mtu)
 			if n < left {
@@ -133,9 +159,11 @@ func (dev *Device) fragment(d *Datagram, fn func(FrameInfo, []byte) error) error
 			sizes = append(sizes, n)
 			left -= n
 		}
+		dev.sizes = sizes
 	}
-	first := append([]byte(nil), d.IP...)
-	later := append([]byte(nil), d.IP...)
+	first := append(dev.hdr[0][:0], d.IP...)
+	later := append(dev.hdr[1][:0], d.IP...)
+	dev.hdr[0], dev.hdr[1] = first, later
 	if hlen > header.IPv4MinLen {
 		// ip_options_fragment: options not marked "copied" become NOOPs
 		// in every fragment after the first.
@@ -155,8 +183,7 @@ func (dev *Device) fragment(d *Datagram, fn func(FrameInfo, []byte) error) error
 		}
 		ip.SetFragWord(w)
 		ip.SetChecksum()
-		why := fmt.Sprintf("fragment %d of %d at offset %d (%s); %s", i+1, len(sizes), off, path, d.IDWhy)
-		fi := FrameInfo{Kind: report.Fragment, Index: i, Count: len(sizes), Offset: off, Why: why}
+		fi := FrameInfo{Kind: report.Fragment, Index: i, Count: len(sizes), Offset: off, SlowPath: !fast, IDWhy: d.IDWhy}
 		if err := dev.emit(fn, fi, h, d.L4[off:off+n]); err != nil {
 			return err
 		}
@@ -165,22 +192,22 @@ func (dev *Device) fragment(d *Datagram, fn func(FrameInfo, []byte) error) error
 	return nil
 }
 
-// fastPathSizes applies ip_do_fragment's geometry checks to the frag list:
-// the head and every skb but the last must fit the data space and be a
+// fastPath applies ip_do_fragment's geometry checks to the frag list: the
+// head and every skb but the last must fit the data space and be a
 // multiple of 8 bytes.
-func fastPathSizes(skbs []int, mtu int) ([]int, bool) {
+func fastPath(skbs []int, mtu int) bool {
 	if len(skbs) < 2 {
-		return nil, false
+		return false
 	}
 	if skbs[0] > mtu || skbs[0]&7 != 0 {
-		return nil, false
+		return false
 	}
 	for i, n := range skbs[1:] {
 		if n > mtu || (n&7 != 0 && i < len(skbs)-2) {
-			return nil, false
+			return false
 		}
 	}
-	return append([]int(nil), skbs...), true
+	return true
 }
 
 // segment mirrors __udp_gso_segment under inet_gso_segment: gso_size
@@ -195,7 +222,8 @@ func (dev *Device) segment(d *Datagram, partial bool, fn func(FrameInfo, []byte)
 	oldCheck := binary.BigEndian.Uint16(d.L4[6:])
 	id := binary.BigEndian.Uint16(d.IP[4:])
 	src, dst := [4]byte(d.IP[12:16]), [4]byte(d.IP[16:20])
-	ip := header.IPv4(append([]byte(nil), d.IP...))
+	ip := header.IPv4(append(dev.hdr[0][:0], d.IP...))
+	dev.hdr[0] = ip
 	var uh [udpHdrLen]byte
 	copy(uh[:], d.L4[:udpHdrLen])
 	for i := 0; i < n; i++ {
@@ -221,19 +249,13 @@ func (dev *Device) segment(d *Datagram, partial bool, fn func(FrameInfo, []byte)
 		ip.SetTotalLength(uint16(len(ip)) + newLen)
 		ip.SetID(id + uint16(i))
 		ip.SetChecksum()
-		why := fmt.Sprintf("GSO segment %d of %d (gso_size %d), payload offset %d; ID %s + %d", i+1, n, d.GSOSize, off, idBase(d), i)
-		if partial {
-			why += "; checksum left partial"
-		}
-		fi := FrameInfo{Kind: report.Segment, Index: i, Count: n, Offset: off, Why: why}
+		fi := FrameInfo{Kind: report.Segment, Index: i, Count: n, Offset: off, GSOSize: d.GSOSize, Partial: partial, IDWhy: d.IDWhy}
 		if err := dev.emit(fn, fi, ip, uh[:], seg); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-func idBase(d *Datagram) string { return "of the super-packet (" + d.IDWhy + ")" }
 
 // csum16Add mirrors csum16_add: a 16-bit one's complement add.
 func csum16Add(a, b uint16) uint16 {

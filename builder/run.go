@@ -2,6 +2,7 @@ package builder
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/udpbuild/udpbuild/cmsg"
 	"github.com/udpbuild/udpbuild/report"
@@ -20,8 +21,10 @@ type Options struct {
 	// Frame, when set, receives every frame as it is produced instead of
 	// the report collecting them (report.Frames stays empty): a run of
 	// millions of frames then holds constant memory. The frame's Data is
-	// only valid during the call.
-	Frame func(report.Frame) error
+	// only valid during the call, and its Why is empty unless Explain is
+	// set (formatting it costs more than building the frame).
+	Frame   func(report.Frame) error
+	Explain bool
 }
 
 // Run plays a scenario through the model and reports every step's result
@@ -45,10 +48,15 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 		dg := datagrams
 		datagrams++
 		return dev.Transmit(d, o.View, func(fi FrameInfo, b []byte) error {
-			f := report.Frame{Step: step, Datagram: dg, IDSource: d.IDSource, Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Why: fi.Why, Len: len(b), Data: b}
+			f := report.Frame{Step: step, Datagram: dg, IDSource: d.IDSource, Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Len: len(b), Data: b}
 			if o.Frame != nil {
+				if o.Explain {
+					f.Why = fi.Why()
+				}
 				return o.Frame(f)
 			}
+			f.Why = fi.Why()
+			f.Data = slices.Clone(b) // the device reuses b
 			rep.Frames = append(rep.Frames, f)
 			return nil
 		})

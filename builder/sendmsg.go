@@ -92,16 +92,16 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 		if m.Flags&msgProbe != 0 {
 			return length, 0 // ip_make_skb returns NULL: nothing sent
 		}
-		var c cork
-		var q skbQueue
-		if e := s.setupCork(&c, &ipc, fl); e != 0 {
+		c, q := &s.fastCork, &s.fastQueue
+		q.reset()
+		if e := s.setupCork(c, &ipc, fl); e != 0 {
 			return 0, e
 		}
-		if e := s.appendData(&q, &c, m.Payload, udpHdrLen, m.Flags); e != 0 {
+		if e := s.appendData(q, c, m.Payload, udpHdrLen, m.Flags); e != 0 {
 			return 0, e
 		}
-		d := s.makeSkb(&q, &c)
-		if e := s.sendSkb(d, &c); e != 0 {
+		d := s.makeSkb(q, c)
+		if e := s.sendSkb(d, c); e != 0 {
 			return 0, e
 		}
 		return length, 0

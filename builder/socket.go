@@ -50,6 +50,11 @@ type Socket struct {
 	// inet->cork and sk_write_queue: the corked datagram being built.
 	cork  cork
 	queue skbQueue
+	// The lockless fast path's private cork and queue (ip_make_skb's),
+	// and the datagram handed to the output path; kept to be reused.
+	fastCork  cork
+	fastQueue skbQueue
+	dg        Datagram
 
 	idents *identTable
 	clock  func() uint32
