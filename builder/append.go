@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
@@ -86,6 +87,15 @@ func (s *Socket) setupCork(c *cork, ipc *ipcm, fl flow) errno.Errno {
 	c.ttl = ipc.ttl
 	c.tos = ipc.tos
 	c.fl = fl
+	if s.tracing() {
+		s.tracef("ip_setup_cork", "cork->fragsize", c.fragsize, "the device MTU (path MTU equals it)")
+		if c.gsoSize > 0 {
+			s.tracef("ip_setup_cork", "cork->gso_size", c.gsoSize, "UDP_SEGMENT")
+		}
+		if c.opt != nil {
+			s.tracef("ip_setup_cork", "cork->opt", fmt.Sprintf("%d bytes", c.opt.Optlen), "IP options of this datagram")
+		}
+	}
 	return 0
 }
 
@@ -111,7 +121,24 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 	if ignoreDF(s.pmtudisc) {
 		maxnonfragsize = ipMaxMTU
 	}
+	if s.tracing() {
+		if c.gsoSize > 0 {
+			s.tracef("__ip_append_data", "mtu", mtu, "IP_MAX_MTU: a GSO send is built as one skb")
+		} else {
+			s.tracef("__ip_append_data", "mtu", mtu, "cork->fragsize")
+		}
+		s.tracef("__ip_append_data", "fragheaderlen", fragheaderlen, "20 + %d bytes of IP options", optlen(c.opt))
+		s.tracef("__ip_append_data", "maxfraglen", maxfraglen, "((mtu - fragheaderlen) & ~7) + fragheaderlen: fragment payloads are multiples of 8")
+		why := "pmtudisc do/probe/interface: never fragment locally"
+		if maxnonfragsize == ipMaxMTU {
+			why = "ip_sk_ignore_df: local fragmentation allowed"
+		}
+		s.tracef("__ip_append_data", "maxnonfragsize", maxnonfragsize, why)
+	}
 	if c.length+length > maxnonfragsize-fragheaderlen {
+		if s.tracing() {
+			s.tracef("__ip_append_data", "return", "-EMSGSIZE", "cork->length %d + length %d > maxnonfragsize - fragheaderlen = %d", c.length, length, maxnonfragsize-fragheaderlen)
+		}
 		return errno.EMSGSIZE
 	}
 	// transhdrlen > 0 means this is the first skb: it may be left for the
@@ -120,6 +147,20 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 	if transhdrlen > 0 && length+fragheaderlen <= mtu && s.dev.Features.CanChecksum() &&
 		(flags&msgMore == 0 || c.gsoSize > 0) {
 		csummode = csumPartial
+	}
+	if s.tracing() && transhdrlen > 0 {
+		why := "the device cannot checksum, or the datagram may grow or be fragmented: software checksum"
+		switch {
+		case csummode == csumPartial:
+			why = "first skb, fits the MTU, the device can checksum, no MSG_MORE (or GSO)"
+		case !s.dev.Features.CanChecksum():
+			why = "the device has no checksum offload"
+		case length+fragheaderlen > mtu:
+			why = "the datagram will be fragmented"
+		case flags&msgMore != 0:
+			why = "MSG_MORE: more data may follow"
+		}
+		s.tracef("__ip_append_data", "csummode", csummode, why)
 	}
 	c.length += length
 
@@ -139,6 +180,9 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 			}
 			if cp > 0 {
 				cp = min(cp, length)
+				if s.tracing() {
+					s.tracef("__ip_append_data", fmt.Sprintf("skb %d", n-1), fmt.Sprintf("+%d bytes", cp), "copied into the tail skb: room up to mtu if the rest fits, else up to maxfraglen")
+				}
 				q.lens[n-1] += cp
 				length -= cp
 				continue
@@ -161,11 +205,36 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 		if n == 0 {
 			q.summed = csummode
 		}
+		if s.tracing() {
+			s.traceAlloc(len(q.lens), datalen, datalen+fragheaderlen, fraggap, fragheaderlen, transhdrlen, mtu, c.gsoSize > 0, flags)
+		}
+		transhdrlen = 0
 		q.lens = append(q.lens, datalen+fragheaderlen)
 		n++
 		length -= datalen - fraggap
 	}
 	return 0
+}
+
+// traceAlloc explains one skb allocation of __ip_append_data: its sizes and
+// whether the data goes in the linear area or in page fragments.
+func (s *Socket) traceAlloc(i, datalen, fraglen, fraggap, fragheaderlen, transhdrlen, mtu int, paged bool, flags int) {
+	sg := s.dev.Features.Has(FeatSG)
+	allocExtra := hhLen + 15
+	var alloclen int
+	layout := "linear"
+	switch {
+	case flags&msgMore != 0 && !sg:
+		alloclen = mtu
+		layout = "linear, room for a whole MTU (MSG_MORE without scatter-gather)"
+	case !paged && (fraglen+allocExtra < skbMaxAlloc || !sg):
+		alloclen = fraglen
+	default:
+		alloclen = fragheaderlen + transhdrlen
+		layout = "paged: headers linear, data in page fragments"
+	}
+	alloclen += allocExtra
+	s.tracef("__ip_append_data", fmt.Sprintf("skb %d", i), fmt.Sprintf("datalen=%d fraglen=%d fraggap=%d alloclen=%d", datalen, fraglen, fraggap, alloclen), layout)
 }
 
 // Datagram is one skb handed to the IP output path: the IP header
@@ -237,6 +306,9 @@ func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
 	src, dst := c.fl.saddr.As4(), c.fl.daddr.As4()
 	ipInit(d.IP, fh, uint8(tos), uint16(total), frag, uint8(ttl), d.Proto, src, dst)
 	s.selectIdent(d, frag)
+	if s.tracing() {
+		s.traceHeader(d, c, total, frag)
+	}
 	if c.opt != nil && c.opt.Optlen > 0 {
 		// The options were compiled by ipopt; a build error would mean a
 		// compile/build mismatch, which the ipopt tests rule out.
@@ -244,6 +316,34 @@ func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
 	}
 	q.reset()
 	return d
+}
+
+func (s *Socket) traceHeader(d *Datagram, c *cork, total int, frag uint16) {
+	const fn = "__ip_make_skb"
+	s.tracef(fn, "tot_len", total, "%d skb(s) joined into one datagram (frag_list)", len(d.SkbData))
+	dfWhy := "pmtudisc " + s.pmtudisc.String()
+	switch {
+	case s.pmtudisc == scenario.PMTUDo || s.pmtudisc == scenario.PMTUProbe:
+		dfWhy += ": DF always"
+	case frag != 0:
+		dfWhy += ": the datagram fits the MTU, so DF (ip_dont_fragment)"
+	case s.pmtudisc == scenario.PMTUWant:
+		dfWhy += ": the datagram exceeds the MTU, so no DF"
+	default:
+		dfWhy += ": never DF"
+	}
+	s.tracef(fn, "DF", frag != 0, dfWhy)
+	s.tracef(fn, "ignore_df", d.IgnoreDF, "ip_sk_ignore_df")
+	ttlWhy := "IP_TTL control message (cork->ttl)"
+	if c.ttl == 0 {
+		ttlWhy = "the socket's IP_TTL"
+		if s.ucTTL < 0 {
+			ttlWhy = "no IP_TTL: the route's hop limit, net.ipv4.ip_default_ttl"
+		}
+	}
+	s.tracef(fn, "ttl", d.IP[8], ttlWhy)
+	s.tracef(fn, "tos", fmt.Sprintf("%#02x", d.IP[1]), "cork->tos: the socket's IP_TOS at the first call, or an IP_TOS control message")
+	s.tracef(fn, "id", uint16(d.IP[4])<<8|uint16(d.IP[5]), d.IDWhy)
 }
 
 // selectIdent mirrors ip_select_ident_segs with segs = 1, as __ip_make_skb

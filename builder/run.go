@@ -25,6 +25,9 @@ type Options struct {
 	// set (formatting it costs more than building the frame).
 	Frame   func(report.Frame) error
 	Explain bool
+	// Trace, when set, receives every decision of the send path, named
+	// as the kernel names it (see Event).
+	Trace func(Event)
 }
 
 // Run plays a scenario through the model and reports every step's result
@@ -47,7 +50,13 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 	out := func(d *Datagram) error {
 		dg := datagrams
 		datagrams++
+		if o.Trace != nil {
+			traceOutput(o.Trace, step, d, dev, o.View)
+		}
 		return dev.Transmit(d, o.View, func(fi FrameInfo, b []byte) error {
+			if o.Trace != nil {
+				o.Trace(Event{Step: step, Func: outputFunc(fi.Kind), Var: fmt.Sprintf("frame (%s %d of %d)", fi.Kind, fi.Index+1, fi.Count), Value: fmt.Sprintf("%d bytes", len(b)), Why: fi.Why()})
+			}
 			f := report.Frame{Step: step, Datagram: dg, IDSource: d.IDSource, Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Len: len(b), Data: b}
 			if o.Frame != nil {
 				if o.Explain {
@@ -62,6 +71,8 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 		})
 	}
 	s := NewSocket(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock, Out: out})
+	s.SetTrace(o.Trace)
+	s.SetStep(-1)
 
 	// The kernel runner sets IP_MTU_DISCOVER first, then the list.
 	s.Setsockopt(scenario.Opt{Name: scenario.OptIPMTUDiscover, Int: int(sc.Socket.PMTUDisc)})
@@ -74,6 +85,7 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 	}
 	for i, st := range sc.Steps {
 		step = i
+		s.SetStep(i)
 		var r report.Step
 		if st.Send != nil {
 			r = report.Step{Op: "send"}
@@ -135,4 +147,46 @@ func expectString(e *scenario.Expect) string {
 		return e.Err.Name()
 	}
 	return fmt.Sprint(e.Ret)
+}
+
+// outputFunc names the kernel function that produced a frame of kind k.
+func outputFunc(k report.Kind) string {
+	switch k {
+	case report.Fragment:
+		return "ip_do_fragment"
+	case report.Segment:
+		return "__udp_gso_segment"
+	}
+	return "dev_queue_xmit"
+}
+
+// traceOutput explains ip_finish_output's and validate_xmit_skb's choice
+// for a datagram.
+func traceOutput(tr func(Event), step int, d *Datagram, dev *Device, v View) {
+	total := len(d.IP) + len(d.L4)
+	ev := Event{Step: step, Func: "ip_finish_output", Var: "path"}
+	switch {
+	case d.GSOSize > 0:
+		ev.Value = "GSO"
+		if dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() && total+14 < gsoMaxSize {
+			ev.Why = "skb_is_gso and the device has NETIF_F_GSO_UDP_L4: it goes down whole"
+			if v == Wire {
+				ev.Why += "; the wire view shows the device's segments"
+			}
+		} else {
+			ev.Why = "skb_is_gso but the device cannot segment it: validate_xmit_skb segments in software (__udp_gso_segment)"
+		}
+	case total > dev.MTU:
+		ev.Value = "fragment"
+		ev.Why = fmt.Sprintf("tot_len %d > mtu %d: ip_fragment -> ip_do_fragment", total, dev.MTU)
+		if fastPath(d.SkbData, dev.MTU-len(d.IP)) {
+			ev.Why += " (fast path: the frag list's skbs are the fragments)"
+		} else {
+			ev.Why += " (slow path)"
+		}
+	default:
+		ev.Value = "whole"
+		ev.Why = fmt.Sprintf("tot_len %d <= mtu %d", total, dev.MTU)
+	}
+	tr(ev)
 }

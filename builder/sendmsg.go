@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"fmt"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
@@ -33,6 +34,19 @@ type Msg struct {
 func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 	length := len(m.Payload)
 	corkreq := s.corkFlag || m.Flags&msgMore != 0
+	if s.tracing() {
+		why := "neither UDP_CORK nor MSG_MORE: the lockless fast path (ip_make_skb)"
+		switch {
+		case s.corkFlag && m.Flags&msgMore != 0:
+			why = "UDP_CORK is set and the call has MSG_MORE"
+		case s.corkFlag:
+			why = "UDP_CORK is set"
+		case m.Flags&msgMore != 0:
+			why = "the call has MSG_MORE"
+		}
+		s.tracef("udp_sendmsg", "len", length, "")
+		s.tracef("udp_sendmsg", "corkreq", corkreq, why)
+	}
 	if length > 0xFFFF {
 		return 0, errno.EMSGSIZE
 	}
@@ -42,6 +56,9 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 	if s.pending {
 		// More data for a corked datagram: the destination, control
 		// messages and options of this call are not looked at.
+		if s.tracing() {
+			s.tracef("udp_sendmsg", "up->pending", "AF_INET", "data is already corked: append to it (do_append_data); msg_name and control messages of this call are ignored")
+		}
 		return s.doAppendData(m, length, corkreq, nil, s.cork.fl)
 	}
 
@@ -59,6 +76,13 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 		fl.daddr, fl.dport = s.daddr, s.dport
 	}
 
+	if s.tracing() {
+		if m.Name.IsValid() {
+			s.tracef("udp_sendmsg", "daddr", fl.daddr, "from msg_name; connected = 0")
+		} else {
+			s.tracef("udp_sendmsg", "daddr", fl.daddr, "no msg_name: the connected socket's destination (connected = 1)")
+		}
+	}
 	// ipcm_init_sk: on 6.x the cookie starts with the socket's TOS, so a
 	// corked datagram keeps the TOS of its first call.
 	ipc := ipcm{tos: int(s.tos), gsoSize: int(s.gsoSize)}
@@ -80,6 +104,9 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 		// destination goes into the option by ip_options_build.
 		if hop, ok := ipopt.FirstHop(ipc.opt); ok {
 			fl.daddr = hop
+			if s.tracing() {
+				s.tracef("udp_sendmsg", "faddr", hop, "the source route's first hop; %s goes into the option", daddr)
+			}
 		}
 	}
 	if m.Flags&msgConfirm != 0 && m.Flags&msgProbe != 0 && length == 0 {
@@ -90,6 +117,9 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 		// The lockless fast path: ip_make_skb builds the datagram on a
 		// private queue and cork.
 		if m.Flags&msgProbe != 0 {
+			if s.tracing() {
+				s.tracef("ip_make_skb", "skb", "NULL", "MSG_PROBE: nothing is built or sent")
+			}
 			return length, 0 // ip_make_skb returns NULL: nothing sent
 		}
 		c, q := &s.fastCork, &s.fastQueue
@@ -192,6 +222,9 @@ func (s *Socket) cmsgSend(control []byte, ipc *ipcm) errno.Errno {
 		return errnoOf(err)
 	}
 	ipc.ttl, ipc.tos, ipc.gsoSize = ck.TTL, ck.TOS, int(ck.GSOSize)
+	if s.tracing() {
+		s.tracef("udp_cmsg_send/ip_cmsg_send", "ipc", fmt.Sprintf("ttl=%d tos=%d gso_size=%d", ipc.ttl, ipc.tos, ipc.gsoSize), "after the control messages (ttl 0: unset)")
+	}
 	if ck.HasOptions {
 		opt, err := s.optEnv().CompileCmsg(ck.Options)
 		if err != nil {

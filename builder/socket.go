@@ -56,6 +56,9 @@ type Socket struct {
 	fastQueue skbQueue
 	dg        Datagram
 
+	trace func(Event)
+	step  int
+
 	idents *identTable
 	clock  func() uint32
 	out    func(*Datagram) error

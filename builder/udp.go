@@ -2,6 +2,7 @@ package builder
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/header"
@@ -34,6 +35,9 @@ func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
 		case s.proto == scenario.UDPLite:
 			return errno.EIO
 		}
+		if s.tracing() {
+			s.tracef("udp_send_skb", "gso checks", "pass", "hlen %d + min(datalen %d, gso_size %d) <= fragsize %d; at most %d segments", hlen, datalen, c.gsoSize, c.fragsize, udpMaxSegments)
+		}
 		if datalen > c.gsoSize {
 			// On the TX path CHECKSUM_NONE and CHECKSUM_UNNECESSARY
 			// mean the same; the GSO stack wants the latter.
@@ -42,6 +46,9 @@ func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
 			}
 			d.GSOSize = c.gsoSize
 			d.GSOSegs = (datalen + c.gsoSize - 1) / c.gsoSize
+			if s.tracing() {
+				s.tracef("udp_send_skb", "gso_segs", d.GSOSegs, "DIV_ROUND_UP(datalen %d, gso_size %d); checksum left to GSO (csum_partial)", datalen, c.gsoSize)
+			}
 			// Don't checksum the payload: the skb will be segmented.
 			s.hwcsum(d, src, dst)
 			return s.sendIP(d)
@@ -56,6 +63,20 @@ func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
 		s.hwcsum(d, src, dst)
 	default:
 		uh.SetChecksum(fullChecksum(d.L4, src, dst, d.Proto, uint16(length)))
+	}
+	if s.tracing() {
+		why := "software: udp_csum over the datagram, CSUM_MANGLED_0 for 0"
+		switch {
+		case s.proto == scenario.UDPLite:
+			why = "UDP-Lite: udplite_csum over the coverage"
+		case s.noCheckTx:
+			why = "SO_NO_CHECK: checksum 0"
+		case d.Summed == csumPartial && len(d.SkbData) == 1:
+			why = "CHECKSUM_PARTIAL: udp4_hwcsum stores the pseudo-header sum for the device"
+		case d.Summed == csumPartial:
+			why = "CHECKSUM_PARTIAL but a frag list: udp4_hwcsum sums in software"
+		}
+		s.tracef("udp_send_skb", "uh->check", fmt.Sprintf("%#04x", uh.Checksum()), why)
 	}
 	return s.sendIP(d)
 }

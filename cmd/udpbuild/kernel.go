@@ -51,7 +51,7 @@ machine, whatever addresses the scenario names.`,
 			if err != nil {
 				return err
 			}
-			if err := writeOutputs(of, f, rep); err != nil {
+			if err := writeOutputs(of, f, rep, sc); err != nil {
 				return err
 			}
 			if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {

@@ -71,7 +71,7 @@ socket's inet_id) are drawn from --seed.`,
 			if err != nil {
 				return invalid("%s: %v", args[0], err)
 			}
-			if err := writeOutputs(of, f, rep); err != nil {
+			if err := writeOutputs(of, f, rep, sc); err != nil {
 				return err
 			}
 			if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
@@ -97,13 +97,13 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 }
 
 // writeOutputs writes the capture and the report, each atomically.
-func writeOutputs(of outputFlags, f capture.Format, rep *report.Report) error {
+func writeOutputs(of outputFlags, f capture.Format, rep *report.Report, sc *scenario.Scenario) error {
 	if of.out != "" {
 		frames := make([][]byte, len(rep.Frames))
 		comments := make([]string, len(rep.Frames))
 		for i, fr := range rep.Frames {
 			frames[i] = fr.Data
-			comments[i] = frameComment(fr)
+			comments[i] = frameComment(fr, sc)
 		}
 		if err := capture.WriteFile(of.out, f, frames, comments); err != nil {
 			return err
@@ -117,9 +117,28 @@ func writeOutputs(of outputFlags, f capture.Format, rep *report.Report) error {
 	return nil
 }
 
-// frameComment is the pcapng packet comment: the frame's provenance.
-func frameComment(fr report.Frame) string {
-	return fmt.Sprintf("step %d: datagram %d, %s", fr.Step, fr.Datagram, fr.Why)
+// frameComment is the pcapng packet comment: the frame's provenance, e.g.
+// "step 2 sendmsg MSG_MORE: datagram 1, fragment 2 of 3 at offset 1480
+// (...); ID from the connected socket's inet_id counter".
+func frameComment(fr report.Frame, sc *scenario.Scenario) string {
+	call := "set-up"
+	if fr.Step >= 0 && fr.Step < len(sc.Steps) {
+		st := sc.Steps[fr.Step]
+		if st.Send != nil {
+			call = strings.TrimSpace("sendmsg " + strings.Join(scenario.FlagNames(st.Send.Flags), "|"))
+		} else {
+			var names []string
+			for _, o := range st.Setsockopt {
+				names = append(names, fmt.Sprintf("%s=%d", o.Name, o.Int))
+			}
+			call = "setsockopt " + strings.Join(names, ",")
+		}
+	}
+	why := fr.Why
+	if why == "" {
+		why = string(fr.Kind)
+	}
+	return fmt.Sprintf("step %d %s: datagram %d, %s", fr.Step, call, fr.Datagram, why)
 }
 
 func writeJSON(path string, v any) error {

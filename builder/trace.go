@@ -1,0 +1,48 @@
+package builder
+
+import "fmt"
+
+// Event is one decision of the send path, named as the kernel names it:
+// Func is the kernel function ("__ip_append_data"), Var the variable or
+// field ("maxfraglen"), Value its value and Why the reason, in the
+// kernel's terms.
+type Event struct {
+	Step  int    `json:"step"`
+	Func  string `json:"func"`
+	Var   string `json:"var"`
+	Value string `json:"value"`
+	Why   string `json:"why,omitempty"`
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%s: %s = %s", e.Func, e.Var, e.Value)
+	if e.Why != "" {
+		s += "  (" + e.Why + ")"
+	}
+	return s
+}
+
+// tracef records an event when tracing is on. Callers guard it with
+// s.tracing() so that formatting never runs on the hot path.
+func (s *Socket) tracef(fn, v string, value any, why string, args ...any) {
+	if len(args) > 0 {
+		why = fmt.Sprintf(why, args...)
+	}
+	s.trace(Event{Step: s.step, Func: fn, Var: v, Value: fmt.Sprint(value), Why: why})
+}
+
+func (s *Socket) tracing() bool { return s.trace != nil }
+
+// SetTrace installs fn to receive every decision; nil turns tracing off.
+func (s *Socket) SetTrace(fn func(Event)) { s.trace = fn }
+
+// SetStep tells the socket which scenario step it is serving, for events.
+func (s *Socket) SetStep(i int) { s.step = i }
+
+// Layout constants of the skb allocation that __ip_append_data explains
+// (they change where bytes live, linear or in page fragments, never the
+// bytes themselves).
+const (
+	hhLen       = 16    // LL_RESERVED_SPACE of an Ethernet device
+	skbMaxAlloc = 16064 // SKB_MAX_ORDER(0, 2) on x86_64 with 4 KiB pages
+)

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/udpbuild/udpbuild/builder"
+	"github.com/udpbuild/udpbuild/report"
+	"github.com/udpbuild/udpbuild/scenario"
+)
+
+func newExplainCmd() *cobra.Command {
+	var asJSON bool
+	var view string
+	var seed uint64
+	c := &cobra.Command{
+		Use:   "explain SCENARIO.yaml",
+		Short: "Explain, step by step and in the kernel's own terms, why the frames are what they are",
+		Long: `Explain runs the scenario through the model and prints, for every step, the
+decisions of the send path in order, each under the kernel function and variable
+that makes it: corkreq and why; the destination; fragsize and mtu; fragheaderlen,
+maxfraglen and maxnonfragsize; csummode and the reason; every skb allocated
+(datalen, fraglen, fraggap, alloclen, linear or paged); the udp_send_skb
+checksum path and GSO checks; each IP header field and why (DF, TTL, TOS, ID);
+the output path (whole, fragmented by the fast or slow path, GSO) and every frame.
+
+docs/explain.md walks through examples.`,
+		Example: `  udpbuild explain examples/fragmented.yaml
+  udpbuild explain examples/gso.yaml --view wire
+  udpbuild explain examples/cork.yaml --json | jq '.steps[0].events'`,
+		Args: exactArgs(1, "a scenario file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := builder.ParseView(view)
+			if err != nil {
+				return invalid("--view: %v", err)
+			}
+			sc, err := scenario.Load(args[0])
+			if err != nil {
+				return err
+			}
+			var events []builder.Event
+			rep, err := builder.Run(sc, builder.Options{View: v, Seed: seed, Trace: func(e builder.Event) { events = append(events, e) }})
+			if err != nil {
+				return invalid("%s: %v", args[0], err)
+			}
+			ex := explanation(sc, rep, events)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(ex)
+			}
+			renderExplanation(cmd.OutOrStdout(), ex)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for tools instead of text")
+	c.Flags().StringVar(&view, "view", "tap", "tap or wire (which frames are listed)")
+	c.Flags().Uint64Var(&seed, "seed", 1, "seed for the model's random draws")
+	return c
+}
+
+// Explanation is explain's JSON output.
+type Explanation struct {
+	Scenario string         `json:"scenario"`
+	Link     string         `json:"link"`
+	Setup    []ExplainedRun `json:"setup,omitempty"`
+	Steps    []ExplainedRun `json:"steps"`
+}
+
+// ExplainedRun is one step (or the set-up) with its decisions.
+type ExplainedRun struct {
+	Index  int             `json:"index"`
+	Call   string          `json:"call"`
+	Result string          `json:"result"`
+	Events []builder.Event `json:"events"`
+}
+
+func explanation(sc *scenario.Scenario, rep *report.Report, events []builder.Event) Explanation {
+	ex := Explanation{Scenario: sc.Name}
+	ex.Link = fmt.Sprintf("mtu %d, features %v", sc.Link.MTU, rep.Features.Enabled)
+	if len(rep.Features.Dropped) > 0 {
+		ex.Link += fmt.Sprintf(" (dropped: %s)", strings.Join(rep.Features.Dropped, "; "))
+	}
+	byStep := map[int][]builder.Event{}
+	for _, e := range events {
+		byStep[e.Step] = append(byStep[e.Step], e)
+	}
+	setup := ExplainedRun{Index: -1, Call: fmt.Sprintf("socket(%s), IP_MTU_DISCOVER %s, %d setsockopt(s)", sc.Socket.Proto, sc.Socket.PMTUDisc, len(sc.Socket.Setsockopt)), Events: byStep[-1]}
+	var res []string
+	for i, r := range rep.Setup {
+		res = append(res, fmt.Sprintf("%s=%s", sc.Socket.Setsockopt[i].Name, r))
+	}
+	setup.Result = strings.Join(res, " ")
+	if sc.Socket.Connect {
+		setup.Call += fmt.Sprintf(", connect(%s)", sc.Socket.Dst)
+	}
+	ex.Setup = []ExplainedRun{setup}
+	for i, st := range sc.Steps {
+		er := ExplainedRun{Index: i, Call: describeStep(st), Events: byStep[i]}
+		if er.Events == nil {
+			er.Events = []builder.Event{}
+		}
+		if i < len(rep.Steps) {
+			er.Result = rep.Steps[i].String()
+		}
+		ex.Steps = append(ex.Steps, er)
+	}
+	return ex
+}
+
+func describeStep(st scenario.Step) string {
+	if st.Send == nil {
+		var parts []string
+		for _, o := range st.Setsockopt {
+			if o.Name == scenario.OptIPOptions {
+				parts = append(parts, fmt.Sprintf("%s=%x", o.Name, o.Bytes))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s=%d", o.Name, o.Int))
+			}
+		}
+		return "setsockopt(" + strings.Join(parts, ", ") + ")"
+	}
+	s := fmt.Sprintf("sendmsg(len=%d", len(st.Send.Payload))
+	if f := scenario.FlagNames(st.Send.Flags); len(f) > 0 {
+		s += ", " + strings.Join(f, "|")
+	}
+	if st.Send.To.IsValid() {
+		s += ", to " + st.Send.To.String()
+	}
+	for _, c := range st.Send.Cmsg {
+		if c.Type == scenario.CmsgIPOptions {
+			s += fmt.Sprintf(", cmsg %s=%x", c.Type, c.Bytes)
+		} else {
+			s += fmt.Sprintf(", cmsg %s=%d", c.Type, c.Int)
+		}
+	}
+	return s + ")"
+}
+
+func renderExplanation(w io.Writer, ex Explanation) {
+	fmt.Fprintf(w, "scenario %q; link %s\n", ex.Scenario, ex.Link)
+	for _, r := range append(ex.Setup, ex.Steps...) {
+		label := fmt.Sprintf("step %d", r.Index)
+		if r.Index < 0 {
+			label = "setup"
+		}
+		fmt.Fprintf(w, "\n%s: %s", label, r.Call)
+		if r.Result != "" {
+			fmt.Fprintf(w, " = %s", r.Result)
+		}
+		fmt.Fprintln(w)
+		for _, e := range r.Events {
+			fmt.Fprintf(w, "  %-28s %-16s = %-12s %s\n", e.Func, e.Var, e.Value, e.Why)
+		}
+	}
+}
