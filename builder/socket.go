@@ -196,8 +196,15 @@ func dontFragment(p scenario.PMTUDisc) bool {
 // protocol) bucket. udpbuild assumes a scenario runs within one jiffy, so a
 // bucket's counter starts at a seeded value and only counts up.
 type identTable struct {
-	seed     uint64
-	counters map[identKey]uint16
+	seed uint64
+	// A scenario touches few buckets: a short slice searched linearly is
+	// cheaper than a map on the per-send path.
+	buckets []identBucket
+}
+
+type identBucket struct {
+	key identKey
+	val uint16
 }
 
 type identKey struct {
@@ -206,17 +213,21 @@ type identKey struct {
 }
 
 func newIdentTable(seed uint64) *identTable {
-	return &identTable{seed: seed, counters: map[identKey]uint16{}}
+	return &identTable{seed: seed}
 }
 
 // reserve mirrors ip_idents_reserve: it returns the bucket's value and
 // advances it by segs.
 func (t *identTable) reserve(k identKey, segs int) uint16 {
-	v, ok := t.counters[k]
-	if !ok {
-		v = uint16(mix(t.seed ^ uint64(k.proto)<<56 ^ uint64(be32(k.src))<<24 ^ uint64(be32(k.dst))))
+	for i := range t.buckets {
+		if b := &t.buckets[i]; b.key == k {
+			v := b.val
+			b.val += uint16(segs)
+			return v
+		}
 	}
-	t.counters[k] = v + uint16(segs)
+	v := uint16(mix(t.seed ^ uint64(k.proto)<<56 ^ uint64(be32(k.src))<<24 ^ uint64(be32(k.dst))))
+	t.buckets = append(t.buckets, identBucket{key: k, val: v + uint16(segs)})
 	return v
 }
 

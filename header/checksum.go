@@ -13,39 +13,45 @@ import (
 // final complement). An odd trailing byte is padded with zero, as RFC 1071
 // requires.
 //
-// It adds 64 bits at a time with carries (bits.Add64), four words per
-// iteration, which is what makes the large-send path cheap.
+// The sum is byte-order independent (RFC 1071, 2.B), so it is taken over
+// native little-endian 64-bit words, 32 bytes per iteration with carries
+// (bits.Add64), and byte-swapped once at the end: no per-word swaps.
 func Checksum(b []byte, initial uint16) uint16 {
 	var sum, c uint64
-	sum = uint64(initial)
-	for len(b) >= 32 {
-		sum, c = bits.Add64(sum, binary.BigEndian.Uint64(b[0:8]), 0)
-		sum, c = bits.Add64(sum, binary.BigEndian.Uint64(b[8:16]), c)
-		sum, c = bits.Add64(sum, binary.BigEndian.Uint64(b[16:24]), c)
-		sum, c = bits.Add64(sum, binary.BigEndian.Uint64(b[24:32]), c)
+	sum = uint64(bits.ReverseBytes16(initial))
+	for len(b) >= 64 {
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[0:8]), 0)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[8:16]), c)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[16:24]), c)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[24:32]), c)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[32:40]), c)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[40:48]), c)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[48:56]), c)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[56:64]), c)
 		sum += c
-		b = b[32:]
+		b = b[64:]
 	}
 	for len(b) >= 8 {
-		sum, c = bits.Add64(sum, binary.BigEndian.Uint64(b[:8]), 0)
+		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[:8]), 0)
 		sum += c
 		b = b[8:]
 	}
 	if len(b) >= 4 {
-		sum, c = bits.Add64(sum, uint64(binary.BigEndian.Uint32(b[:4])), 0)
+		sum, c = bits.Add64(sum, uint64(binary.LittleEndian.Uint32(b[:4])), 0)
 		sum += c
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		sum, c = bits.Add64(sum, uint64(binary.BigEndian.Uint16(b[:2])), 0)
+		sum, c = bits.Add64(sum, uint64(binary.LittleEndian.Uint16(b[:2])), 0)
 		sum += c
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		sum, c = bits.Add64(sum, uint64(b[0])<<8, 0)
+		// In little-endian words a trailing byte is the low byte.
+		sum, c = bits.Add64(sum, uint64(b[0]), 0)
 		sum += c
 	}
-	return fold64(sum)
+	return bits.ReverseBytes16(fold64(sum))
 }
 
 // fold64 folds a 64-bit one's complement accumulator to 16 bits with
