@@ -28,6 +28,11 @@ type Options struct {
 	// Trace, when set, receives every decision of the send path, named
 	// as the kernel names it (see Event).
 	Trace func(Event)
+	// Step, when set, receives every step's result as it completes (i
+	// counts executed steps, across repeats). With Frame also set the
+	// report keeps neither steps nor frames: memory stays constant
+	// however long the run.
+	Step func(i int, r report.Step) error
 }
 
 // Run plays a scenario through the model and reports every step's result
@@ -83,7 +88,12 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 	if sc.Socket.Connect {
 		s.Connect(sc.Socket.Dst, sc.Socket.InetID)
 	}
-	for i, st := range sc.Steps {
+	streaming := o.Frame != nil && o.Step != nil
+	repeat := max(sc.Repeat, 1)
+	var control [][]byte // built once per step, reused by repeats
+	for n := 0; n < repeat*len(sc.Steps); n++ {
+		i := n % len(sc.Steps)
+		st := sc.Steps[i]
 		step = i
 		s.SetStep(i)
 		var r report.Step
@@ -94,7 +104,13 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 				m.Name = sc.Socket.Dst // "destination of sends that name none"
 			}
 			if len(st.Send.Cmsg) > 0 {
-				m.Control = cmsg.Build(st.Send.Cmsg)
+				if control == nil {
+					control = make([][]byte, len(sc.Steps))
+				}
+				if control[i] == nil {
+					control[i] = cmsg.Build(st.Send.Cmsg)
+				}
+				m.Control = control[i]
 			}
 			r.Ret, r.Err = s.Sendmsg(&m)
 		} else {
@@ -106,7 +122,14 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 				}
 			}
 		}
-		rep.Steps = append(rep.Steps, r)
+		if o.Step != nil {
+			if err := o.Step(n, r); err != nil {
+				return nil, err
+			}
+		}
+		if !streaming {
+			rep.Steps = append(rep.Steps, r)
+		}
 		if s.outErr != nil {
 			emitErr = s.outErr
 			break
@@ -130,16 +153,34 @@ func featureStrings(fs []scenario.Feature) []string {
 // message per mismatch ("step 2: expected EMSGSIZE, got 1000").
 func CheckExpect(sc *scenario.Scenario, rep *report.Report) []string {
 	var bad []string
-	for i, st := range sc.Steps {
-		if st.Send == nil || st.Send.Expect == nil || i >= len(rep.Steps) {
-			continue
-		}
-		want, got := st.Send.Expect, rep.Steps[i]
-		if want.Err != got.Err || (want.Err == 0 && want.Ret != got.Ret) {
-			bad = append(bad, fmt.Sprintf("step %d (line %d): expected %s, got %s", i, st.Line, expectString(want), got))
+	for n, got := range rep.Steps {
+		if msg := CheckStep(sc, n, got); msg != "" {
+			bad = append(bad, msg)
 		}
 	}
 	return bad
+}
+
+// CheckStep compares the result of executed step n (counting across
+// repeats) with its expect; "" when it holds or there is none.
+func CheckStep(sc *scenario.Scenario, n int, got report.Step) string {
+	if len(sc.Steps) == 0 {
+		return ""
+	}
+	i := n % len(sc.Steps)
+	st := sc.Steps[i]
+	if st.Send == nil || st.Send.Expect == nil {
+		return ""
+	}
+	want := st.Send.Expect
+	if want.Err == got.Err && (want.Err != 0 || want.Ret == got.Ret) {
+		return ""
+	}
+	where := fmt.Sprintf("step %d (line %d)", i, st.Line)
+	if n != i {
+		where += fmt.Sprintf(", repeat %d", n/len(sc.Steps))
+	}
+	return fmt.Sprintf("%s: expected %s, got %s", where, expectString(want), got)
 }
 
 func expectString(e *scenario.Expect) string {

@@ -29,6 +29,8 @@ const (
 	MaxSteps = 100000
 	// MaxFileSize bounds a scenario file.
 	MaxFileSize = 16 << 20
+	// MaxRepeat bounds the repeat extension.
+	MaxRepeat = 1 << 30
 )
 
 // Error is a fault in a scenario file. It names the file, the position and
@@ -386,6 +388,7 @@ func (l *loader) top(n node) error {
 		return err
 	}
 	sc := l.sc
+	sc.Repeat = 1
 	sc.Link = Link{MTU: DefaultMTU}
 	sc.Socket = Socket{Proto: UDP, Src: DefaultSrc, Dst: DefaultDst, PMTUDisc: PMTUWant}
 	for _, e := range ents {
@@ -400,8 +403,12 @@ func (l *loader) top(n node) error {
 			err = l.socket(e.val)
 		case "steps":
 			err = l.steps(e.val)
+		case "repeat":
+			var v int64
+			v, err = l.integer(e.val, 1, MaxRepeat)
+			sc.Repeat = int(v)
 		default:
-			err = l.unknown(e, "name, link, socket, steps")
+			err = l.unknown(e, "name, link, socket, steps, repeat")
 		}
 		if err != nil {
 			return err

@@ -20,6 +20,9 @@ type Scenario struct {
 	Link   Link
 	Socket Socket
 	Steps  []Step
+	// Repeat is how many times the steps run, in order (an extension for
+	// long runs: the same calls, the same payloads). At least 1.
+	Repeat int
 }
 
 // Feature is a NIC feature the simulated device offers.

@@ -67,6 +67,9 @@ socket's inet_id) are drawn from --seed.`,
 				return err
 			}
 			opts := builder.Options{View: v, Seed: seed, Clock: func() uint32 { return uint32(tsClock) }}
+			if of.report == "" {
+				return streamRun(cmd, sc, opts, of.out, f)
+			}
 			rep, err := builder.Run(sc, opts)
 			if err != nil {
 				return invalid("%s: %v", args[0], err)
@@ -160,4 +163,62 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("report %s: %w", path, err)
 	}
 	return out.Commit()
+}
+
+// streamRun writes frames as the model produces them and checks expects as
+// steps complete, keeping nothing: memory stays constant however many
+// steps (or repeats) the scenario has. Used when no report is asked for.
+func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, path string, f capture.Format) error {
+	out, err := capture.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	w, err := capture.NewWriter(out.Writer(), f)
+	if err != nil {
+		return err
+	}
+	total := len(sc.Steps) * max(sc.Repeat, 1)
+	bar := newProgress(cmd.ErrOrStderr(), total, "steps")
+	var bad []string
+	nbad := 0
+	opts.Explain = f == capture.PCAPNG // comments need the explanation
+	opts.Frame = func(fr report.Frame) error {
+		c := ""
+		if f == capture.PCAPNG {
+			c = frameComment(fr, sc)
+		}
+		return w.WriteFrame(fr.Data, c)
+	}
+	opts.Step = func(n int, r report.Step) error {
+		if msg := builder.CheckStep(sc, n, r); msg != "" {
+			nbad++
+			if len(bad) < 5 {
+				bad = append(bad, msg)
+			}
+		}
+		if n%4096 == 0 {
+			bar.update(n)
+		}
+		return nil
+	}
+	_, err = builder.Run(sc, opts)
+	bar.done()
+	if err != nil {
+		return fmt.Errorf("%s: %w", sc.Path, err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("output %s: %w", path, err)
+	}
+	if err := out.Commit(); err != nil {
+		return err
+	}
+	if nbad > 0 {
+		more := ""
+		if nbad > len(bad) {
+			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
+		}
+		return mismatch("%s: %s%s", sc.Path, strings.Join(bad, "; "), more)
+	}
+	return nil
 }
