@@ -168,3 +168,68 @@ func TestRunExpect(t *testing.T) {
 		t.Errorf("bad: message %q", stderr)
 	}
 }
+
+// TestSend checks that send's flags make the scenario they claim, that the
+// dump parses back, and that the frames are those of the equivalent run.
+func TestSend(t *testing.T) {
+	dir := t.TempDir()
+	code, dump, stderr := runCLI(t, "send", "--lens", "600,600,300", "--ip-options", "070b04000000000000000000", "--tos", "184", "--dump-scenario")
+	if code != exitOK {
+		t.Fatalf("dump: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"IP_OPTIONS: \"070b04000000000000000000\"", "IP_TOS: 184", "len: 600", "flags: [\"MSG_MORE\"]", "len: 300"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("dump lacks %q:\n%s", want, dump)
+		}
+	}
+	p := writeFile(t, dir, "dumped.yaml", dump)
+	viaRun := filepath.Join(dir, "run.pcap")
+	viaSend := filepath.Join(dir, "send.pcap")
+	if code, _, stderr := runCLI(t, "run", p, "-o", viaRun); code != exitOK {
+		t.Fatalf("run of the dump: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "send", "--lens", "600,600,300", "--ip-options", "070b04000000000000000000", "--tos", "184", "-o", viaSend); code != exitOK {
+		t.Fatalf("send: exit %d: %s", code, stderr)
+	}
+	a, _ := os.ReadFile(viaRun)
+	b, _ := os.ReadFile(viaSend)
+	if len(a) < 1500 || !bytes.Equal(a, b) {
+		t.Fatalf("send and run of its dump differ (%d vs %d bytes)", len(a), len(b))
+	}
+	for _, bad := range [][]string{
+		{"send", "--len", "10", "--hex", "00", "-o", "-"},
+		{"send", "--mtu", "20", "-o", "-"},
+		{"send", "--features", "warp", "-o", "-"},
+		{"send", "--src", "10.0.0.1:5\"\nsteps: []", "-o", "-"},
+		{"send", "--tos", "300", "-o", "-"},
+		{"send", "--len", "10"},
+	} {
+		if code, _, stderr := runCLI(t, bad...); code != exitInvalid {
+			t.Errorf("%q: exit %d, want 2 (%s)", bad, code, stderr)
+		}
+	}
+	code, _, stderr = runCLI(t, "send", "--len", "70000", "--expect", "EMSGSIZE", "-o", filepath.Join(dir, "e.pcap"))
+	if code != exitOK {
+		t.Errorf("--expect EMSGSIZE: exit %d: %s", code, stderr)
+	}
+}
+
+func TestManAndCompletion(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, stderr := runCLI(t, "man", dir); code != exitOK {
+		t.Fatalf("man: exit %d: %s", code, stderr)
+	}
+	for _, page := range []string{"udpbuild.1", "udpbuild-run.1", "udpbuild-send.1", "udpbuild-kernel.1", "udpbuild-diff.1", "udpbuild-explain.1"} {
+		if fi, err := os.Stat(filepath.Join(dir, page)); err != nil || fi.Size() < 200 {
+			t.Errorf("man page %s missing or empty: %v", page, err)
+		}
+	}
+	code, out, _ := runCLI(t, "completion", "bash")
+	if code != exitOK || !strings.Contains(out, "udpbuild") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+	code, out, _ = runCLI(t, "--version")
+	if code != exitOK || !strings.Contains(out, "udpbuild version") {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+}

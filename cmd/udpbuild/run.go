@@ -66,21 +66,7 @@ socket's inet_id) are drawn from --seed.`,
 			if err != nil {
 				return err
 			}
-			opts := builder.Options{View: v, Seed: seed, Clock: func() uint32 { return uint32(tsClock) }}
-			if of.report == "" {
-				return streamRun(cmd, sc, opts, of.out, f)
-			}
-			rep, err := builder.Run(sc, opts)
-			if err != nil {
-				return invalid("%s: %v", args[0], err)
-			}
-			if err := writeOutputs(of, f, rep, sc); err != nil {
-				return err
-			}
-			if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
-				return mismatch("%s: %s", args[0], strings.Join(bad, "; "))
-			}
-			return nil
+			return runModel(cmd, sc, of, f, v, seed, tsClock)
 		},
 	}
 	of.add(c)
@@ -219,6 +205,25 @@ func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, 
 			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
 		}
 		return mismatch("%s: %s%s", sc.Path, strings.Join(bad, "; "), more)
+	}
+	return nil
+}
+
+// runModel runs sc through the model and writes what of asks for.
+func runModel(cmd *cobra.Command, sc *scenario.Scenario, of outputFlags, f capture.Format, v builder.View, seed uint64, tsClock int64) error {
+	opts := builder.Options{View: v, Seed: seed, Clock: func() uint32 { return uint32(tsClock) }}
+	if of.report == "" {
+		return streamRun(cmd, sc, opts, of.out, f)
+	}
+	rep, err := builder.Run(sc, opts)
+	if err != nil {
+		return invalid("%s: %v", sc.Path, err)
+	}
+	if err := writeOutputs(of, f, rep, sc); err != nil {
+		return err
+	}
+	if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
+		return mismatch("%s: %s", sc.Path, strings.Join(bad, "; "))
 	}
 	return nil
 }

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/udpbuild/udpbuild/builder"
+	"github.com/udpbuild/udpbuild/capture"
+	"github.com/udpbuild/udpbuild/scenario"
+)
+
+// sendFlags are udpbuild send's flags: a scenario spelled on the command
+// line.
+type sendFlags struct {
+	length   int
+	hexData  string
+	file     string
+	lens     []int
+	count    int
+	src, dst string
+	to       string
+	connect  bool
+	mtu      int
+	features []string
+	cork     bool
+	flags    []string
+	gso      int
+	gsoCmsg  int
+	options  string
+	tos, ttl int
+	pmtudisc string
+	udplite  bool
+	cscov    int
+	noCheck  bool
+	expect   string
+	dump     bool
+}
+
+func newSendCmd() *cobra.Command {
+	var sf sendFlags
+	var of outputFlags
+	var view string
+	var seed uint64
+	var tsClock int64
+	c := &cobra.Command{
+		Use:   "send [flags] -o OUT.pcap",
+		Short: "Build the frames of one send (or a short sequence) described by flags alone",
+		Long: `Send writes a scenario from its flags and runs it through the model, as 'run'
+does. The scenario is checked by the same strict loader, so a bad value gets
+the same message; --dump-scenario prints the scenario instead of running it,
+to keep it or to edit it into a longer one.
+
+A sequence of lengths (--lens 600,600,300) is a MSG_MORE sequence: every send
+but the last carries MSG_MORE, so the kernel corks them into one datagram.
+--count repeats the whole sequence.`,
+		Example: `  udpbuild send --len 4000 -o frag.pcap
+  udpbuild send --len 4000 --gso 1200 --features hw-csum,sg,gso-udp-l4 --view wire -o gso.pcap
+  udpbuild send --lens 600,600,300 --ip-options 070b04000000000000000000 -o cork.pcap
+  udpbuild send --hex 0badc0de --tos 0xb8 --ttl 3 --pmtudisc do -o - | tshark -r -
+  udpbuild send --udplite --cscov 20 --len 100 --dump-scenario`,
+		Args: exactArgs(0, "no positional arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("tos") && (sf.tos < 0 || sf.tos > 255) {
+				return invalid("--tos %d: 0..255", sf.tos)
+			}
+			y, err := sf.yaml(cmd)
+			if err != nil {
+				return err
+			}
+			if sf.dump {
+				_, err := cmd.OutOrStdout().Write(y)
+				return err
+			}
+			sc, err := scenario.Parse(y, "")
+			if err != nil {
+				return invalid("the flags make an invalid scenario: %v (see --dump-scenario)", err)
+			}
+			sc.Path = "send"
+			v, err := builder.ParseView(view)
+			if err != nil {
+				return invalid("--view: %v", err)
+			}
+			f, err := capture.ParseFormat(of.format)
+			if err != nil {
+				return invalid("--format: %v", err)
+			}
+			if of.out == "" && of.report == "" {
+				return invalid("nothing to write: give -o OUT.pcap (or -o -), --report R.json, or --dump-scenario")
+			}
+			return runModel(cmd, sc, of, f, v, seed, tsClock)
+		},
+	}
+	fl := c.Flags()
+	fl.IntVar(&sf.length, "len", 0, "payload length in pattern bytes")
+	fl.StringVar(&sf.hexData, "hex", "", "payload as hex bytes")
+	fl.StringVar(&sf.file, "file", "", "payload from a file")
+	fl.IntSliceVar(&sf.lens, "lens", nil, "a MSG_MORE sequence of payload lengths (all but the last with MSG_MORE)")
+	fl.IntVar(&sf.count, "count", 1, "repeat the send (or sequence) this many times")
+	fl.StringVar(&sf.src, "src", scenario.DefaultSrc.String(), "source address:port")
+	fl.StringVar(&sf.dst, "dst", scenario.DefaultDst.String(), "destination address:port")
+	fl.StringVar(&sf.to, "to", "", "pass this address:port as msg_name instead")
+	fl.BoolVar(&sf.connect, "connect", false, "connect() to --dst first (IP IDs then come from the socket's counter)")
+	fl.IntVar(&sf.mtu, "mtu", scenario.DefaultMTU, "device MTU")
+	fl.StringSliceVar(&sf.features, "features", nil, "NIC features: hw-csum, ip-csum, sg, gso-udp-l4")
+	fl.BoolVar(&sf.cork, "cork", false, "set UDP_CORK before sending and clear it after (pushing the datagram)")
+	fl.StringSliceVar(&sf.flags, "flags", nil, "msg_flags for every send: MSG_MORE, MSG_PROBE, MSG_OOB, MSG_CONFIRM, MSG_DONTWAIT, MSG_DONTROUTE")
+	fl.IntVar(&sf.gso, "gso", 0, "UDP_SEGMENT socket option (gso_size)")
+	fl.IntVar(&sf.gsoCmsg, "gso-cmsg", 0, "UDP_SEGMENT as a control message on each send")
+	fl.StringVar(&sf.options, "ip-options", "", "IP_OPTIONS socket option, hex")
+	fl.IntVar(&sf.tos, "tos", 0, "IP_TOS socket option")
+	fl.IntVar(&sf.ttl, "ttl", -1, "IP_TTL socket option (-1: the default, 64)")
+	fl.StringVar(&sf.pmtudisc, "pmtudisc", "want", "IP_MTU_DISCOVER: dont, want, do, probe, interface, omit")
+	fl.BoolVar(&sf.udplite, "udplite", false, "a UDP-Lite socket")
+	fl.IntVar(&sf.cscov, "cscov", -1, "UDPLITE_SEND_CSCOV (UDP-Lite checksum coverage)")
+	fl.BoolVar(&sf.noCheck, "no-check", false, "SO_NO_CHECK: send UDP checksums as 0")
+	fl.StringVar(&sf.expect, "expect", "", "expected result of the (last) send: a byte count or an errno name")
+	fl.BoolVar(&sf.dump, "dump-scenario", false, "print the equivalent scenario YAML and exit")
+	of.add(c)
+	fl.StringVar(&view, "view", "tap", "tap or wire")
+	fl.Uint64Var(&seed, "seed", 1, "seed for the model's random draws")
+	fl.Int64Var(&tsClock, "ts-clock", builder.DefaultTimestamp, "clock for IP timestamp options, ms since midnight UTC")
+	return c
+}
+
+// yaml spells the flags as a scenario. Every string goes in quoted
+// (strconv.Quote is valid YAML), so no flag can change the document's
+// structure; values are validated by the scenario loader.
+func (sf *sendFlags) yaml(cmd *cobra.Command) ([]byte, error) {
+	var b strings.Builder
+	q := strconv.Quote
+	fmt.Fprintf(&b, "name: %s\n", q("udpbuild send"))
+	if sf.count > 1 {
+		fmt.Fprintf(&b, "repeat: %d\n", sf.count)
+	}
+	fmt.Fprintf(&b, "link:\n  mtu: %d\n", sf.mtu)
+	if len(sf.features) > 0 {
+		b.WriteString("  features: [")
+		for i, f := range sf.features {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(q(strings.TrimSpace(f)))
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("socket:\n")
+	proto := "udp"
+	if sf.udplite {
+		proto = "udplite"
+	}
+	fmt.Fprintf(&b, "  proto: %s\n  src: %s\n  dst: %s\n  connect: %v\n  pmtudisc: %s\n", proto, q(sf.src), q(sf.dst), sf.connect, q(sf.pmtudisc))
+	var opts []string
+	if sf.cork {
+		opts = append(opts, "UDP_CORK: 1")
+	}
+	if cmd.Flags().Changed("tos") {
+		opts = append(opts, fmt.Sprintf("IP_TOS: %d", sf.tos))
+	}
+	if sf.ttl != -1 {
+		opts = append(opts, fmt.Sprintf("IP_TTL: %d", sf.ttl))
+	}
+	if sf.options != "" {
+		opts = append(opts, "IP_OPTIONS: "+q(sf.options))
+	}
+	if sf.noCheck {
+		opts = append(opts, "SO_NO_CHECK: 1")
+	}
+	if sf.gso != 0 {
+		opts = append(opts, fmt.Sprintf("UDP_SEGMENT: %d", sf.gso))
+	}
+	if sf.cscov >= 0 {
+		opts = append(opts, fmt.Sprintf("UDPLITE_SEND_CSCOV: %d", sf.cscov))
+	}
+	if len(opts) > 0 {
+		b.WriteString("  setsockopt:\n")
+		for _, o := range opts {
+			b.WriteString("    - " + o + "\n")
+		}
+	}
+	payloads := 0
+	for _, set := range []bool{cmd.Flags().Changed("len"), sf.hexData != "", sf.file != "", len(sf.lens) > 0} {
+		if set {
+			payloads++
+		}
+	}
+	if payloads > 1 {
+		return nil, invalid("give one of --len, --hex, --file and --lens")
+	}
+	type send struct {
+		payload string
+		more    bool
+	}
+	var sends []send
+	switch {
+	case sf.hexData != "":
+		sends = []send{{payload: "payload: " + q("hex:"+sf.hexData)}}
+	case sf.file != "":
+		sends = []send{{payload: "payload: " + q("@"+sf.file)}}
+	case len(sf.lens) > 0:
+		for i, n := range sf.lens {
+			sends = append(sends, send{payload: fmt.Sprintf("len: %d", n), more: i < len(sf.lens)-1})
+		}
+	default:
+		sends = []send{{payload: fmt.Sprintf("len: %d", sf.length)}}
+	}
+	b.WriteString("steps:\n")
+	for i, s := range sends {
+		fmt.Fprintf(&b, "  - send:\n      %s\n", s.payload)
+		flags := append([]string(nil), sf.flags...)
+		if s.more {
+			flags = append(flags, "MSG_MORE")
+		}
+		if len(flags) > 0 {
+			b.WriteString("      flags: [")
+			for j, f := range flags {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(q(strings.TrimSpace(f)))
+			}
+			b.WriteString("]\n")
+		}
+		if sf.gsoCmsg != 0 {
+			fmt.Fprintf(&b, "      cmsg:\n        - UDP_SEGMENT: %d\n", sf.gsoCmsg)
+		}
+		if sf.to != "" {
+			fmt.Fprintf(&b, "      to: %s\n", q(sf.to))
+		}
+		if sf.expect != "" && i == len(sends)-1 {
+			if n, err := strconv.Atoi(sf.expect); err == nil {
+				fmt.Fprintf(&b, "      expect: %d\n", n)
+			} else {
+				fmt.Fprintf(&b, "      expect: %s\n", q(sf.expect))
+			}
+		}
+	}
+	if sf.cork {
+		b.WriteString("  - setsockopt:\n      UDP_CORK: 0\n")
+	}
+	return []byte(b.String()), nil
+}
