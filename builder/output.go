@@ -52,8 +52,9 @@ type FrameInfo struct {
 	SlowPath bool
 	// Partial is set when the UDP checksum is left for the device.
 	Partial bool
-	// GSOSize is the super-packet's gso_size (segments and super-packets).
-	GSOSize int
+	// GSOSize is the super-packet's gso_size (segments and super-packets),
+	// Segs the number of segments a super-packet stands for.
+	GSOSize, Segs int
 	// IDWhy says where the datagram's IP ID came from.
 	IDWhy string
 }
@@ -64,7 +65,7 @@ func (fi FrameInfo) Why() string {
 	var s string
 	switch fi.Kind {
 	case report.Super:
-		s = fmt.Sprintf("GSO super-packet: %d segments of %d bytes, segmented by the device (NETIF_F_GSO_UDP_L4)", fi.Count, fi.GSOSize)
+		s = fmt.Sprintf("GSO super-packet: %d segments of %d bytes, segmented by the device (NETIF_F_GSO_UDP_L4)", fi.Segs, fi.GSOSize)
 	case report.Segment:
 		s = fmt.Sprintf("GSO segment %d of %d (gso_size %d), payload offset %d; ID of the super-packet + %d (%s)", fi.Index+1, fi.Count, fi.GSOSize, fi.Offset, fi.Index, fi.IDWhy)
 	case report.Fragment:
@@ -98,7 +99,7 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 		devGSO := dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() &&
 			header.EthernetLen+total < gsoMaxSize
 		if v == Tap && devGSO {
-			fi := FrameInfo{Kind: report.Super, Count: d.GSOSegs, GSOSize: d.GSOSize, Partial: true, IDWhy: d.IDWhy}
+			fi := FrameInfo{Kind: report.Super, Count: 1, Segs: d.GSOSegs, GSOSize: d.GSOSize, Partial: true, IDWhy: d.IDWhy}
 			return dev.emit(fn, fi, d.IP, d.L4)
 		}
 		partial := v == Tap && dev.Features.CanChecksum()

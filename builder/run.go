@@ -33,6 +33,10 @@ type Options struct {
 	// report keeps neither steps nor frames: memory stays constant
 	// however long the run.
 	Step func(i int, r report.Step) error
+	// Datagram, when set, is told each datagram's UDP payload (the model's
+	// own record of what the steps put in it) before its frames are
+	// produced; the slice is only valid during the call.
+	Datagram func(payload []byte)
 }
 
 // Run plays a scenario through the model and reports every step's result
@@ -57,6 +61,9 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 		datagrams++
 		if o.Trace != nil {
 			traceOutput(o.Trace, step, d, dev, o.View)
+		}
+		if o.Datagram != nil {
+			o.Datagram(d.L4[udpHdrLen:])
 		}
 		return dev.Transmit(d, o.View, func(fi FrameInfo, b []byte) error {
 			if o.Trace != nil {

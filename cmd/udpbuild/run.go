@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,6 +32,7 @@ func newRunCmd() *cobra.Command {
 	var view string
 	var seed uint64
 	var tsClock int64
+	var noVerify bool
 	c := &cobra.Command{
 		Use:   "run SCENARIO.yaml -o OUT.pcap",
 		Short: "Run a scenario through the Go model of the kernel's send path",
@@ -66,13 +68,14 @@ socket's inet_id) are drawn from --seed.`,
 			if err != nil {
 				return err
 			}
-			return runModel(cmd, sc, of, f, v, seed, tsClock)
+			return runModel(cmd, sc, of, f, v, seed, tsClock, noVerify)
 		},
 	}
 	of.add(c)
 	c.Flags().StringVar(&view, "view", "tap", "tap (what a capture on the sender sees) or wire (what the peer receives)")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed for the values the kernel draws at random (IP ID counters, inet_id)")
 	c.Flags().Int64Var(&tsClock, "ts-clock", builder.DefaultTimestamp, "clock for IP timestamp options, in ms since midnight UTC")
+	c.Flags().BoolVar(&noVerify, "no-verify", false, "skip verifying every frame with gopacket (faster for very long runs)")
 	return c
 }
 
@@ -154,7 +157,7 @@ func writeJSON(path string, v any) error {
 // streamRun writes frames as the model produces them and checks expects as
 // steps complete, keeping nothing: memory stays constant however many
 // steps (or repeats) the scenario has. Used when no report is asked for.
-func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, path string, f capture.Format) error {
+func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, path string, f capture.Format, check *selfCheck) error {
 	out, err := capture.Create(path)
 	if err != nil {
 		return err
@@ -175,6 +178,9 @@ func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, 
 			c = frameComment(fr, sc)
 		}
 		return w.WriteFrame(fr.Data, c)
+	}
+	if check != nil {
+		check.hook(&opts)
 	}
 	opts.Step = func(n int, r report.Step) error {
 		if msg := builder.CheckStep(sc, n, r); msg != "" {
@@ -199,6 +205,11 @@ func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, 
 	if err := out.Commit(); err != nil {
 		return err
 	}
+	if check != nil {
+		if err := check.err(); err != nil {
+			return err
+		}
+	}
 	if nbad > 0 {
 		more := ""
 		if nbad > len(bad) {
@@ -209,11 +220,20 @@ func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, 
 	return nil
 }
 
-// runModel runs sc through the model and writes what of asks for.
-func runModel(cmd *cobra.Command, sc *scenario.Scenario, of outputFlags, f capture.Format, v builder.View, seed uint64, tsClock int64) error {
+// runModel runs sc through the model and writes what of asks for. Unless
+// noVerify, every frame is verified with gopacket first.
+func runModel(cmd *cobra.Command, sc *scenario.Scenario, of outputFlags, f capture.Format, v builder.View, seed uint64, tsClock int64, noVerify bool) error {
 	opts := builder.Options{View: v, Seed: seed, Clock: func() uint32 { return uint32(tsClock) }}
+	var check *selfCheck
+	if !noVerify {
+		check = newSelfCheck(v, sc.Link.MTU)
+	}
 	if of.report == "" {
-		return streamRun(cmd, sc, opts, of.out, f)
+		return streamRun(cmd, sc, opts, of.out, f, check)
+	}
+	var payloads [][]byte
+	if check != nil {
+		opts.Datagram = func(p []byte) { payloads = append(payloads, slices.Clone(p)) }
 	}
 	rep, err := builder.Run(sc, opts)
 	if err != nil {
@@ -221,6 +241,12 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, of outputFlags, f captu
 	}
 	if err := writeOutputs(of, f, rep, sc); err != nil {
 		return err
+	}
+	if check != nil {
+		check.checkAll(rep.Frames, payloads)
+		if err := check.err(); err != nil {
+			return err
+		}
 	}
 	if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
 		return mismatch("%s: %s", sc.Path, strings.Join(bad, "; "))

@@ -45,6 +45,7 @@ func newSendCmd() *cobra.Command {
 	var view string
 	var seed uint64
 	var tsClock int64
+	var noVerify bool
 	c := &cobra.Command{
 		Use:   "send [flags] -o OUT.pcap",
 		Short: "Build the frames of one send (or a short sequence) described by flags alone",
@@ -90,7 +91,7 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 			if of.out == "" && of.report == "" {
 				return invalid("nothing to write: give -o OUT.pcap (or -o -), --report R.json, or --dump-scenario")
 			}
-			return runModel(cmd, sc, of, f, v, seed, tsClock)
+			return runModel(cmd, sc, of, f, v, seed, tsClock, noVerify)
 		},
 	}
 	fl := c.Flags()
@@ -122,6 +123,7 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 	fl.StringVar(&view, "view", "tap", "tap or wire")
 	fl.Uint64Var(&seed, "seed", 1, "seed for the model's random draws")
 	fl.Int64Var(&tsClock, "ts-clock", builder.DefaultTimestamp, "clock for IP timestamp options, ms since midnight UTC")
+	fl.BoolVar(&noVerify, "no-verify", false, "skip verifying every frame with gopacket")
 	return c
 }
 

@@ -1,0 +1,43 @@
+package verify
+
+import "encoding/binary"
+
+// sum16 adds b to acc as big-endian 16-bit words, the way csum_partial
+// accumulates a one's-complement sum: an odd trailing byte is padded with a
+// zero. The accumulator is 64 bits wide so that no carry is lost before
+// fold16; 64 KiB of input cannot overflow it.
+func sum16(acc uint64, b []byte) uint64 {
+	for len(b) >= 2 {
+		acc += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		acc += uint64(b[0]) << 8
+	}
+	return acc
+}
+
+// fold16 folds a one's-complement accumulator to 16 bits with end-around
+// carry (csum_fold without the final complement).
+func fold16(acc uint64) uint16 {
+	for acc>>16 != 0 {
+		acc = acc&0xffff + acc>>16
+	}
+	return uint16(acc)
+}
+
+// pseudoSum is the IPv4 pseudo-header sum csum_tcpudp_nofold computes:
+// source, destination, protocol and transport length.
+func pseudoSum(src, dst [4]byte, proto uint8, length int) uint64 {
+	acc := sum16(0, src[:])
+	acc = sum16(acc, dst[:])
+	acc += uint64(proto)
+	acc += uint64(length)
+	return acc
+}
+
+// ipHeaderOK reports whether an IPv4 header's checksum verifies
+// (ip_fast_csum over ihl words is zero).
+func ipHeaderOK(hdr []byte) bool {
+	return fold16(sum16(0, hdr)) == 0xffff
+}

@@ -1,0 +1,369 @@
+package verify
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/udpbuild/udpbuild/report"
+)
+
+// Views Frames understands.
+const (
+	// ViewWire is what a receiver (or the peer of a veth) sees: every
+	// checksum final.
+	ViewWire = "wire"
+	// ViewTap is what an AF_PACKET tap on the sending device sees: a
+	// checksum may still be the CHECKSUM_PARTIAL seed and a GSO
+	// super-packet may exceed the MTU.
+	ViewTap = "tap"
+)
+
+// ethMinFrame is the shortest Ethernet frame without FCS; shorter frames are
+// padded to it by the device.
+const ethMinFrame = 60
+
+// sentFrame is one frame of a Frames call after decoding.
+type sentFrame struct {
+	idx   int
+	f     report.Frame
+	ip    layers.IPv4
+	hdr   ipv4Header
+	trans []byte // the IP payload, trimmed to tot_len
+}
+
+// Frames cross-checks the frames one udpbuild run emitted (report.Frame
+// records with Data, from the Ethernet header on) and returns every
+// inconsistency found. view is ViewWire or ViewTap; mtu (if positive) caps
+// every IP packet except a GSO super-packet; sent holds the UDP payload each
+// datagram should carry, indexed by report.Frame.Datagram (nil: payloads
+// not checked).
+//
+// Per frame: Ethernet type IPv4; IPv4 version, IHL against the options
+// (ip_options_compile's rules), total length against the frame length
+// (padding of short frames to 60 bytes allowed), header checksum, MTU.
+// Per datagram: a whole datagram is not a fragment; fragments start at 0, are
+// contiguous without overlap, carry multiples of 8 bytes but for the last,
+// set MF on all but the last, share ID, protocol and addresses and never set
+// DF; each GSO segment is a valid datagram, IDs counting up, all but the last
+// of equal size. After reassembly the UDP length, the checksum (full, zero,
+// or in tap view the CHECKSUM_PARTIAL pseudo-header sum) or UDP-Lite coverage
+// checksum are checked, and the payload is compared with sent.
+func Frames(frames []report.Frame, view string, mtu int, sent [][]byte) []Problem {
+	c := &frameChecker{view: view, sent: sent}
+	if view != ViewWire && view != ViewTap {
+		c.add(-1, -1, "View", fmt.Sprintf("unknown view %q; checking as %q", view, ViewWire))
+		c.view = ViewWire
+	}
+	groups := map[int][]*sentFrame{}
+	var order []int
+	for i, f := range frames {
+		sf := c.frame(i, f, mtu)
+		if sf == nil {
+			continue
+		}
+		if _, ok := groups[f.Datagram]; !ok {
+			order = append(order, f.Datagram)
+		}
+		groups[f.Datagram] = append(groups[f.Datagram], sf)
+	}
+	seen := map[int]bool{}
+	for _, d := range order {
+		seen[d] = true
+		c.datagram(d, groups[d])
+	}
+	for d := range sent {
+		if !seen[d] {
+			c.add(-1, d, "Payload", fmt.Sprintf("no frame carries datagram %d (%d bytes sent)", d, len(sent[d])))
+		}
+	}
+	if c.problems == nil {
+		return []Problem{}
+	}
+	return c.problems
+}
+
+// frameChecker collects the problems of one Frames call.
+type frameChecker struct {
+	view     string
+	sent     [][]byte
+	problems []Problem
+}
+
+func (c *frameChecker) add(frame, datagram int, field, msg string) {
+	c.problems = append(c.problems, Problem{Frame: frame, Datagram: datagram, Field: field, Msg: msg})
+}
+
+// frame checks one frame on its own and decodes it; nil if it is too broken
+// to take part in datagram checks.
+func (c *frameChecker) frame(i int, f report.Frame, mtu int) *sentFrame {
+	bad := func(field, format string, args ...any) { c.add(i, f.Datagram, field, fmt.Sprintf(format, args...)) }
+	if f.Len != len(f.Data) {
+		bad("Frame.Len", "records %d bytes, data has %d", f.Len, len(f.Data))
+	}
+	var eth layers.Ethernet
+	if err := eth.DecodeFromBytes(f.Data, gopacket.NilDecodeFeedback); err != nil {
+		bad("Ethernet", "undecodable (%d bytes): %v", len(f.Data), err)
+		return nil
+	}
+	if eth.EthernetType != layers.EthernetTypeIPv4 {
+		bad("Ethernet.EthernetType", "0x%04x (%v), want IPv4", uint16(eth.EthernetType), eth.EthernetType)
+		return nil
+	}
+	ip := eth.Payload
+	if len(ip) < ipHeaderMin {
+		bad("IPv4", "%d bytes, an IPv4 header needs 20", len(ip))
+		return nil
+	}
+	h := ipv4Header(ip)
+	if h.version() != 4 {
+		bad("IPv4.Version", "%d, want 4", h.version())
+		return nil
+	}
+	if h.ihl() < ipHeaderMin || h.ihl() > len(ip) {
+		bad("IPv4.IHL", "header length %d outside 20..%d", h.ihl(), len(ip))
+		return nil
+	}
+	tot := h.totalLen()
+	if tot < h.ihl() || tot > len(ip) {
+		bad("IPv4.Length", "total length %d outside header length %d..%d bytes present", tot, h.ihl(), len(ip))
+		return nil
+	}
+	if extra := len(ip) - tot; extra > 0 && !(len(f.Data) == ethMinFrame && len(f.Data)-extra < ethMinFrame) {
+		bad("IPv4.Length", "frame carries %d bytes after the %d-byte IPv4 packet (only padding to %d bytes is allowed)", extra, tot, ethMinFrame)
+	}
+	if !ipHeaderOK(ip[:h.ihl()]) {
+		bad("IPv4.Checksum", "header checksum does not verify")
+	}
+	if h.ihl() > ipHeaderMin {
+		if complaint := optionsStructure(ip[ipHeaderMin:h.ihl()]); complaint != "" {
+			bad("IPv4.Options", "%s", complaint)
+		}
+	}
+	if mtu > 0 && f.Kind != report.Super && tot > mtu {
+		bad("IPv4.Length", "%d bytes exceeds the MTU %d", tot, mtu)
+	}
+	sf := &sentFrame{idx: i, f: f, hdr: h[:h.ihl()], trans: ip[h.ihl():tot]}
+	if err := sf.ip.DecodeFromBytes(ip[:tot], gopacket.NilDecodeFeedback); err != nil {
+		bad("IPv4", "gopacket cannot decode the header: %v", err)
+		return nil
+	}
+	isFrag := sf.ip.Flags&layers.IPv4MoreFragments != 0 || sf.ip.FragOffset != 0
+	switch f.Kind {
+	case report.Fragment:
+		if sf.ip.Flags&layers.IPv4DontFragment != 0 {
+			bad("IPv4.Flags", "DF set on a fragment")
+		}
+		if f.Offset != int(sf.ip.FragOffset)*8 {
+			bad("Frame.Offset", "records %d, the header says %d", f.Offset, int(sf.ip.FragOffset)*8)
+		}
+	case report.Super:
+		if c.view != ViewTap {
+			bad("Frame.Kind", "a GSO super-packet in the %s view: only the tap sees one", c.view)
+		}
+		if isFrag {
+			bad("IPv4.FragOffset", "a %s frame has MF=%v offset %d: it is a fragment", f.Kind, sf.ip.Flags&layers.IPv4MoreFragments != 0, int(sf.ip.FragOffset)*8)
+		}
+	case report.Datagram, report.Segment:
+		if isFrag {
+			bad("IPv4.FragOffset", "a %s frame has MF=%v offset %d: it is a fragment", f.Kind, sf.ip.Flags&layers.IPv4MoreFragments != 0, int(sf.ip.FragOffset)*8)
+		}
+	default:
+		bad("Frame.Kind", "unknown kind %q", f.Kind)
+	}
+	return sf
+}
+
+// datagram checks the frames of one datagram together.
+func (c *frameChecker) datagram(d int, fs []*sentFrame) {
+	kind := fs[0].f.Kind
+	for _, sf := range fs[1:] {
+		if sf.f.Kind != kind {
+			c.add(sf.idx, d, "Frame.Kind", fmt.Sprintf("%s in a datagram whose first frame is a %s", sf.f.Kind, kind))
+			return
+		}
+	}
+	for _, sf := range fs {
+		if sf.f.Count != len(fs) {
+			c.add(sf.idx, d, "Frame.Count", fmt.Sprintf("records %d frames, the datagram has %d", sf.f.Count, len(fs)))
+		}
+	}
+	byIndex := append([]*sentFrame(nil), fs...)
+	sort.SliceStable(byIndex, func(a, b int) bool { return byIndex[a].f.Index < byIndex[b].f.Index })
+	for k, sf := range byIndex {
+		if sf.f.Index != k {
+			c.add(sf.idx, d, "Frame.Index", fmt.Sprintf("index %d where %d was expected", sf.f.Index, k))
+			break
+		}
+	}
+	switch kind {
+	case report.Fragment:
+		c.fragments(d, fs)
+	case report.Segment:
+		c.segments(d, byIndex)
+	default:
+		if len(fs) != 1 {
+			c.add(fs[1].idx, d, "Frame.Count", fmt.Sprintf("a %s datagram spans %d frames", kind, len(fs)))
+		}
+		if payload, ok := c.udp(fs[0], fs[0].trans); ok {
+			c.payload(fs[0].idx, d, payload)
+		}
+	}
+}
+
+// fragments checks a fragmented datagram's layout, then reassembles it.
+func (c *frameChecker) fragments(d int, fs []*sentFrame) {
+	sorted := append([]*sentFrame(nil), fs...)
+	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].ip.FragOffset < sorted[b].ip.FragOffset })
+	first := sorted[0]
+	ok := true
+	bad := func(sf *sentFrame, field, format string, args ...any) {
+		c.add(sf.idx, d, field, fmt.Sprintf(format, args...))
+		ok = false
+	}
+	if len(sorted) == 1 && first.ip.Flags&layers.IPv4MoreFragments == 0 && first.ip.FragOffset == 0 {
+		bad(first, "IPv4.Flags", "a lone fragment with MF clear and offset 0 is not a fragment")
+	}
+	at := 0
+	for k, sf := range sorted {
+		last := k == len(sorted)-1
+		if k > 0 {
+			same(c, sf, first, d, &ok)
+		}
+		off := int(sf.ip.FragOffset) * 8
+		switch {
+		case off > at:
+			bad(sf, "IPv4.FragOffset", "gap: offset %d, the previous fragment ended at %d", off, at)
+		case off < at:
+			bad(sf, "IPv4.FragOffset", "overlap: offset %d, the previous fragment ended at %d", off, at)
+		}
+		more := sf.ip.Flags&layers.IPv4MoreFragments != 0
+		if !last && !more {
+			bad(sf, "IPv4.Flags", "MF clear on a fragment that is not the last")
+		}
+		if last && more {
+			bad(sf, "IPv4.Flags", "MF set on the last fragment")
+		}
+		if !last && len(sf.trans)%8 != 0 {
+			bad(sf, "IPv4.FragOffset", "fragment carries %d bytes, not a multiple of 8: the next offset cannot follow on", len(sf.trans))
+		}
+		at = off + len(sf.trans)
+	}
+	if total := len(first.hdr) + at; total > ipMaxTotLen {
+		bad(first, "IPv4.Length", "reassembled datagram of %d bytes exceeds 65535", total)
+	}
+	if !ok {
+		return
+	}
+	buf := make([]byte, 0, at)
+	for _, sf := range sorted {
+		buf = append(buf, sf.trans...)
+	}
+	if payload, uok := c.udp(first, buf); uok {
+		c.payload(first.idx, d, payload)
+	}
+}
+
+// same reports header fields of fragment sf that differ from the first.
+func same(c *frameChecker, sf, first *sentFrame, d int, ok *bool) {
+	diff := func(field string, got, want any) {
+		c.add(sf.idx, d, field, fmt.Sprintf("%v, the datagram's first fragment has %v", got, want))
+		*ok = false
+	}
+	if sf.ip.Id != first.ip.Id {
+		diff("IPv4.Id", sf.ip.Id, first.ip.Id)
+	}
+	if sf.ip.Protocol != first.ip.Protocol {
+		diff("IPv4.Protocol", sf.ip.Protocol, first.ip.Protocol)
+	}
+	if !sf.ip.SrcIP.Equal(first.ip.SrcIP) {
+		diff("IPv4.SrcIP", sf.ip.SrcIP, first.ip.SrcIP)
+	}
+	if !sf.ip.DstIP.Equal(first.ip.DstIP) {
+		diff("IPv4.DstIP", sf.ip.DstIP, first.ip.DstIP)
+	}
+}
+
+// segments checks the datagrams __udp_gso_segment cut from one super-packet
+// (in index order): each valid, IDs consecutive, all but the last of the
+// same size, and the payloads joined compared with what was sent.
+func (c *frameChecker) segments(d int, fs []*sentFrame) {
+	var joined []byte
+	ok := true
+	first := fs[0]
+	for k, sf := range fs {
+		if k > 0 {
+			if want := first.ip.Id + uint16(k); sf.ip.Id != want {
+				c.add(sf.idx, d, "IPv4.Id", fmt.Sprintf("segment %d has ID %d, want %d (IDs count up)", k, sf.ip.Id, want))
+			}
+			if !sf.ip.SrcIP.Equal(first.ip.SrcIP) || !sf.ip.DstIP.Equal(first.ip.DstIP) || sf.ip.Protocol != first.ip.Protocol {
+				c.add(sf.idx, d, "IPv4", "segment addresses or protocol differ from segment 0")
+			}
+			if k < len(fs)-1 && len(sf.trans) != len(first.trans) {
+				c.add(sf.idx, d, "UDP.Length", fmt.Sprintf("segment %d carries %d bytes, segment 0 %d: only the last may differ", k, len(sf.trans), len(first.trans)))
+			}
+			if len(sf.trans) > len(first.trans) {
+				c.add(sf.idx, d, "UDP.Length", fmt.Sprintf("segment %d carries %d bytes, more than segment 0's %d", k, len(sf.trans), len(first.trans)))
+			}
+		}
+		payload, uok := c.udp(sf, sf.trans)
+		if !uok {
+			ok = false
+			continue
+		}
+		if k > 0 && len(sf.trans) >= 4 && len(first.trans) >= 4 && !bytes.Equal(sf.trans[:4], first.trans[:4]) {
+			c.add(sf.idx, d, "UDP.SrcPort", "segment ports differ from segment 0")
+		}
+		joined = append(joined, payload...)
+	}
+	if ok {
+		c.payload(first.idx, d, joined)
+	}
+}
+
+// udp judges a datagram's transport bytes as a receiver would, adding a
+// problem for every failure; it returns the UDP payload when the datagram
+// passes.
+func (c *frameChecker) udp(sf *sentFrame, trans []byte) ([]byte, bool) {
+	d := sf.f.Datagram
+	src, dst := sf.hdr.src(), sf.hdr.dst()
+	proto := sf.hdr.proto()
+	if proto != protoUDP && proto != protoUDPLite {
+		c.add(sf.idx, d, "IPv4.Protocol", fmt.Sprintf("%d, want UDP (17) or UDP-Lite (136)", proto))
+		return nil, false
+	}
+	o := udpRcv(src, dst, proto, trans)
+	if o.code != "" {
+		c.add(sf.idx, d, o.field, o.reason)
+		return nil, false
+	}
+	if ulen := len(o.payload) + udpHeaderLen; proto == protoUDP && ulen < len(trans) {
+		c.add(sf.idx, d, "UDP.Length", fmt.Sprintf("%d < %d bytes after the IP header (a receiver trims the rest)", ulen, len(trans)))
+	}
+	if o.checksum == csumPartial && c.view != ViewTap {
+		c.add(sf.idx, d, "UDP.Checksum", "holds the pseudo-header sum (CHECKSUM_PARTIAL) in the wire view")
+	}
+	return o.payload, true
+}
+
+// payload compares a datagram's UDP payload with what was sent.
+func (c *frameChecker) payload(frame, d int, got []byte) {
+	if c.sent == nil {
+		return
+	}
+	if d < 0 || d >= len(c.sent) {
+		c.add(frame, d, "Payload", fmt.Sprintf("datagram %d has no sent payload to compare (%d sent)", d, len(c.sent)))
+		return
+	}
+	want := c.sent[d]
+	if bytes.Equal(got, want) {
+		return
+	}
+	at := 0
+	for at < len(got) && at < len(want) && got[at] == want[at] {
+		at++
+	}
+	c.add(frame, d, "Payload", fmt.Sprintf("%d bytes differ from the %d sent, first at byte %d", len(got), len(want), at))
+}

@@ -1,0 +1,91 @@
+package verify
+
+import "fmt"
+
+// Problem is one inconsistency or diagnostic, naming the frame and the field:
+// e.g. Frame 3, Field "IPv4.FragOffset", Msg "not a multiple of 8".
+type Problem struct {
+	// Frame is the 0-based index of the frame concerned, -1 if none.
+	Frame int `json:"frame"`
+	// Datagram is the datagram the frame belongs to, -1 if not applicable.
+	Datagram int `json:"datagram"`
+	// Field names the header field or aspect at fault, in gopacket's
+	// Layer.Field spelling where there is one ("IPv4.Checksum").
+	Field string `json:"field"`
+	// Msg says what is wrong.
+	Msg string `json:"msg"`
+}
+
+// String renders the problem on one line: "frame 3 (datagram 1):
+// IPv4.FragOffset: not a multiple of 8".
+func (p Problem) String() string {
+	where := "capture"
+	switch {
+	case p.Frame >= 0 && p.Datagram >= 0:
+		where = fmt.Sprintf("frame %d (datagram %d)", p.Frame, p.Datagram)
+	case p.Frame >= 0:
+		where = fmt.Sprintf("frame %d", p.Frame)
+	case p.Datagram >= 0:
+		where = fmt.Sprintf("datagram %d", p.Datagram)
+	}
+	if p.Field == "" {
+		return where + ": " + p.Msg
+	}
+	return where + ": " + p.Field + ": " + p.Msg
+}
+
+// Code names why a receiver drops a datagram. A Verdict carries both the code
+// and a human reason; compare codes, never reason text.
+type Code string
+
+// Drop codes, each named after the kernel function whose check fails.
+const (
+	// CodeIPChecksum: ip_rcv_core, the header checksum does not verify.
+	CodeIPChecksum Code = "ip-checksum"
+	// CodeIPTruncated: ip_rcv_core, tot_len is larger than the bytes
+	// received.
+	CodeIPTruncated Code = "ip-truncated"
+	// CodeIPLength: ip_rcv_core, tot_len is smaller than the header.
+	CodeIPLength Code = "ip-length"
+	// CodeIPOptions: ip_options_compile rejects the options.
+	CodeIPOptions Code = "ip-options"
+	// CodeIPSourceRoute: ip_rcv_options drops source-routed packets unless
+	// accept_source_route is on for "all" and the device (off by default).
+	CodeIPSourceRoute Code = "ip-source-route"
+	// CodeIPMartian: ip_route_input_slow, the source address can never be
+	// a sender (multicast, limited broadcast, 0.0.0.0/8).
+	CodeIPMartian Code = "ip-martian"
+	// CodeFragOverlap: inet_frag_queue_insert found an overlap that is not
+	// a pure duplicate; the whole datagram is discarded (RFC 5722 style).
+	CodeFragOverlap Code = "frag-overlap"
+	// CodeFragLength: ip_frag_queue, a fragment contradicts the datagram
+	// length known from the final fragment.
+	CodeFragLength Code = "frag-length"
+	// CodeFragEmpty: ip_frag_queue, a fragment carries no data (after a
+	// non-final fragment is trimmed to a multiple of 8).
+	CodeFragEmpty Code = "frag-empty"
+	// CodeFragOversize: ip_frag_reasm, header plus data exceeds 65535.
+	CodeFragOversize Code = "frag-oversize"
+	// CodeFragECN: ip_frag_reasm, fragments mix Not-ECT with ECT/CE.
+	CodeFragECN Code = "frag-ecn"
+	// CodeFragReset: ip_frag_too_far, more than ipfrag_max_dist fragments
+	// from the same source arrived since this queue last grew; the queue
+	// was emptied (ip_frag_reinit).
+	CodeFragReset Code = "frag-reset"
+	// CodeFragIncomplete: the capture ended with the queue still missing
+	// data; the kernel would expire it after ipfrag_time (ip_expire).
+	CodeFragIncomplete Code = "frag-incomplete"
+	// CodeUDPHeader: __udp4_lib_rcv, fewer than 8 bytes for the header.
+	CodeUDPHeader Code = "udp-header"
+	// CodeUDPShort: __udp4_lib_rcv, the UDP length field (or UDP-Lite
+	// coverage) exceeds the datagram ("short packet").
+	CodeUDPShort Code = "udp-short"
+	// CodeUDPLength: __udp4_lib_rcv, UDP length below 8 ("short packet").
+	CodeUDPLength Code = "udp-length"
+	// CodeUDPChecksum: udp_lib_checksum_complete fails.
+	CodeUDPChecksum Code = "udp-checksum"
+	// CodeUDPLiteZero: udplite_checksum_init, UDP-Lite forbids checksum 0.
+	CodeUDPLiteZero Code = "udplite-zero"
+	// CodeUDPLiteCoverage: udplite_checksum_init, coverage 1..7.
+	CodeUDPLiteCoverage Code = "udplite-coverage"
+)
