@@ -50,7 +50,11 @@ type cork struct {
 type skbQueue struct {
 	l4     []byte // UDP header + payload, in order
 	lens   []int  // skb->len of each skb, fragheaderlen included
+	room   []int  // skb_tailroom of each skb: linear space left
 	summed csumMode
+	// charged is what the queue's skbs add to sk_wmem_alloc: truesize
+	// of every skb plus the bytes copied into page fragments.
+	charged int
 }
 
 func (q *skbQueue) empty() bool { return len(q.lens) == 0 }
@@ -58,7 +62,9 @@ func (q *skbQueue) empty() bool { return len(q.lens) == 0 }
 func (q *skbQueue) reset() {
 	q.l4 = q.l4[:0]
 	q.lens = q.lens[:0]
+	q.room = q.room[:0]
 	q.summed = csumNone
+	q.charged = 0
 }
 
 // ipcm mirrors struct ipcm_cookie: per-call IP settings.
@@ -183,6 +189,7 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 				if s.tracing() {
 					s.tracef("__ip_append_data", fmt.Sprintf("skb %d", n-1), fmt.Sprintf("+%d bytes", cp), "copied into the tail skb: room up to mtu if the rest fits, else up to maxfraglen")
 				}
+				q.copyInto(n-1, cp, s.dev.Features.Has(FeatSG))
 				q.lens[n-1] += cp
 				length -= cp
 				continue
@@ -199,6 +206,20 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 		if datalen > mtu-fragheaderlen {
 			datalen = maxfraglen - fragheaderlen
 		}
+		fraglen := datalen + fragheaderlen
+		alloclen, pagedlen := s.allocLen(datalen, fraglen, fragheaderlen, transhdrlen, mtu, c.gsoSize > 0, flags)
+		// Only the first skb of a call comes from sock_alloc_send_skb;
+		// the others are refused once the socket's write memory passes
+		// twice its send buffer.
+		if transhdrlen == 0 && 1+q.charged > 2*sockSndbuf {
+			c.length -= length
+			if s.tracing() {
+				s.tracef("__ip_append_data", "return", "-ENOBUFS", "sk_wmem_alloc %d > 2 * sk_sndbuf %d: no more skbs for this socket", 1+q.charged, 2*sockSndbuf)
+			}
+			return errno.ENOBUFS
+		}
+		obj := skbHeadSize(alloclen + hhLen + 15)
+		q.charged += obj + skbOverhead
 		if n > 0 && fraggap > 0 {
 			q.lens[n-1] = maxfraglen
 		}
@@ -206,35 +227,56 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 			q.summed = csummode
 		}
 		if s.tracing() {
-			s.traceAlloc(len(q.lens), datalen, datalen+fragheaderlen, fraggap, fragheaderlen, transhdrlen, mtu, c.gsoSize > 0, flags)
+			s.traceAlloc(len(q.lens), datalen, fraglen, fraggap, alloclen, pagedlen)
 		}
 		transhdrlen = 0
-		q.lens = append(q.lens, datalen+fragheaderlen)
+		q.lens = append(q.lens, fraglen)
+		q.room = append(q.room, obj-skbSharedInfo-hhLen-(fraglen-pagedlen))
+		if pagedlen > 0 {
+			// The loop's next pass copies the paged part.
+			q.copyInto(n, pagedlen, s.dev.Features.Has(FeatSG))
+		}
 		n++
 		length -= datalen - fraggap
 	}
 	return 0
 }
 
-// traceAlloc explains one skb allocation of __ip_append_data: its sizes and
-// whether the data goes in the linear area or in page fragments.
-func (s *Socket) traceAlloc(i, datalen, fraglen, fraggap, fragheaderlen, transhdrlen, mtu int, paged bool, flags int) {
+// allocLen mirrors __ip_append_data's choice of alloclen (without
+// alloc_extra) and pagedlen: where an skb's bytes will live.
+func (s *Socket) allocLen(datalen, fraglen, fragheaderlen, transhdrlen, mtu int, paged bool, flags int) (alloclen, pagedlen int) {
 	sg := s.dev.Features.Has(FeatSG)
-	allocExtra := hhLen + 15
-	var alloclen int
-	layout := "linear"
 	switch {
 	case flags&msgMore != 0 && !sg:
-		alloclen = mtu
-		layout = "linear, room for a whole MTU (MSG_MORE without scatter-gather)"
-	case !paged && (fraglen+allocExtra < skbMaxAlloc || !sg):
-		alloclen = fraglen
-	default:
-		alloclen = fragheaderlen + transhdrlen
-		layout = "paged: headers linear, data in page fragments"
+		return mtu, 0
+	case !paged && (fraglen+hhLen+15 < skbMaxAlloc || !sg):
+		return fraglen, 0
 	}
-	alloclen += allocExtra
-	s.tracef("__ip_append_data", fmt.Sprintf("skb %d", i), fmt.Sprintf("datalen=%d fraglen=%d fraggap=%d alloclen=%d", datalen, fraglen, fraggap, alloclen), layout)
+	return fragheaderlen + transhdrlen, datalen - transhdrlen
+}
+
+// copyInto accounts for cp bytes copied into skb i after its allocation:
+// linear when the device lacks scatter-gather and the skb has tailroom,
+// otherwise into page fragments, which are charged to the socket.
+func (q *skbQueue) copyInto(i, cp int, sg bool) {
+	if !sg && q.room[i] >= cp {
+		q.room[i] -= cp
+		return
+	}
+	q.charged += cp
+}
+
+// traceAlloc explains one skb allocation of __ip_append_data: its sizes and
+// whether the data goes in the linear area or in page fragments.
+func (s *Socket) traceAlloc(i, datalen, fraglen, fraggap, alloclen, pagedlen int) {
+	layout := "linear"
+	switch {
+	case pagedlen > 0:
+		layout = "paged: headers linear, data in page fragments"
+	case alloclen > fraglen:
+		layout = "linear, room for a whole MTU (MSG_MORE without scatter-gather)"
+	}
+	s.tracef("__ip_append_data", fmt.Sprintf("skb %d", i), fmt.Sprintf("datalen=%d fraglen=%d fraggap=%d alloclen=%d", datalen, fraglen, fraggap, alloclen+hhLen+15), layout)
 }
 
 // Datagram is one skb handed to the IP output path: the IP header

@@ -13,10 +13,11 @@ import (
 
 // msg_flags bits the send path reads.
 const (
-	msgOOB     = unix.MSG_OOB
-	msgProbe   = 0x10 // MSG_PROBE
-	msgConfirm = unix.MSG_CONFIRM
-	msgMore    = unix.MSG_MORE
+	msgOOB       = unix.MSG_OOB
+	msgProbe     = 0x10 // MSG_PROBE
+	msgConfirm   = unix.MSG_CONFIRM
+	msgDontroute = unix.MSG_DONTROUTE
+	msgMore      = unix.MSG_MORE
 )
 
 // Msg is one sendmsg() call.
@@ -64,6 +65,7 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 
 	var fl flow
 	fl.saddr, fl.sport = s.saddr, s.sport
+	connected := false
 	if m.Name.IsValid() {
 		if m.Name.Port() == 0 {
 			return 0, errno.EINVAL
@@ -74,6 +76,7 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 			return 0, errno.EDESTADDRREQ
 		}
 		fl.daddr, fl.dport = s.daddr, s.dport
+		connected = true // "Open fast path for connected socket"
 	}
 
 	if s.tracing() {
@@ -87,14 +90,18 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 	// corked datagram keeps the TOS of its first call.
 	ipc := ipcm{tos: int(s.tos), gsoSize: int(s.gsoSize)}
 	if len(m.Control) > 0 {
-		if e := s.cmsgSend(m.Control, &ipc); e != 0 {
+		needIP, e := s.cmsgSend(m.Control, &ipc)
+		if e != 0 {
 			return 0, e
+		}
+		if needIP {
+			connected = false // ip_cmsg_send ran
 		}
 	}
 	if ipc.opt == nil && s.opt != nil {
 		ipc.opt = s.opt
 	}
-	daddr := fl.daddr
+	daddr, dport := fl.daddr, fl.dport
 	ipc.addr = daddr
 	if ipc.opt != nil && ipc.opt.Srr != 0 {
 		if !daddr.IsValid() || daddr.IsUnspecified() {
@@ -102,12 +109,28 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 		}
 		// A source route is routed to its first hop; the final
 		// destination goes into the option by ip_options_build.
+		connected = false
 		if hop, ok := ipopt.FirstHop(ipc.opt); ok {
 			fl.daddr = hop
 			if s.tracing() {
 				s.tracef("udp_sendmsg", "faddr", hop, "the source route's first hop; %s goes into the option", daddr)
 			}
 		}
+	}
+	if m.Flags&msgDontroute != 0 || (ipc.opt != nil && ipc.opt.IsStrictroute) {
+		connected = false // RT_SCOPE_LINK
+	}
+	// The route: a connected send reuses the socket's cached route, and
+	// with it inet->cork.fl as its flow, which the last corked call may
+	// have rewritten. Otherwise a fresh lookup on a flow of its own; a
+	// connected send caches the route it found (but not the flow).
+	if connected && s.dstCached {
+		fl = s.corkFl
+		if s.tracing() {
+			s.tracef("udp_sendmsg", "fl4", fmt.Sprintf("%s:%d", fl.daddr, fl.dport), "sk_dst_check: the cached route, with inet->cork.fl as the flow")
+		}
+	} else if connected {
+		s.dstCached = true
 	}
 	if m.Flags&msgConfirm != 0 && m.Flags&msgProbe != 0 && length == 0 {
 		return 0, 0 // do_confirm: a pure neighbour confirmation
@@ -136,6 +159,12 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 		}
 		return length, 0
 	}
+	// The corked path rewrites inet->cork.fl with the final destination:
+	// a source route's first hop is lost here (the header then carries
+	// the final destination), and a connected socket's later sends on the
+	// cached route go wherever this call went.
+	fl.daddr, fl.dport = daddr, dport
+	s.corkFl = fl
 	s.pending = true
 	s.cork.fl = fl
 	return s.doAppendData(m, length+udpHdrLen, corkreq, &ipc, fl)
@@ -207,11 +236,12 @@ func (s *Socket) flushPendingFrames() {
 	}
 }
 
-// cmsgSend mirrors udp_cmsg_send followed by ip_cmsg_send.
-func (s *Socket) cmsgSend(control []byte, ipc *ipcm) errno.Errno {
+// cmsgSend mirrors udp_cmsg_send followed by ip_cmsg_send; needIP reports
+// that a message of another level than SOL_UDP made ip_cmsg_send run.
+func (s *Socket) cmsgSend(control []byte, ipc *ipcm) (needIP bool, e errno.Errno) {
 	msgs, err := cmsg.Parse(control)
 	if err != nil {
-		return errnoOf(err)
+		return false, errnoOf(err)
 	}
 	start := cmsg.Cookie{TTL: ipc.ttl, TOS: ipc.tos, GSOSize: uint16(ipc.gsoSize)}
 	ck, err := cmsg.ApplyChecked(msgs, start, func(raw []byte) error {
@@ -219,7 +249,7 @@ func (s *Socket) cmsgSend(control []byte, ipc *ipcm) errno.Errno {
 		return err
 	})
 	if err != nil {
-		return errnoOf(err)
+		return false, errnoOf(err)
 	}
 	ipc.ttl, ipc.tos, ipc.gsoSize = ck.TTL, ck.TOS, int(ck.GSOSize)
 	if s.tracing() {
@@ -228,11 +258,11 @@ func (s *Socket) cmsgSend(control []byte, ipc *ipcm) errno.Errno {
 	if ck.HasOptions {
 		opt, err := s.optEnv().CompileCmsg(ck.Options)
 		if err != nil {
-			return errnoOf(err)
+			return false, errnoOf(err)
 		}
 		ipc.opt = opt
 	}
-	return 0
+	return ck.NeedIP, 0
 }
 
 func errnoOf(err error) errno.Errno {

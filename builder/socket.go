@@ -50,6 +50,11 @@ type Socket struct {
 	// inet->cork and sk_write_queue: the corked datagram being built.
 	cork  cork
 	queue skbQueue
+	// corkFl is inet->cork.fl, the flow connect() routes and every corked
+	// call rewrites; a connected send on the cached route (dstCached,
+	// sk_dst_check) builds its datagram from it, stale or not.
+	corkFl    flow
+	dstCached bool
 	// The lockless fast path's private cork and queue (ip_make_skb's),
 	// and the datagram handed to the output path; kept to be reused.
 	fastCork  cork
@@ -108,6 +113,10 @@ func (s *Socket) Connect(dst netip.AddrPort, inetID *uint16) {
 	s.daddr = dst.Addr()
 	s.dport = dst.Port()
 	s.connected = true
+	// ip_route_connect fills inet->cork.fl, and the route is cached
+	// (sk_dst_set).
+	s.corkFl = flow{saddr: s.saddr, sport: s.sport, daddr: s.daddr, dport: s.dport}
+	s.dstCached = true
 	if inetID != nil {
 		s.inetID = *inetID
 	} else {
@@ -152,7 +161,12 @@ func (s *Socket) Setsockopt(o scenario.Opt) errno.Errno {
 			s.pcrlen, s.pcflagRecv = v, true
 		}
 	case scenario.OptIPTOS:
-		s.tos = uint8(v) // __ip_sock_set_tos keeps all 8 bits for datagram sockets
+		// __ip_sock_set_tos keeps all 8 bits for datagram sockets and,
+		// when the value changes, drops the cached route.
+		if uint8(v) != s.tos {
+			s.dstCached = false
+		}
+		s.tos = uint8(v)
 	case scenario.OptIPTTL:
 		if v != -1 && (v < 1 || v > 255) {
 			return errno.EINVAL

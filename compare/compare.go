@@ -273,8 +273,13 @@ func compareID(k, m header.IPv4, s *idState, mf report.Frame) (string, bool) {
 	kid, mid := k.ID(), m.ID()
 	switch mf.IDSource {
 	case report.IDZero:
-		if kid != 0 || mid != 0 {
-			return "ID 0 expected: DF without ignore_df", false
+		// The datagram's ID is 0; GSO segments count up from it.
+		want := uint16(0)
+		if mf.Kind == report.Segment {
+			want = uint16(mf.Index)
+		}
+		if kid != want || mid != want {
+			return fmt.Sprintf("ID %d expected: DF without ignore_df (segment IDs count up from 0)", want), false
 		}
 		return "", false
 	case report.IDInetID:

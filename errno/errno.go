@@ -42,9 +42,19 @@ const (
 	ENOENT       = Errno(unix.ENOENT)
 )
 
+// preferred names numbers that Linux gives two names: the send path's
+// documentation (and the spec) uses these.
+var preferred = map[Errno]string{EOPNOTSUPP: "EOPNOTSUPP", EAGAIN: "EAGAIN"}
+
+// aliases are the other names of those numbers, accepted by Parse.
+var aliases = map[string]Errno{"ENOTSUP": EOPNOTSUPP, "EWOULDBLOCK": EAGAIN}
+
 // Name returns the symbolic name ("EMSGSIZE"), or "errno N" for a number
 // Linux does not name.
 func (e Errno) Name() string {
+	if n, ok := preferred[e]; ok {
+		return n
+	}
 	if n := unix.ErrnoName(syscall.Errno(e)); n != "" {
 		return n
 	}
@@ -59,6 +69,14 @@ func (e Errno) String() string { return e.Name() }
 
 // Parse turns a symbolic name such as "EMSGSIZE" into its Errno.
 func Parse(name string) (Errno, bool) {
+	if e, ok := aliases[name]; ok {
+		return e, true
+	}
+	for e, n := range preferred {
+		if n == name {
+			return e, true
+		}
+	}
 	// unix names errnos 1..133 on Linux; a linear scan is fine for the few
 	// names a scenario file holds.
 	for n := syscall.Errno(1); n < 256; n++ {

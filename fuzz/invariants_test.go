@@ -1,0 +1,404 @@
+package fuzz
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/udpbuild/udpbuild/builder"
+	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/report"
+	"github.com/udpbuild/udpbuild/scenario"
+)
+
+// modelProblems runs sc through the model in both views and returns every
+// broken invariant: results that are neither a byte count nor an errno,
+// runs that differ when repeated, views that disagree on results, frames
+// over the MTU, and wire datagrams whose payload is not what the steps
+// sent, cut where cork and GSO cut it.
+func modelProblems(sc *scenario.Scenario) []string {
+	var probs []string
+	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	reps := map[builder.View]*report.Report{}
+	for _, v := range []builder.View{builder.Tap, builder.Wire} {
+		a, err := builder.Run(sc, builder.Options{View: v, Seed: 1})
+		if err != nil {
+			add("%v view: run failed: %v", v, err)
+			return probs
+		}
+		b, err := builder.Run(sc, builder.Options{View: v, Seed: 1})
+		if err != nil {
+			add("%v view: second run failed: %v", v, err)
+			return probs
+		}
+		if d := sameRun(a, b); d != "" {
+			add("%v view: two runs differ: %s", v, d)
+		}
+		reps[v] = a
+		probs = append(probs, stepProblems(sc, a, v)...)
+		probs = append(probs, frameProblems(sc, a, v)...)
+	}
+	tap, wire := reps[builder.Tap], reps[builder.Wire]
+	for i := range min(len(tap.Steps), len(wire.Steps)) {
+		if tap.Steps[i] != wire.Steps[i] {
+			add("step %d: tap view %s, wire view %s", i, tap.Steps[i], wire.Steps[i])
+		}
+	}
+	if !slices.Equal(tap.Setup, wire.Setup) {
+		add("set-up results differ between views: %v, %v", tap.Setup, wire.Setup)
+	}
+	probs = append(probs, payloadProblems(sc, wire)...)
+	return probs
+}
+
+// sameRun compares two reports of one scenario and view, frame bytes
+// included.
+func sameRun(a, b *report.Report) string {
+	if !slices.Equal(a.Steps, b.Steps) || !slices.Equal(a.Setup, b.Setup) {
+		return fmt.Sprintf("results %v / %v", a.Steps, b.Steps)
+	}
+	if len(a.Frames) != len(b.Frames) {
+		return fmt.Sprintf("%d frames, then %d", len(a.Frames), len(b.Frames))
+	}
+	for i := range a.Frames {
+		fa, fb := a.Frames[i], b.Frames[i]
+		if !reflect.DeepEqual(fa, fb) {
+			return fmt.Sprintf("frame %d", i)
+		}
+	}
+	return ""
+}
+
+// stepProblems: one result per step, each a byte count (a send's whole
+// payload, a setsockopt's 0) or a nonzero errno with no count.
+func stepProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []string {
+	var probs []string
+	if len(rep.Steps) != len(sc.Steps) {
+		return []string{fmt.Sprintf("%v view: %d results for %d steps", v, len(rep.Steps), len(sc.Steps))}
+	}
+	if len(rep.Setup) != len(sc.Socket.Setsockopt) {
+		probs = append(probs, fmt.Sprintf("%v view: %d set-up results for %d options", v, len(rep.Setup), len(sc.Socket.Setsockopt)))
+	}
+	for i, st := range sc.Steps {
+		r := rep.Steps[i]
+		want := 0
+		if st.Send != nil {
+			want = len(st.Send.Payload)
+		}
+		switch {
+		case r.Op != st.Op():
+			probs = append(probs, fmt.Sprintf("%v view: step %d is a %s, result says %s", v, i, st.Op(), r.Op))
+		case r.Err != 0 && r.Ret != 0:
+			probs = append(probs, fmt.Sprintf("%v view: step %d: errno %s with count %d", v, i, r.Err, r.Ret))
+		case r.Err == 0 && r.Ret != want:
+			probs = append(probs, fmt.Sprintf("%v view: step %d: returned %d, want %d", v, i, r.Ret, want))
+		}
+	}
+	return probs
+}
+
+// frameProblems: frames in step order, each an IPv4 packet that fits the
+// MTU (a tap-view GSO super-packet aside), with a plausible length.
+func frameProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []string {
+	var probs []string
+	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	lastStep, lastDgram := -1, -1
+	for i, f := range rep.Frames {
+		if f.Step < lastStep || f.Step >= len(sc.Steps) {
+			add("%v view: frame %d: step %d after step %d", v, i, f.Step, lastStep)
+		}
+		if f.Datagram < lastDgram {
+			add("%v view: frame %d: datagram %d after %d", v, i, f.Datagram, lastDgram)
+		}
+		lastStep, lastDgram = f.Step, f.Datagram
+		if f.Len != len(f.Data) {
+			add("%v view: frame %d: Len %d, %d bytes", v, i, f.Len, len(f.Data))
+		}
+		ip, err := ipPacket(f.Data)
+		if err != nil {
+			add("%v view: frame %d: %v", v, i, err)
+			continue
+		}
+		if len(ip) > sc.Link.MTU && !(v == builder.Tap && f.Kind == report.Super) {
+			add("%v view: frame %d (%s): IP packet of %d bytes over MTU %d", v, i, f.Kind, len(ip), sc.Link.MTU)
+		}
+		if v == builder.Wire && f.Kind == report.Super {
+			add("wire view: frame %d is a GSO super-packet", i)
+		}
+	}
+	return probs
+}
+
+// ipPacket returns the IPv4 packet of an Ethernet frame, cut to its total
+// length.
+func ipPacket(frame []byte) (header.IPv4, error) {
+	if len(frame) < header.EthernetLen+header.IPv4MinLen {
+		return nil, fmt.Errorf("%d-byte frame", len(frame))
+	}
+	if et := binary.BigEndian.Uint16(frame[12:]); et != 0x0800 {
+		return nil, fmt.Errorf("Ethernet type %#04x", et)
+	}
+	ip := header.IPv4(frame[header.EthernetLen:])
+	tl := int(ip.TotalLength())
+	if ip[0]>>4 != 4 || ip.IHL() < header.IPv4MinLen || tl < ip.IHL() || tl > len(ip) {
+		return nil, fmt.Errorf("bad IPv4 header (version/IHL %#02x, total length %d, %d bytes)", ip[0], tl, len(ip))
+	}
+	return ip[:tl], nil
+}
+
+// wantDatagram is a datagram the steps should have produced.
+type wantDatagram struct {
+	step    int
+	payload []byte
+	// gso is the segment size the datagram was sent with (0: none).
+	gso int
+	// optional is set for a push by setsockopt(UDP_CORK, 0), whose
+	// failure setsockopt does not report.
+	optional bool
+}
+
+// expectedDatagrams plays the steps' results through udp_sendmsg's corking
+// rules and returns the datagrams that must (or, for optional ones, may)
+// leave, in order. After a failed setsockopt step that names UDP_CORK the
+// cork state is not known (which option failed, and did the later ones
+// apply?), so the returned horizon is that step: datagrams of that step
+// and later ones are not predicted.
+func expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (want []wantDatagram, horizon int) {
+	corkFlag, pending := false, false
+	var buf []byte
+	gso, pendingGSO := 0, 0
+	for _, o := range sc.Socket.Setsockopt {
+		switch o.Name {
+		case scenario.OptUDPCork:
+			corkFlag = o.Int != 0
+		case scenario.OptUDPSegment:
+			gso = o.Int
+		}
+	}
+	for i, st := range sc.Steps {
+		r := rep.Steps[i]
+		if st.Send == nil {
+			if r.Err != 0 && slices.ContainsFunc(st.Setsockopt, func(o scenario.Opt) bool {
+				return o.Name == scenario.OptUDPCork || o.Name == scenario.OptUDPSegment
+			}) {
+				return want, i
+			}
+			for _, o := range st.Setsockopt {
+				switch o.Name {
+				case scenario.OptUDPSegment:
+					gso = o.Int
+				case scenario.OptUDPCork:
+					corkFlag = o.Int != 0
+					if !corkFlag && pending {
+						want = append(want, wantDatagram{step: i, payload: buf, gso: pendingGSO, optional: true})
+						pending, buf = false, nil
+					}
+				}
+			}
+			continue
+		}
+		s := st.Send
+		corkreq := corkFlag || s.Flags&unix.MSG_MORE != 0
+		probe := s.Flags&scenario.MsgProbe != 0
+		if r.Err != 0 {
+			// Only the checks before the pending test (length, MSG_OOB)
+			// leave a corked datagram alone; every later failure flushes
+			// it or loses it in the push.
+			if len(s.Payload) <= 0xFFFF && s.Flags&unix.MSG_OOB == 0 {
+				pending, buf = false, nil
+			}
+			continue
+		}
+		if pending {
+			if !probe {
+				buf = append(buf, s.Payload...)
+			}
+			if !corkreq {
+				want = append(want, wantDatagram{step: i, payload: buf, gso: pendingGSO})
+				pending, buf = false, nil
+			}
+			continue
+		}
+		if probe {
+			continue // ip_make_skb / ip_append_data do nothing for MSG_PROBE
+		}
+		dgso := gso
+		for _, c := range s.Cmsg {
+			if c.Type == scenario.CmsgUDPSegment {
+				dgso = c.Int
+			}
+		}
+		if corkreq {
+			pending, buf, pendingGSO = true, slices.Clone(s.Payload), dgso
+			continue
+		}
+		want = append(want, wantDatagram{step: i, payload: s.Payload, gso: dgso})
+	}
+	return want, len(sc.Steps)
+}
+
+// gotDatagram is a datagram put back together from wire frames.
+type gotDatagram struct {
+	step    int
+	payload []byte
+	// segments are the GSO segment payload sizes (nil: not segmented).
+	segments []int
+}
+
+// reassemble groups wire frames by datagram and returns each datagram's
+// UDP payload: a whole datagram's, the fragments' joined at their offsets,
+// or the GSO segments' concatenated.
+func reassemble(frames []report.Frame, udplite bool) ([]gotDatagram, []string) {
+	var out []gotDatagram
+	var probs []string
+	for start := 0; start < len(frames); {
+		end := start + 1
+		for end < len(frames) && frames[end].Datagram == frames[start].Datagram {
+			end++
+		}
+		g, err := joinDatagram(frames[start:end], udplite)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("datagram of frames %d..%d: %v", start, end-1, err))
+		} else {
+			out = append(out, g)
+		}
+		start = end
+	}
+	return out, probs
+}
+
+func joinDatagram(fs []report.Frame, udplite bool) (gotDatagram, error) {
+	g := gotDatagram{step: fs[0].Step}
+	var ipPayload []byte // fragments joined
+	for i, f := range fs {
+		if f.Step != g.step || f.Kind != fs[0].Kind {
+			return g, fmt.Errorf("frame %d: step %d kind %s, first frame step %d kind %s", i, f.Step, f.Kind, g.step, fs[0].Kind)
+		}
+		ip, err := ipPacket(f.Data)
+		if err != nil {
+			return g, err
+		}
+		body := ip[ip.IHL():]
+		mf := ip.FragWord()&header.IPv4MF != 0
+		switch f.Kind {
+		case report.Datagram, report.Segment:
+			if len(fs) > 1 && f.Kind == report.Datagram {
+				return g, fmt.Errorf("%d frames for one whole datagram", len(fs))
+			}
+			if mf || ip.FragOffset() != 0 {
+				return g, fmt.Errorf("frame %d: a %s with MF %t offset %d", i, f.Kind, mf, ip.FragOffset())
+			}
+			p, err := udpPayload(body, udplite)
+			if err != nil {
+				return g, fmt.Errorf("frame %d: %w", i, err)
+			}
+			g.payload = append(g.payload, p...)
+			if f.Kind == report.Segment {
+				g.segments = append(g.segments, len(p))
+			}
+		case report.Fragment:
+			if ip.FragOffset() != len(ipPayload) {
+				return g, fmt.Errorf("fragment %d at offset %d, %d bytes before it", i, ip.FragOffset(), len(ipPayload))
+			}
+			if last := i == len(fs)-1; mf == last {
+				return g, fmt.Errorf("fragment %d of %d: MF %t", i, len(fs), mf)
+			}
+			ipPayload = append(ipPayload, body...)
+		default:
+			return g, fmt.Errorf("frame %d: kind %q on the wire", i, f.Kind)
+		}
+	}
+	if fs[0].Kind == report.Fragment {
+		p, err := udpPayload(ipPayload, udplite)
+		if err != nil {
+			return g, err
+		}
+		g.payload = p
+	}
+	return g, nil
+}
+
+// udpPayload checks a UDP header's length against the bytes (UDP-Lite
+// puts its checksum coverage there instead) and returns the payload.
+func udpPayload(b []byte, udplite bool) ([]byte, error) {
+	if len(b) < header.UDPLen {
+		return nil, fmt.Errorf("%d bytes: no room for a UDP header", len(b))
+	}
+	if l := int(header.UDP(b).Length()); !udplite && l != len(b) {
+		return nil, fmt.Errorf("UDP length %d for %d bytes", l, len(b))
+	}
+	return b[header.UDPLen:], nil
+}
+
+// payloadProblems matches the wire datagrams against expectedDatagrams.
+func payloadProblems(sc *scenario.Scenario, wire *report.Report) []string {
+	got, probs := reassemble(wire.Frames, sc.Socket.Proto == scenario.UDPLite)
+	want, horizon := expectedDatagrams(sc, wire)
+	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	w := 0
+	for gi, g := range got {
+		if g.step >= horizon {
+			break
+		}
+		for w < len(want) && want[w].optional && !(want[w].step == g.step && bytes.Equal(want[w].payload, g.payload)) {
+			w++
+		}
+		if w >= len(want) {
+			add("wire datagram %d (step %d, %d bytes) was never sent", gi, g.step, len(g.payload))
+			continue
+		}
+		wd := want[w]
+		w++
+		if wd.step != g.step || !bytes.Equal(wd.payload, g.payload) {
+			add("wire datagram %d: step %d with %d bytes, want step %d with %d bytes%s", gi, g.step, len(g.payload), wd.step, len(wd.payload), firstDiff(g.payload, wd.payload))
+			continue
+		}
+		probs = append(probs, segmentProblems(gi, g, wd)...)
+	}
+	for ; w < len(want); w++ {
+		if !want[w].optional && want[w].step < horizon {
+			add("step %d sent %d bytes that never left", want[w].step, len(want[w].payload))
+		}
+	}
+	return probs
+}
+
+// segmentProblems: a datagram longer than its GSO size leaves as segments
+// of exactly that size (the last one shorter or equal); any other leaves
+// whole or fragmented.
+func segmentProblems(gi int, g gotDatagram, wd wantDatagram) []string {
+	split := wd.gso > 0 && len(wd.payload) > wd.gso
+	switch {
+	case !split && g.segments != nil:
+		return []string{fmt.Sprintf("wire datagram %d: %d bytes with GSO size %d, but segmented %v", gi, len(wd.payload), wd.gso, g.segments)}
+	case split && g.segments == nil:
+		return []string{fmt.Sprintf("wire datagram %d: %d bytes with GSO size %d, not segmented", gi, len(wd.payload), wd.gso)}
+	case split:
+		total := 0
+		for _, n := range g.segments {
+			total += n
+		}
+		if total != len(wd.payload) {
+			return []string{fmt.Sprintf("wire datagram %d: segments %v carry %d bytes, want %d", gi, g.segments, total, len(wd.payload))}
+		}
+		for k, n := range g.segments {
+			if n != wd.gso && (k != len(g.segments)-1 || n > wd.gso) {
+				return []string{fmt.Sprintf("wire datagram %d: segment sizes %v for GSO size %d", gi, g.segments, wd.gso)}
+			}
+		}
+	}
+	return nil
+}
+
+func firstDiff(a, b []byte) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf(" (first difference at byte %d)", i)
+		}
+	}
+	return ""
+}

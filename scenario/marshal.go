@@ -1,0 +1,404 @@
+package scenario
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/udpbuild/udpbuild/errno"
+)
+
+// Marshal writes sc as scenario YAML that Parse reads back to an equal
+// Scenario (Path and the Line fields aside, which describe a file rather
+// than the scenario). A send's payload is written as `len: N` when it is the
+// pattern payload of its send index, else as "hex:...". Option and control
+// message order is kept, IP_TOS control messages keep their size ([v, u8]
+// for the 1-byte form) and a socket without a destination gets `dst: none`.
+//
+// Marshal refuses, with an error, a Scenario no file could describe: a value
+// outside the range the loader accepts, an unknown option, flag or control
+// message, a step that is both a send and a setsockopt. It never panics.
+func Marshal(sc *Scenario) ([]byte, error) {
+	if sc == nil {
+		return nil, fmt.Errorf("marshal scenario: nil scenario")
+	}
+	w := &yamlWriter{}
+	if err := w.scenario(sc); err != nil {
+		return nil, fmt.Errorf("marshal scenario %q: %w", sc.Name, err)
+	}
+	return w.buf.Bytes(), nil
+}
+
+// yamlWriter accumulates the YAML text. Every scalar that YAML could read
+// as something other than a string (hex digits, addresses, MACs, names) is
+// double-quoted.
+type yamlWriter struct {
+	buf bytes.Buffer
+}
+
+func (w *yamlWriter) line(indent int, format string, args ...any) {
+	for range indent {
+		w.buf.WriteString("  ")
+	}
+	fmt.Fprintf(&w.buf, format, args...)
+	w.buf.WriteByte('\n')
+}
+
+func (w *yamlWriter) scenario(sc *Scenario) error {
+	name, err := quote(sc.Name)
+	if err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	w.line(0, "name: %s", name)
+	switch {
+	case sc.Repeat > MaxRepeat:
+		return fmt.Errorf("repeat: %d; at most %d", sc.Repeat, MaxRepeat)
+	case sc.Repeat > 1:
+		w.line(0, "repeat: %d", sc.Repeat)
+	}
+	if err := w.link(sc.Link); err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	if err := w.socket(sc.Socket); err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	if len(sc.Steps) > MaxSteps {
+		return fmt.Errorf("steps: %d steps; at most %d", len(sc.Steps), MaxSteps)
+	}
+	if len(sc.Steps) == 0 {
+		w.line(0, "steps: []")
+		return nil
+	}
+	w.line(0, "steps:")
+	sends := 0
+	for i, st := range sc.Steps {
+		if err := w.step(st, &sends); err != nil {
+			return fmt.Errorf("steps[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (w *yamlWriter) link(l Link) error {
+	if l.MTU < 68 || l.MTU > 65535 {
+		return fmt.Errorf("mtu %d is out of range 68..65535", l.MTU)
+	}
+	w.line(0, "link:")
+	w.line(1, "mtu: %d", l.MTU)
+	if len(l.Features) > 0 {
+		var b bytes.Buffer
+		b.WriteByte('[')
+		for i, f := range l.Features {
+			known := false
+			for _, k := range AllFeatures {
+				known = known || k == f
+			}
+			if !known {
+				return fmt.Errorf("unknown feature %q", f)
+			}
+			for _, g := range l.Features[:i] {
+				if g == f {
+					return fmt.Errorf("feature %q listed twice", f)
+				}
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(string(f))
+		}
+		b.WriteByte(']')
+		w.line(1, "features: %s", b.String())
+	}
+	for _, m := range []struct {
+		key string
+		mac []byte
+	}{{"src_mac", l.SrcMAC}, {"dst_mac", l.DstMAC}} {
+		if m.mac == nil {
+			continue
+		}
+		if len(m.mac) != 6 {
+			return fmt.Errorf("%s has %d bytes; an Ethernet MAC has 6", m.key, len(m.mac))
+		}
+		w.line(1, "%s: %q", m.key, fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m.mac[0], m.mac[1], m.mac[2], m.mac[3], m.mac[4], m.mac[5]))
+	}
+	return nil
+}
+
+func (w *yamlWriter) socket(so Socket) error {
+	if so.Proto != UDP && so.Proto != UDPLite {
+		return fmt.Errorf("unknown proto %q", so.Proto)
+	}
+	if !so.Src.IsValid() || !so.Src.Addr().Is4() || so.Src.Port() == 0 {
+		return fmt.Errorf("src %v is not an IPv4 address with a nonzero port", so.Src)
+	}
+	pm, err := pmtuName(so.PMTUDisc)
+	if err != nil {
+		return fmt.Errorf("pmtudisc: %w", err)
+	}
+	w.line(0, "socket:")
+	w.line(1, "proto: %s", so.Proto)
+	w.line(1, "src: %q", so.Src.String())
+	switch {
+	case !so.Dst.IsValid():
+		if so.Connect {
+			return fmt.Errorf("connect: true needs a dst")
+		}
+		w.line(1, "dst: none")
+	case !so.Dst.Addr().Is4():
+		return fmt.Errorf("dst %v is not IPv4", so.Dst)
+	default:
+		w.line(1, "dst: %q", so.Dst.String())
+	}
+	w.line(1, "connect: %t", so.Connect)
+	w.line(1, "pmtudisc: %s", pm)
+	if so.InetID != nil {
+		w.line(1, "inet_id: %d", *so.InetID)
+	}
+	if len(so.Setsockopt) > 0 {
+		w.line(1, "setsockopt:")
+		if err := w.optList(2, so.Setsockopt); err != nil {
+			return fmt.Errorf("setsockopt%w", err)
+		}
+	}
+	return nil
+}
+
+// optList writes options as a list of one-key mappings, which keeps their
+// order and admits the same option twice.
+func (w *yamlWriter) optList(indent int, opts []Opt) error {
+	for i, o := range opts {
+		v, err := optValue(o)
+		if err != nil {
+			return fmt.Errorf("[%d]: %w", i, err)
+		}
+		w.line(indent, "- %s: %s", o.Name, v)
+	}
+	return nil
+}
+
+// optRange is the range of the int argument the loader accepts for each
+// option (IP_OPTIONS and IP_MTU_DISCOVER are checked apart).
+var optRange = map[OptName][2]int64{
+	OptUDPCork:        {math.MinInt32, math.MaxInt32},
+	OptSONoCheck:      {math.MinInt32, math.MaxInt32},
+	OptIPTOS:          {0, 255},
+	OptIPTTL:          {-1, 255},
+	OptUDPSegment:     {0, 65535},
+	OptUDPLiteSendCov: {0, 65535},
+	OptUDPLiteRecvCov: {0, 65535},
+}
+
+func optValue(o Opt) (string, error) {
+	switch o.Name {
+	case OptIPOptions:
+		if len(o.Bytes) > 64 {
+			return "", fmt.Errorf("IP_OPTIONS: %d bytes; at most 64", len(o.Bytes))
+		}
+		return strconv.Quote(hex.EncodeToString(o.Bytes)), nil
+	case OptIPMTUDiscover:
+		return pmtuName(PMTUDisc(o.Int))
+	}
+	r, ok := optRange[o.Name]
+	if !ok {
+		return "", fmt.Errorf("unknown socket option %q", o.Name)
+	}
+	if int64(o.Int) < r[0] || int64(o.Int) > r[1] {
+		return "", fmt.Errorf("%s: %d is out of range %d..%d", o.Name, o.Int, r[0], r[1])
+	}
+	return strconv.Itoa(o.Int), nil
+}
+
+func pmtuName(p PMTUDisc) (string, error) {
+	if p < PMTUDont || p > PMTUOmit {
+		return "", fmt.Errorf("IP_MTU_DISCOVER mode %d is out of range 0..5", int(p))
+	}
+	return p.String(), nil
+}
+
+func (w *yamlWriter) step(st Step, sends *int) error {
+	switch {
+	case st.Send != nil && len(st.Setsockopt) > 0:
+		return fmt.Errorf("a step is a send or a setsockopt, not both")
+	case st.Send == nil && len(st.Setsockopt) == 0:
+		w.line(1, "- setsockopt: []")
+		return nil
+	case st.Send == nil:
+		w.line(1, "- setsockopt:")
+		return w.optList(3, st.Setsockopt)
+	}
+	s := st.Send
+	if s.Index != *sends {
+		return fmt.Errorf("send index %d, but it is send number %d of the scenario", s.Index, *sends)
+	}
+	*sends++
+	w.line(1, "- send:")
+	if len(s.Payload) > MaxPayload {
+		return fmt.Errorf("payload of %d bytes; at most %d", len(s.Payload), MaxPayload)
+	}
+	if bytes.Equal(s.Payload, Pattern(s.Index, len(s.Payload))) {
+		w.line(3, "len: %d", len(s.Payload))
+	} else {
+		w.line(3, "payload: \"hex:%s\"", hex.EncodeToString(s.Payload))
+	}
+	if s.Flags != 0 {
+		names := FlagNames(s.Flags)
+		f := 0
+		for _, n := range names {
+			f |= flagNames[n]
+		}
+		if f != s.Flags {
+			return fmt.Errorf("flags %#x has bits no MSG_* name of the spec covers (%#x)", s.Flags, s.Flags&^f)
+		}
+		w.line(3, "flags: [%s]", joinComma(names))
+	}
+	if len(s.Cmsg) > 0 {
+		w.line(3, "cmsg:")
+		for i, c := range s.Cmsg {
+			v, err := cmsgValue(c)
+			if err != nil {
+				return fmt.Errorf("cmsg[%d]: %w", i, err)
+			}
+			w.line(4, "- %s: %s", c.Type, v)
+		}
+	}
+	if s.To.IsValid() {
+		if !s.To.Addr().Is4() {
+			return fmt.Errorf("to %v is not IPv4", s.To)
+		}
+		w.line(3, "to: %q", s.To.String())
+	}
+	if s.Expect != nil {
+		switch {
+		case s.Expect.Err != 0:
+			if _, ok := errno.Parse(s.Expect.Err.Name()); !ok {
+				return fmt.Errorf("expect: errno %d has no name the loader knows", int(s.Expect.Err))
+			}
+			w.line(3, "expect: %s", s.Expect.Err.Name())
+		case s.Expect.Ret < 0 || s.Expect.Ret > MaxPayload:
+			return fmt.Errorf("expect: %d is out of range 0..%d", s.Expect.Ret, MaxPayload)
+		default:
+			w.line(3, "expect: %d", s.Expect.Ret)
+		}
+	}
+	return nil
+}
+
+func cmsgValue(c Cmsg) (string, error) {
+	switch c.Type {
+	case CmsgUDPSegment:
+		if c.Size != 2 || c.Int < 0 || c.Int > 65535 {
+			return "", fmt.Errorf("UDP_SEGMENT is a u16 (size 2, 0..65535), not size %d value %d", c.Size, c.Int)
+		}
+		return strconv.Itoa(c.Int), nil
+	case CmsgIPTTL:
+		if c.Size != 4 || c.Int < -1 || c.Int > 255 {
+			return "", fmt.Errorf("IP_TTL is an int (size 4, -1..255), not size %d value %d", c.Size, c.Int)
+		}
+		return strconv.Itoa(c.Int), nil
+	case CmsgIPTOS:
+		if c.Int < 0 || c.Int > 255 {
+			return "", fmt.Errorf("IP_TOS %d is out of range 0..255", c.Int)
+		}
+		switch c.Size {
+		case 1:
+			return fmt.Sprintf("[%d, u8]", c.Int), nil
+		case 4:
+			return strconv.Itoa(c.Int), nil
+		}
+		return "", fmt.Errorf("IP_TOS has size 1 or 4, not %d", c.Size)
+	case CmsgIPOptions:
+		if len(c.Bytes) > 64 {
+			return "", fmt.Errorf("IP_OPTIONS: %d bytes; at most 64", len(c.Bytes))
+		}
+		return strconv.Quote(hex.EncodeToString(c.Bytes)), nil
+	}
+	return "", fmt.Errorf("unknown control message %q", c.Type)
+}
+
+func joinComma(s []string) string {
+	var b bytes.Buffer
+	for i, x := range s {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(x)
+	}
+	return b.String()
+}
+
+// quote writes s as a YAML double-quoted scalar. YAML escapes are not Go's
+// (\x takes a code point, not a byte), so invalid UTF-8 is refused and every
+// character that is not printable is written as \u or \U.
+func quote(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("%q is not valid UTF-8", s)
+	}
+	var b bytes.Buffer
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r < 0x80 && unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r <= 0xFFFF:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String(), nil
+}
+
+// Equal reports whether a and b describe the same scenario: what Parse of
+// Marshal's output must give back. Path and the Line fields (where a value
+// sat in a file) are ignored, and a nil slice equals an empty one.
+func Equal(a, b *Scenario) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return reflect.DeepEqual(normalised(a), normalised(b))
+}
+
+// normalised returns a deep copy of sc in the form Equal compares.
+func normalised(sc *Scenario) *Scenario {
+	n := &Scenario{Name: sc.Name, Link: sc.Link, Socket: sc.Socket, Repeat: max(sc.Repeat, 1)}
+	n.Link.Features = append([]Feature{}, sc.Link.Features...)
+	n.Link.SrcMAC = append([]byte{}, sc.Link.SrcMAC...)
+	n.Link.DstMAC = append([]byte{}, sc.Link.DstMAC...)
+	n.Socket.Setsockopt = normalOpts(sc.Socket.Setsockopt)
+	n.Steps = []Step{}
+	for _, st := range sc.Steps {
+		s := Step{Setsockopt: normalOpts(st.Setsockopt)}
+		if st.Send != nil {
+			c := *st.Send
+			c.Payload = append([]byte{}, c.Payload...)
+			c.Cmsg = []Cmsg{}
+			for _, m := range st.Send.Cmsg {
+				m.Bytes = append([]byte{}, m.Bytes...)
+				c.Cmsg = append(c.Cmsg, m)
+			}
+			s.Send = &c
+		}
+		n.Steps = append(n.Steps, s)
+	}
+	return n
+}
+
+func normalOpts(opts []Opt) []Opt {
+	out := []Opt{}
+	for _, o := range opts {
+		o.Line = 0
+		o.Bytes = append([]byte{}, o.Bytes...)
+		out = append(out, o)
+	}
+	return out
+}
