@@ -42,10 +42,30 @@ type Options struct {
 // Run plays a scenario through the model and reports every step's result
 // and every frame of the chosen view.
 func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
-	dev, dropped, err := NewDevice(sc.Link)
+	var r Runner
+	return r.Run(sc, o)
+}
+
+// Runner plays scenarios one after another, reusing the socket's and the
+// device's buffers from run to run: a fuzz campaign or a corpus sweep then
+// allocates little more than the reports. A Runner is not safe for
+// concurrent use; its zero value is ready.
+type Runner struct {
+	dev  Device
+	sock Socket
+}
+
+// Run is the package-level Run on the Runner's buffers. The report owns
+// its data: nothing in it is reused by later runs.
+func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
+	nd, dropped, err := NewDevice(sc.Link)
 	if err != nil {
 		return nil, err
 	}
+	dev := &rn.dev
+	scratch, hdr, sizes := dev.scratch, dev.hdr, dev.sizes
+	*dev = *nd
+	dev.scratch, dev.hdr, dev.sizes = scratch, hdr, sizes
 	rep := &report.Report{
 		Scenario: sc.Name,
 		Source:   "model",
@@ -82,7 +102,8 @@ func Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
 			return nil
 		})
 	}
-	s := NewSocket(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock, Out: out})
+	s := &rn.sock
+	s.reinit(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock, Out: out})
 	s.SetTrace(o.Trace)
 	s.SetStep(-1)
 

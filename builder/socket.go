@@ -85,20 +85,39 @@ type Config struct {
 
 // NewSocket is socket(AF_INET, SOCK_DGRAM, proto) followed by bind(src).
 func NewSocket(dev *Device, c Config) *Socket {
+	s := &Socket{}
+	s.reinit(dev, c)
+	return s
+}
+
+// reinit makes s a fresh socket, keeping only its buffers' memory.
+func (s *Socket) reinit(dev *Device, c Config) {
 	clock := c.Clock
 	if clock == nil {
 		clock = func() uint32 { return DefaultTimestamp }
 	}
-	return &Socket{
-		dev:      dev,
-		proto:    c.Proto,
-		saddr:    c.Src.Addr(),
-		sport:    c.Src.Port(),
-		ucTTL:    -1,
-		pmtudisc: scenario.PMTUWant, // net.ipv4.ip_no_pmtu_disc = 0
-		idents:   newIdentTable(c.Seed),
-		clock:    clock,
-		out:      c.Out,
+	keep := func(q skbQueue) skbQueue {
+		return skbQueue{l4: q.l4[:0], lens: q.lens[:0], room: q.room[:0]}
+	}
+	idents := s.idents
+	if idents == nil {
+		idents = newIdentTable(c.Seed)
+	} else {
+		idents.seed, idents.buckets = c.Seed, idents.buckets[:0]
+	}
+	*s = Socket{
+		dev:       dev,
+		proto:     c.Proto,
+		saddr:     c.Src.Addr(),
+		sport:     c.Src.Port(),
+		ucTTL:     -1,
+		pmtudisc:  scenario.PMTUWant, // net.ipv4.ip_no_pmtu_disc = 0
+		idents:    idents,
+		clock:     clock,
+		out:       c.Out,
+		queue:     keep(s.queue),
+		fastQueue: keep(s.fastQueue),
+		dg:        Datagram{IP: s.dg.IP[:0], L4: s.dg.L4[:0], SkbData: s.dg.SkbData[:0]},
 	}
 }
 

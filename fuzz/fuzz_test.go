@@ -2,6 +2,7 @@ package fuzz
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -23,6 +24,22 @@ import (
 // survives Marshal and Parse.
 func FuzzScenario(f *testing.F) {
 	f.Add([]byte{})
+	var rn builder.Runner // one per fuzz process, whose inputs run one at a time
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc := FromBytes(data)
+		if probs := modelProblemsOn(&rn, sc); len(probs) > 0 {
+			b, err := scenario.Marshal(sc)
+			t.Fatalf("%s\nscenario (%v):\n%s", strings.Join(probs, "\n"), err, b)
+		}
+	})
+}
+
+// FuzzScenarioYAML checks that every scenario the structure-aware
+// generator can build survives the YAML round trip (Marshal, then the
+// strict loader) unchanged. It is kept apart from FuzzScenario because the
+// YAML parser costs more than the model.
+func FuzzScenarioYAML(f *testing.F) {
+	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sc := FromBytes(data)
 		b, err := scenario.Marshal(sc)
@@ -33,8 +50,32 @@ func FuzzScenario(f *testing.F) {
 		if err != nil || !scenario.Equal(sc, back) {
 			t.Fatalf("round trip failed (%v):\n%s", err, b)
 		}
-		if probs := modelProblems(sc); len(probs) > 0 {
-			t.Fatalf("%s\nscenario:\n%s", strings.Join(probs, "\n"), b)
+	})
+}
+
+// FuzzLoad feeds arbitrary bytes to the scenario loader: it must answer
+// with a scenario or an *scenario.Error, never panic, and a scenario it
+// accepts must marshal and load back to itself.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte("steps:\n  - send: {len: 10, flags: [MSG_MORE]}\n"))
+	f.Add([]byte("link: {mtu: 1500, features: [sg]}\nsocket: {setsockopt: [{IP_OPTIONS: \"0701\"}]}\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc, err := scenario.Parse(data, "")
+		if err != nil {
+			var se *scenario.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		b, err := scenario.Marshal(sc)
+		if err != nil {
+			return // e.g. a payload too large to inline; not a loader fault
+		}
+		back, err := scenario.Parse(b, "")
+		if err != nil || !scenario.Equal(sc, back) {
+			t.Fatalf("accepted scenario does not round-trip (%v):\n%s", err, b)
 		}
 	})
 }
@@ -45,13 +86,11 @@ func BenchmarkFuzzScenario(b *testing.B) {
 	for i := range inputs {
 		inputs[i] = generateBytes(rand.New(rand.NewPCG(8, uint64(i))))
 	}
+	var rn builder.Runner
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		sc := FromBytes(inputs[i%len(inputs)])
-		if _, err := scenario.Marshal(sc); err != nil {
-			b.Fatal(err)
-		}
-		if probs := modelProblems(sc); len(probs) > 0 {
+		if probs := modelProblemsOn(&rn, sc); len(probs) > 0 {
 			b.Fatal(probs)
 		}
 	}

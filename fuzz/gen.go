@@ -484,7 +484,7 @@ func (g *gen) send(so *scenario.Socket) *scenario.Send {
 			s.Cmsg = append(s.Cmsg, c)
 		}
 	}
-	s.Payload = scenario.Pattern(s.Index, g.length(gso, optlen))
+	s.Payload = scenario.PatternView(s.Index, g.length(gso, optlen))
 	s.Flags = g.flags()
 	noDst := !so.Connect && !so.Dst.IsValid()
 	if (noDst && g.percent(50)) || g.percent(15) {

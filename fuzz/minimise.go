@@ -145,8 +145,8 @@ func candidates(sc *scenario.Scenario) []*scenario.Scenario {
 // resize gives a send a payload of n bytes: the pattern payload when it
 // had one, else a prefix of its own bytes.
 func resize(s *scenario.Send, n int) {
-	if bytes.Equal(s.Payload, scenario.Pattern(s.Index, len(s.Payload))) {
-		s.Payload = scenario.Pattern(s.Index, n)
+	if bytes.Equal(s.Payload, scenario.PatternView(s.Index, len(s.Payload))) {
+		s.Payload = scenario.PatternView(s.Index, n)
 		return
 	}
 	s.Payload = s.Payload[:min(n, len(s.Payload))]
@@ -160,8 +160,8 @@ func renumber(sc *scenario.Scenario) {
 		if st.Send == nil {
 			continue
 		}
-		if st.Send.Index != k && bytes.Equal(st.Send.Payload, scenario.Pattern(st.Send.Index, len(st.Send.Payload))) {
-			st.Send.Payload = scenario.Pattern(k, len(st.Send.Payload))
+		if st.Send.Index != k && bytes.Equal(st.Send.Payload, scenario.PatternView(st.Send.Index, len(st.Send.Payload))) {
+			st.Send.Payload = scenario.PatternView(k, len(st.Send.Payload))
 		}
 		st.Send.Index = k
 		k++

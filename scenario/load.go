@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
@@ -731,7 +732,7 @@ func (l *loader) send(n node) (*Send, error) {
 		case "len":
 			var v int64
 			if v, err = l.integer(e.val, 0, MaxPayload); err == nil {
-				s.Payload = Pattern(s.Index, int(v))
+				s.Payload = PatternView(s.Index, int(v))
 				haveLen = true
 			}
 		case "payload":
@@ -765,8 +766,31 @@ func (l *loader) send(n node) (*Send, error) {
 }
 
 // Pattern returns the spec's pattern payload of the k-th send step: byte i is
-// (k*31 + i*7) mod 256.
+// (k*31 + i*7) mod 256. The result is a fresh slice the caller may modify.
 func Pattern(k, n int) []byte {
+	return append([]byte(nil), PatternView(k, n)...)
+}
+
+// PatternView is Pattern without the copy: a window into one shared,
+// read-only table. Byte i of the pattern is base + 7i (mod 256) with base =
+// 31k; since 7 is invertible modulo 256 (7 * 183 = 1 + 5 * 256) every
+// pattern is the sequence 7j (mod 256) started at j = 183 * base, so one
+// table of MaxPayload + 256 bytes holds them all. Scenario payloads are
+// such views: they must not be modified.
+func PatternView(k, n int) []byte {
+	if n < 0 || n > MaxPayload {
+		return Pattern7(k, n)
+	}
+	base := byte(k * 31)
+	j := int(base) * 183 % 256
+	return patternTable()[j : j+n : j+n]
+}
+
+// Pattern7 computes a pattern directly (for lengths outside the table).
+func Pattern7(k, n int) []byte {
+	if n < 0 {
+		return nil
+	}
 	b := make([]byte, n)
 	base := byte(k * 31)
 	for i := range b {
@@ -774,6 +798,14 @@ func Pattern(k, n int) []byte {
 	}
 	return b
 }
+
+var patternTable = sync.OnceValue(func() []byte {
+	t := make([]byte, MaxPayload+256)
+	for i := range t {
+		t[i] = byte(i * 7)
+	}
+	return t
+})
 
 func (l *loader) payload(n node) ([]byte, error) {
 	s, err := l.str(n)

@@ -240,7 +240,7 @@ func (w *yamlWriter) step(st Step, sends *int) error {
 	if len(s.Payload) > MaxPayload {
 		return fmt.Errorf("payload of %d bytes; at most %d", len(s.Payload), MaxPayload)
 	}
-	if bytes.Equal(s.Payload, Pattern(s.Index, len(s.Payload))) {
+	if bytes.Equal(s.Payload, PatternView(s.Index, len(s.Payload))) {
 		w.line(3, "len: %d", len(s.Payload))
 	} else {
 		w.line(3, "payload: \"hex:%s\"", hex.EncodeToString(s.Payload))
