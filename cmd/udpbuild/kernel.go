@@ -64,11 +64,20 @@ machine, whatever addresses the scenario names.`,
 	return c
 }
 
-// errKernel marks failures to run the kernel (not root, ip/ethtool
-// missing): the command cannot do its job, a usage-level failure.
-func runKernel(cmd *cobra.Command, sc *scenario.Scenario) (*report.Report, error) {
+// runKernelCheck fails with exit status 2 when the kernel runner cannot
+// work here (not root, ip or ethtool missing).
+func runKernelCheck() (bool, error) {
 	if ok, why := kernel.Available(); !ok {
-		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("cannot run the kernel here: %s", why)}
+		return false, &exitError{code: exitInvalid, err: fmt.Errorf("cannot run the kernel here: %s", why)}
+	}
+	return true, nil
+}
+
+// runKernel runs sc through the real kernel; failures to run it at all
+// (not root, tools missing) are usage-level failures, exit status 2.
+func runKernel(cmd *cobra.Command, sc *scenario.Scenario) (*report.Report, error) {
+	if _, err := runKernelCheck(); err != nil {
+		return nil, err
 	}
 	rep, err := kernel.Run(cmd.Context(), sc, kernel.Options{})
 	if err != nil {

@@ -31,6 +31,6 @@ Exit status: 0 the scenario ran and every expect held; 1 an expect did not hold
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newSendCmd(), newExplainCmd(), newVerifyCmd(), newKernelCmd(), newDiffCmd(), newManCmd())
+	root.AddCommand(newRunCmd(), newSendCmd(), newExplainCmd(), newVerifyCmd(), newKernelCmd(), newDiffCmd(), newFuzzCmd(), newManCmd())
 	return root
 }
