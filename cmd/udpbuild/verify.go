@@ -50,7 +50,8 @@ when the file cannot be read as a capture at all.`,
 				return invalid("verify %s: %v", args[0], err)
 			}
 			sum := verify.Judge(frames, lt)
-			sum.Diagnostics = append(diags, sum.Diagnostics...)
+			// Keep an empty list empty, not null, in --json.
+			sum.Diagnostics = append(append([]verify.Problem{}, diags...), sum.Diagnostics...)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
