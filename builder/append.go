@@ -48,7 +48,11 @@ type cork struct {
 // included) of every skb __ip_append_data allocated. The skb boundaries are
 // all that is visible later, through ip_do_fragment's fast path.
 type skbQueue struct {
-	l4     []byte // UDP header + payload, in order
+	// buf holds l4 at offset headroom: the room in front lets the output
+	// path build each frame's headers right before its data, as the
+	// kernel builds them in an skb's headroom, instead of copying data.
+	buf    []byte
+	l4     []byte // UDP header + payload, in order: buf[headroom:...]
 	lens   []int  // skb->len of each skb, fragheaderlen included
 	room   []int  // skb_tailroom of each skb: linear space left
 	summed csumMode
@@ -58,6 +62,23 @@ type skbQueue struct {
 }
 
 func (q *skbQueue) empty() bool { return len(q.lens) == 0 }
+
+// headroom is the space kept in front of a datagram's bytes: an Ethernet
+// header, the largest IPv4 header and a UDP header fit in it.
+const headroom = 128
+
+// appendL4 appends p to the datagram's bytes, keeping the headroom.
+func (q *skbQueue) appendL4(p []byte) {
+	n := len(q.l4)
+	if cap(q.buf) < headroom+n+len(p) {
+		nb := make([]byte, headroom+max(2*(n+len(p)), 2048))
+		copy(nb[headroom:], q.l4)
+		q.buf = nb
+	}
+	q.buf = q.buf[:cap(q.buf)]
+	q.l4 = q.buf[headroom : headroom+n+len(p)]
+	copy(q.l4[n:], p)
+}
 
 func (q *skbQueue) reset() {
 	q.l4 = q.l4[:0]
@@ -172,9 +193,9 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 
 	if transhdrlen > 0 {
 		var hdr [udpHdrLen]byte
-		q.l4 = append(q.l4, hdr[:]...)
+		q.appendL4(hdr[:])
 	}
-	q.l4 = append(q.l4, payload...)
+	q.appendL4(payload)
 
 	n := len(q.lens)
 	for first := n == 0; first || length > 0; first = false {
@@ -303,6 +324,8 @@ type Datagram struct {
 	IDSource report.IDSource
 	// Proto is the IP protocol number.
 	Proto uint8
+	// buf, when set, holds L4 at offset headroom (see skbQueue.buf).
+	buf []byte
 }
 
 // makeSkb mirrors __ip_make_skb: it joins the queue into one datagram and
@@ -314,10 +337,11 @@ func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
 	}
 	fh := 20 + optlen(c.opt)
 	d := &s.dg
-	*d = Datagram{IP: d.IP[:0], L4: d.L4[:0], SkbData: d.SkbData[:0], Proto: s.proto.Number(), Summed: q.summed}
+	*d = Datagram{IP: d.IP[:0], SkbData: d.SkbData[:0], Proto: s.proto.Number(), Summed: q.summed, buf: d.buf}
 	// The queue's bytes become the datagram's; the datagram's old buffer
 	// becomes the queue's, so neither is allocated again.
-	d.L4, q.l4 = q.l4, d.L4
+	d.buf, q.buf = q.buf, d.buf
+	d.L4, q.l4 = q.l4, nil
 	total := fh
 	for _, l := range q.lens {
 		d.SkbData = append(d.SkbData, l-fh)

@@ -92,6 +92,7 @@ type Device struct {
 
 	// Scratch space Transmit reuses from frame to frame.
 	scratch []byte
+	saved   []byte
 	hdr     [2][]byte
 	sizes   []int
 }

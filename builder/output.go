@@ -100,7 +100,7 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 			header.EthernetLen+total < gsoMaxSize
 		if v == Tap && devGSO {
 			fi := FrameInfo{Kind: report.Super, Count: 1, Segs: d.GSOSegs, GSOSize: d.GSOSize, Partial: true, IDWhy: d.IDWhy}
-			return dev.emit(fn, fi, d.IP, d.L4)
+			return dev.emitAt(fn, fi, d, d.IP, nil, 0, len(d.L4))
 		}
 		partial := v == Tap && dev.Features.CanChecksum()
 		return dev.segment(d, partial, fn)
@@ -114,7 +114,7 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 		completeChecksum(d)
 	}
 	fi := FrameInfo{Kind: report.Datagram, Count: 1, Partial: d.Summed == csumPartial && v == Tap, IDWhy: d.IDWhy}
-	return dev.emit(fn, fi, d.IP, d.L4)
+	return dev.emitAt(fn, fi, d, d.IP, nil, 0, len(d.L4))
 }
 
 // completeChecksum finishes a CHECKSUM_PARTIAL checksum as skb_checksum_help
@@ -141,6 +141,29 @@ func (dev *Device) emit(fn func(FrameInfo, []byte) error, fi FrameInfo, ip []byt
 	}
 	dev.scratch = b
 	return fn(fi, b)
+}
+
+// emitAt writes the frame made of an Ethernet header, ip, udp (a segment's
+// own UDP header, or nil) and d.L4[off:off+n]. When the datagram keeps
+// headroom, the headers are written in place just before the data (the
+// bytes they cover, the tail of the previous fragment or segment, are saved
+// and put back after fn returns), so the data is never copied. fn must not
+// keep the frame.
+func (dev *Device) emitAt(fn func(FrameInfo, []byte) error, fi FrameInfo, d *Datagram, ip, udp []byte, off, n int) error {
+	hl := header.EthernetLen + len(ip) + len(udp)
+	base := headroom + off
+	if d.buf == nil || base < hl || base+n > len(d.buf) {
+		return dev.emit(fn, fi, ip, udp, d.L4[off:off+n])
+	}
+	start := base - hl
+	saved := append(dev.saved[:0], d.buf[start:base]...)
+	dev.saved = saved
+	header.PutEthernet(d.buf[start:], dev.DstMAC, dev.SrcMAC)
+	copy(d.buf[start+header.EthernetLen:], ip)
+	copy(d.buf[start+header.EthernetLen+len(ip):], udp)
+	err := fn(fi, d.buf[start:base+n])
+	copy(d.buf[start:base], saved)
+	return err
 }
 
 // fragment mirrors ip_do_fragment: the fast path turns each skb of the frag
@@ -185,7 +208,7 @@ func (dev *Device) fragment(d *Datagram, fn func(FrameInfo, []byte) error) error
 		ip.SetFragWord(w)
 		ip.SetChecksum()
 		fi := FrameInfo{Kind: report.Fragment, Index: i, Count: len(sizes), Offset: off, SlowPath: !fast, IDWhy: d.IDWhy}
-		if err := dev.emit(fn, fi, h, d.L4[off:off+n]); err != nil {
+		if err := dev.emitAt(fn, fi, d, h, nil, off, n); err != nil {
 			return err
 		}
 		off += n
@@ -251,7 +274,7 @@ func (dev *Device) segment(d *Datagram, partial bool, fn func(FrameInfo, []byte)
 		ip.SetID(id + uint16(i))
 		ip.SetChecksum()
 		fi := FrameInfo{Kind: report.Segment, Index: i, Count: n, Offset: off, GSOSize: d.GSOSize, Partial: partial, IDWhy: d.IDWhy}
-		if err := dev.emit(fn, fi, ip, uh[:], seg); err != nil {
+		if err := dev.emitAt(fn, fi, d, ip, uh[:], udpHdrLen+off, len(seg)); err != nil {
 			return err
 		}
 	}

@@ -63,9 +63,9 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		return nil, err
 	}
 	dev := &rn.dev
-	scratch, hdr, sizes := dev.scratch, dev.hdr, dev.sizes
+	scratch, saved, hdr, sizes := dev.scratch, dev.saved, dev.hdr, dev.sizes
 	*dev = *nd
-	dev.scratch, dev.hdr, dev.sizes = scratch, hdr, sizes
+	dev.scratch, dev.saved, dev.hdr, dev.sizes = scratch, saved, hdr, sizes
 	rep := &report.Report{
 		Scenario: sc.Name,
 		Source:   "model",

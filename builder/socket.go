@@ -97,7 +97,7 @@ func (s *Socket) reinit(dev *Device, c Config) {
 		clock = func() uint32 { return DefaultTimestamp }
 	}
 	keep := func(q skbQueue) skbQueue {
-		return skbQueue{l4: q.l4[:0], lens: q.lens[:0], room: q.room[:0]}
+		return skbQueue{buf: q.buf, lens: q.lens[:0], room: q.room[:0]}
 	}
 	idents := s.idents
 	if idents == nil {
@@ -117,7 +117,7 @@ func (s *Socket) reinit(dev *Device, c Config) {
 		out:       c.Out,
 		queue:     keep(s.queue),
 		fastQueue: keep(s.fastQueue),
-		dg:        Datagram{IP: s.dg.IP[:0], L4: s.dg.L4[:0], SkbData: s.dg.SkbData[:0]},
+		dg:        Datagram{IP: s.dg.IP[:0], SkbData: s.dg.SkbData[:0], buf: s.dg.buf},
 	}
 }
 
