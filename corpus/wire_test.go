@@ -1,0 +1,48 @@
+package corpus_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/udpbuild/udpbuild/builder"
+	"github.com/udpbuild/udpbuild/compare"
+	"github.com/udpbuild/udpbuild/corpus"
+	"github.com/udpbuild/udpbuild/internal/testenv"
+	"github.com/udpbuild/udpbuild/kernel"
+)
+
+// TestWireViewMatchesKernelOffloadsOff checks the model's wire view of
+// every corpus scenario against the live kernel run with every offload off:
+// a capture on the sender then shows what a peer receives (checksums
+// finished in software, GSO segmented in software). Offloads change who
+// computes the bytes, not the bytes, so the model's wire view with the
+// scenario's own features must equal it.
+func TestWireViewMatchesKernelOffloadsOff(t *testing.T) {
+	testenv.NeedKernel(t)
+	cases, err := corpus.Load(kernelDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sem := make(chan struct{}, 4) // at most four kernel runs at once
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			off := *c.Scenario
+			off.Link.Features = nil
+			krep, err := kernel.Run(context.Background(), &off, kernel.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mrep, err := builder.Run(c.Scenario, builder.Options{View: builder.Wire, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mrep.Features = krep.Features // different on purpose
+			for _, d := range compare.Reports(krep, mrep) {
+				t.Error(d)
+			}
+		})
+	}
+}
