@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -95,24 +94,6 @@ func rerunDiffers(rn *builder.Runner, sc *scenario.Scenario, v builder.View, fir
 	}
 	if n != len(first.Frames) || steps != len(first.Steps) {
 		return fmt.Sprintf("%d frames and %d steps, then %d and %d", len(first.Frames), len(first.Steps), n, steps)
-	}
-	return ""
-}
-
-// sameRun compares two reports of one scenario and view, frame bytes
-// included.
-func sameRun(a, b *report.Report) string {
-	if !slices.Equal(a.Steps, b.Steps) || !slices.Equal(a.Setup, b.Setup) {
-		return fmt.Sprintf("results %v / %v", a.Steps, b.Steps)
-	}
-	if len(a.Frames) != len(b.Frames) {
-		return fmt.Sprintf("%d frames, then %d", len(a.Frames), len(b.Frames))
-	}
-	for i := range a.Frames {
-		fa, fb := a.Frames[i], b.Frames[i]
-		if !reflect.DeepEqual(fa, fb) {
-			return fmt.Sprintf("frame %d", i)
-		}
 	}
 	return ""
 }
