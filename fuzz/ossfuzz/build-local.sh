@@ -9,7 +9,7 @@
 #
 # Usage: fuzz/ossfuzz/build-local.sh
 #   RUNS=N       inputs per target after its seeds (default 2000)
-#   KEEP=DIR     copy the binaries and seed corpora to DIR
+#   KEEP=DIR     copy the binaries, seed corpora and crashers to DIR
 #   GO118_FUZZ_BUILD_VERSION  go-118-fuzz-build and its shim (default: pinned below)
 #
 # Needs go, clang with libFuzzer (Debian: apt-get install clang) and zip;
@@ -122,19 +122,23 @@ while read -r dir func; do
 		seeds=$(find "$corpus" -type f | wc -l)
 	fi
 	log="$tmp/logs/$name.log"
-	if (cd "$tmp/work" && "$bin" -runs="$runs" -seed=1 -timeout=60 -rss_limit_mb=2560 "$corpus") >"$log" 2>&1 &&
+	mkdir -p "$tmp/out/crashes"
+	if (cd "$tmp/work" && "$bin" -runs="$runs" -seed=1 -timeout=60 -rss_limit_mb=2560 \
+		-artifact_prefix="$tmp/out/crashes/$name-" "$corpus") >"$log" 2>&1 &&
 		done_line=$(grep -E '^Done [0-9]+ runs' "$log"); then
 		echo "$func: built, $runs runs ok ($seeds seeds; ${done_line#Done })"
 	else
+		# The target's own words come just before the Go panic.
 		echo "$func: built, run FAILED:"
-		tail -n 25 "$log"
+		awk '/^(panic|fatal error): /{exit} !/^(INFO|#)/{print "    " $0}' "$log" | tail -n 8
+		grep -E '^(SUMMARY|artifact_prefix|Test unit written)' "$log" | sed 's/^/    /' || true
 		status=1
 	fi
 done <"$tmp/listed"
 
 if [ -n "${KEEP:-}" ]; then
 	mkdir -p "$KEEP"
-	cp -p "$tmp"/out/* "$KEEP"/
-	echo "binaries and seed corpora copied to $KEEP"
+	cp -pr "$tmp"/out/* "$KEEP"/
+	echo "binaries, seed corpora and crashers (crashes/) copied to $KEEP"
 fi
 exit "$status"

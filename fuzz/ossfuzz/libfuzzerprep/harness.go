@@ -200,11 +200,10 @@ func (tf *testFile) readImports(names map[string]string) error {
 			name = s.Name.Name
 		}
 		switch name {
-		case "_", ".":
-			if name == "." {
-				return fmt.Errorf("%s: dot import of %q is not supported", tf.name, path)
-			}
-			continue
+		case "_":
+			continue // nothing to refer to
+		case ".":
+			return fmt.Errorf("%s: dot import of %q is not supported", tf.name, path)
 		case "":
 			// The package name is not always the last element of
 			// the path (math/rand/v2, go-fuzz-headers): ask go list.

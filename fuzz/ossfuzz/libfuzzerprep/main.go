@@ -8,6 +8,7 @@
 //
 //	libfuzzerprep harness -src PKGDIR -dst PKGDIR -func FuzzX -as NAME
 //	libfuzzerprep seeds -in testdata/fuzz/FuzzX -out DIR
+//	libfuzzerprep crasher -src PKGDIR -func FuzzX -in crash-FILE -out testdata/fuzz/FuzzX/NAME
 //
 // # harness
 //
@@ -43,6 +44,13 @@
 // literal per argument) into that layout, so that the libFuzzer binary
 // starts from the same inputs as `go test -fuzz`. A value the layout cannot
 // express (an empty final []byte, say) skips its file with a note.
+//
+// # crasher
+//
+// crasher goes the other way: it decodes a libFuzzer input (a crash-*
+// file from ClusterFuzzLite or build-local.sh) as the shim would, using the
+// types of the target's f.Fuzz arguments, and writes the arguments as a
+// `go test` corpus file, so that `go test -run=FuzzX/NAME` replays it.
 package main
 
 import (
@@ -56,7 +64,8 @@ import (
 // usage is printed for a missing or unknown subcommand.
 const usage = `usage:
   libfuzzerprep harness -src PKGDIR -dst PKGDIR -func FuzzX -as NAME
-  libfuzzerprep seeds -in CORPUSDIR -out DIR`
+  libfuzzerprep seeds -in CORPUSDIR -out DIR
+  libfuzzerprep crasher -src PKGDIR -func FuzzX -in INPUT -out CORPUSFILE`
 
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
@@ -100,6 +109,19 @@ func run(args []string, log io.Writer) error {
 		}
 		fmt.Fprintf(log, "%d seeds written to %s\n", n, *out)
 		return nil
+	case "crasher":
+		fs := flag.NewFlagSet("crasher", flag.ContinueOnError)
+		src := fs.String("src", "", "the package directory of the target")
+		fn := fs.String("func", "", "the native fuzz target, FuzzX")
+		in := fs.String("in", "", "the libFuzzer input")
+		out := fs.String("out", "", "the `go test` corpus file to write")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *src == "" || *fn == "" || *in == "" || *out == "" {
+			return errors.New("crasher needs -src, -func, -in and -out")
+		}
+		return convertCrasher(*src, *fn, *in, *out)
 	}
 	return fmt.Errorf("unknown subcommand %q\n%s", args[0], usage)
 }
