@@ -233,3 +233,27 @@ func TestManAndCompletion(t *testing.T) {
 		t.Errorf("--version: exit %d, %q", code, out)
 	}
 }
+
+// TestModelFlagsShared checks that run and send refuse the same bad flag
+// values with the same messages (they share one flag set).
+func TestModelFlagsShared(t *testing.T) {
+	dir := t.TempDir()
+	ok := writeFile(t, dir, "ok.yaml", "steps:\n  - send: {len: 10}\n")
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--ts-clock", "-5"}, "--ts-clock -5"},
+		{[]string{"--ts-clock", "86400000"}, "--ts-clock 86400000"},
+		{[]string{"--view", "air"}, `unknown view "air"`},
+		{[]string{"--format", "erf"}, `unknown format "erf"`},
+	} {
+		for _, base := range [][]string{{"run", ok, "-o", "-"}, {"send", "--len", "10", "-o", "-"}} {
+			args := append(append([]string{}, base...), c.flags...)
+			code, _, stderr := runCLI(t, args...)
+			if code != exitInvalid || !strings.Contains(stderr, c.want) {
+				t.Errorf("%q: exit %d, %q; want 2 and %q", args, code, stderr, c.want)
+			}
+		}
+	}
+}

@@ -27,12 +27,46 @@ func (o *outputFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&o.report, "report", "", "write the JSON report (step results, frame provenance) to this file")
 }
 
+// modelFlags are the flags of every command that runs the model and writes
+// its frames (run, send).
+type modelFlags struct {
+	of       outputFlags
+	view     string
+	seed     uint64
+	tsClock  int64
+	noVerify bool
+}
+
+func (mf *modelFlags) add(c *cobra.Command) {
+	mf.of.add(c)
+	c.Flags().StringVar(&mf.view, "view", "tap", "tap (what a capture on the sender sees) or wire (what the peer receives)")
+	c.Flags().Uint64Var(&mf.seed, "seed", 1, "seed for the values the kernel draws at random (IP ID counters, inet_id)")
+	c.Flags().Int64Var(&mf.tsClock, "ts-clock", builder.DefaultTimestamp, "clock for IP timestamp options, in ms since midnight UTC")
+	c.Flags().BoolVar(&mf.noVerify, "no-verify", false, "skip verifying every frame with gopacket (faster for very long runs)")
+}
+
+// check validates the flags, naming the one at fault; what is the hint for
+// "nothing to write".
+func (mf *modelFlags) check(what string) (builder.View, capture.Format, error) {
+	v, err := builder.ParseView(mf.view)
+	if err != nil {
+		return 0, 0, invalid("--view: %v", err)
+	}
+	f, err := capture.ParseFormat(mf.of.format)
+	if err != nil {
+		return 0, 0, invalid("--format: %v", err)
+	}
+	if mf.of.out == "" && mf.of.report == "" {
+		return 0, 0, invalid("nothing to write: give %s", what)
+	}
+	if mf.tsClock < 0 || mf.tsClock >= 86400000 {
+		return 0, 0, invalid("--ts-clock %d: milliseconds since midnight UTC, 0..86399999", mf.tsClock)
+	}
+	return v, f, nil
+}
+
 func newRunCmd() *cobra.Command {
-	var of outputFlags
-	var view string
-	var seed uint64
-	var tsClock int64
-	var noVerify bool
+	var mf modelFlags
 	c := &cobra.Command{
 		Use:   "run SCENARIO.yaml -o OUT.pcap",
 		Short: "Run a scenario through the Go model of the kernel's send path",
@@ -44,38 +78,26 @@ checksums the NIC will fill are left as the pseudo-header sum, and GSO
 super-packets stay whole when the device segments them. 'wire' is what a peer
 receives: every offload done.
 
-IP IDs the kernel draws at random (per-destination counters, a connected
-socket's inet_id) are drawn from --seed.`,
+Every frame is verified with gopacket before it is written (--no-verify skips
+that). IP IDs the kernel draws at random (per-destination counters, a connected
+socket's inet_id) are drawn from --seed. Without --report, frames stream to the
+output as they are made, in constant memory however long the scenario.`,
 		Example: `  udpbuild run examples/basic.yaml -o out.pcap
   udpbuild run examples/gso.yaml -o out.pcapng --format pcapng --view wire --report out.json`,
 		Args: exactArgs(1, "a scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := builder.ParseView(view)
+			v, f, err := mf.check("-o OUT.pcap (or -o -) and/or --report R.json")
 			if err != nil {
-				return invalid("--view: %v", err)
-			}
-			f, err := capture.ParseFormat(of.format)
-			if err != nil {
-				return invalid("--format: %v", err)
-			}
-			if of.out == "" && of.report == "" {
-				return invalid("nothing to write: give -o OUT.pcap (or -o -) and/or --report R.json")
-			}
-			if tsClock < 0 || tsClock >= 86400000 {
-				return invalid("--ts-clock %d: milliseconds since midnight UTC, 0..86399999", tsClock)
+				return err
 			}
 			sc, err := scenario.Load(args[0])
 			if err != nil {
 				return err
 			}
-			return runModel(cmd, sc, of, f, v, seed, tsClock, noVerify)
+			return runModel(cmd, sc, mf, v, f)
 		},
 	}
-	of.add(c)
-	c.Flags().StringVar(&view, "view", "tap", "tap (what a capture on the sender sees) or wire (what the peer receives)")
-	c.Flags().Uint64Var(&seed, "seed", 1, "seed for the values the kernel draws at random (IP ID counters, inet_id)")
-	c.Flags().Int64Var(&tsClock, "ts-clock", builder.DefaultTimestamp, "clock for IP timestamp options, in ms since midnight UTC")
-	c.Flags().BoolVar(&noVerify, "no-verify", false, "skip verifying every frame with gopacket (faster for very long runs)")
+	mf.add(c)
 	return c
 }
 
@@ -220,12 +242,13 @@ func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, 
 	return nil
 }
 
-// runModel runs sc through the model and writes what of asks for. Unless
-// noVerify, every frame is verified with gopacket first.
-func runModel(cmd *cobra.Command, sc *scenario.Scenario, of outputFlags, f capture.Format, v builder.View, seed uint64, tsClock int64, noVerify bool) error {
-	opts := builder.Options{View: v, Seed: seed, Clock: func() uint32 { return uint32(tsClock) }}
+// runModel runs sc through the model and writes what mf asks for. Unless
+// --no-verify, every frame is verified with gopacket first.
+func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v builder.View, f capture.Format) error {
+	of := mf.of
+	opts := builder.Options{View: v, Seed: mf.seed, Clock: func() uint32 { return uint32(mf.tsClock) }}
 	var check *selfCheck
-	if !noVerify {
+	if !mf.noVerify {
 		check = newSelfCheck(v, sc.Link.MTU)
 	}
 	if of.report == "" {

@@ -41,11 +41,7 @@ type sendFlags struct {
 
 func newSendCmd() *cobra.Command {
 	var sf sendFlags
-	var of outputFlags
-	var view string
-	var seed uint64
-	var tsClock int64
-	var noVerify bool
+	var mf modelFlags
 	c := &cobra.Command{
 		Use:   "send [flags] -o OUT.pcap",
 		Short: "Build the frames of one send (or a short sequence) described by flags alone",
@@ -67,6 +63,14 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 			if cmd.Flags().Changed("tos") && (sf.tos < 0 || sf.tos > 255) {
 				return invalid("--tos %d: 0..255", sf.tos)
 			}
+			var v builder.View
+			var f capture.Format
+			if !sf.dump {
+				var err error
+				if v, f, err = mf.check("-o OUT.pcap (or -o -), --report R.json, or --dump-scenario"); err != nil {
+					return err
+				}
+			}
 			y, err := sf.yaml(cmd)
 			if err != nil {
 				return err
@@ -80,18 +84,7 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 				return invalid("the flags make an invalid scenario: %v (see --dump-scenario)", err)
 			}
 			sc.Path = "send"
-			v, err := builder.ParseView(view)
-			if err != nil {
-				return invalid("--view: %v", err)
-			}
-			f, err := capture.ParseFormat(of.format)
-			if err != nil {
-				return invalid("--format: %v", err)
-			}
-			if of.out == "" && of.report == "" {
-				return invalid("nothing to write: give -o OUT.pcap (or -o -), --report R.json, or --dump-scenario")
-			}
-			return runModel(cmd, sc, of, f, v, seed, tsClock, noVerify)
+			return runModel(cmd, sc, mf, v, f)
 		},
 	}
 	fl := c.Flags()
@@ -119,11 +112,7 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 	fl.BoolVar(&sf.noCheck, "no-check", false, "SO_NO_CHECK: send UDP checksums as 0")
 	fl.StringVar(&sf.expect, "expect", "", "expected result of the (last) send: a byte count or an errno name")
 	fl.BoolVar(&sf.dump, "dump-scenario", false, "print the equivalent scenario YAML and exit")
-	of.add(c)
-	fl.StringVar(&view, "view", "tap", "tap or wire")
-	fl.Uint64Var(&seed, "seed", 1, "seed for the model's random draws")
-	fl.Int64Var(&tsClock, "ts-clock", builder.DefaultTimestamp, "clock for IP timestamp options, ms since midnight UTC")
-	fl.BoolVar(&noVerify, "no-verify", false, "skip verifying every frame with gopacket")
+	mf.add(c)
 	return c
 }
 
