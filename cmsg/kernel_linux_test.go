@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/internal/testenv"
 )
 
 // netnsSockets creates a throwaway network namespace (ip netns add
@@ -21,12 +22,10 @@ import (
 // removed when the test ends.
 func netnsSockets(t *testing.T) (snd, rcv int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: checks cmsg against the kernel in a throwaway network namespace (ip netns add)")
-	}
+	testenv.NeedRoot(t, "ip")
 	ipPath, err := exec.LookPath("ip")
 	if err != nil {
-		t.Skip("needs iproute2's ip to create a network namespace")
+		t.Fatal(err)
 	}
 	name := fmt.Sprintf("udpb-cmsg-%d", os.Getpid())
 	ip := func(args ...string) {

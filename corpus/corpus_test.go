@@ -18,6 +18,7 @@ import (
 	"github.com/udpbuild/udpbuild/compare"
 	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/internal/testenv"
 	"github.com/udpbuild/udpbuild/kernel"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
@@ -78,9 +79,7 @@ func TestModelMatchesGolden(t *testing.T) {
 // means the running kernel no longer does what the goldens recorded: read
 // the drift before regenerating anything (README.md).
 func TestKernelDrift(t *testing.T) {
-	if ok, why := kernel.Available(); !ok {
-		t.Skip("the drift test runs scenarios on the real kernel: " + why)
-	}
+	testenv.NeedKernel(t)
 	cases := loadCorpus(t)
 	live := unameRelease()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)

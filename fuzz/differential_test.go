@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/udpbuild/udpbuild/compare"
-	"github.com/udpbuild/udpbuild/kernel"
+	"github.com/udpbuild/udpbuild/internal/testenv"
 	"github.com/udpbuild/udpbuild/scenario"
 	"golang.org/x/sys/unix"
 )
@@ -149,9 +149,7 @@ func TestDifferentialWritesFiles(t *testing.T) {
 // scenarios by default, UDPBUILD_DIFF_N of them when set (with
 // UDPBUILD_DIFF_SEED, UDPBUILD_DIFF_OUT and UDPBUILD_DIFF_PARALLEL).
 func TestDifferentialKernel(t *testing.T) {
-	if ok, why := kernel.Available(); !ok {
-		t.Skip(why)
-	}
+	testenv.NeedKernel(t)
 	if testing.Short() {
 		t.Skip("kernel runs are slow")
 	}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/internal/testenv"
 )
 
 // These tests hold the model against the running kernel. Each one makes a
@@ -38,12 +39,7 @@ var kernelEnv = Env{AddrType: LocalTable(netip.MustParsePrefix("10.0.0.1/24"))}
 // for the rest of the test and moves it back when the test ends.
 func inTestNetns(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("kernel comparison needs root (ip netns add, AF_PACKET); skipped")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("kernel comparison needs the ip command (iproute2); skipped")
-	}
+	testenv.NeedRoot(t, "ip")
 	name := fmt.Sprintf("udpb-ipopt-%d-%d", os.Getpid(), nsSeq.Add(1))
 	ip := func(args ...string) {
 		t.Helper()

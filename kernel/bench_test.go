@@ -14,13 +14,13 @@ import (
 	"context"
 	"io"
 	"net/netip"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/udpbuild/udpbuild/builder"
 	pcapw "github.com/udpbuild/udpbuild/capture"
+	"github.com/udpbuild/udpbuild/internal/testenv"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -50,12 +50,7 @@ var benchSizes = []struct {
 // imports and so cannot be imported back: skip outside CI, fail in CI.
 func needKernelBench(tb testing.TB) {
 	tb.Helper()
-	if ok, why := Available(); !ok {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("needs the real kernel: %s; CI must run this benchmark", why)
-		}
-		tb.Skip("needs the real kernel: " + why)
-	}
+	testenv.NeedKernel(tb)
 }
 
 // BenchmarkKernelSendmmsg is the running kernel sending batches of

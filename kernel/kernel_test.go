@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/internal/testenv"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -52,9 +53,7 @@ func send(k, n, flags int, cmsgs ...scenario.Cmsg) scenario.Step {
 
 func needKernel(t *testing.T) {
 	t.Helper()
-	if ok, why := Available(); !ok {
-		t.Skip(why)
-	}
+	testenv.NeedKernel(t)
 }
 
 func run(t *testing.T, sc *scenario.Scenario) *report.Report {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/udpbuild/udpbuild/internal/testenv"
 )
 
 // kernelPort is where the rig's UDP and UDP-Lite sockets listen.
@@ -40,12 +42,7 @@ func run(t *testing.T, args ...string) []byte {
 }
 
 func newKernelRig(t *testing.T) *kernelRig {
-	if os.Getenv("UDPBUILD_KERNEL") == "" {
-		t.Skip("set UDPBUILD_KERNEL=1 (as root) to compare Judge with the running kernel")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testenv.NeedRoot(t, "ip")
 	ns := fmt.Sprintf("uvfy%d", os.Getpid())
 	run(t, "ip", "netns", "add", ns)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })

@@ -2,41 +2,54 @@
 // iproute2, ethtool) or an outside tool (tshark) can run. Outside CI such a
 // test skips with a clear message; in CI (CI=true) it fails instead, so that
 // a CI machine missing a tool cannot pass by skipping the tests that matter.
+//
+// It imports nothing of udpbuild, so every package's tests can use it.
 package testenv
 
 import (
 	"os"
 	"os/exec"
 	"testing"
-
-	"github.com/udpbuild/udpbuild/kernel"
 )
 
 // InCI reports whether the tests run in CI.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
-// NeedKernel skips (or, in CI, fails) t unless the kernel runner works.
-func NeedKernel(t testing.TB) {
-	t.Helper()
-	if ok, why := kernel.Available(); !ok {
-		miss(t, "needs the real kernel: "+why)
+// NeedRoot skips (or, in CI, fails) tb unless it runs as root with every
+// named command on PATH.
+func NeedRoot(tb testing.TB, commands ...string) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		miss(tb, "needs root (network namespaces, veth, AF_PACKET)")
+	}
+	for _, c := range commands {
+		if _, err := exec.LookPath(c); err != nil {
+			miss(tb, "needs the "+c+" command on PATH")
+		}
 	}
 }
 
-// NeedTool skips (or, in CI, fails) t unless name is on PATH.
-func NeedTool(t testing.TB, name, pkg string) string {
-	t.Helper()
+// NeedKernel skips (or, in CI, fails) tb unless the kernel runner can work:
+// root, iproute2's ip and ethtool.
+func NeedKernel(tb testing.TB) {
+	tb.Helper()
+	NeedRoot(tb, "ip", "ethtool")
+}
+
+// NeedTool skips (or, in CI, fails) tb unless name is on PATH.
+func NeedTool(tb testing.TB, name, pkg string) string {
+	tb.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		miss(t, "needs "+name+" (Debian package "+pkg+"), not found on PATH")
+		miss(tb, "needs "+name+" (Debian package "+pkg+"), not found on PATH")
 	}
 	return p
 }
 
-func miss(t testing.TB, why string) {
-	t.Helper()
+func miss(tb testing.TB, why string) {
+	tb.Helper()
 	if InCI() {
-		t.Fatalf("%s; CI must run this test (.ci/run installs what it needs)", why)
+		tb.Fatalf("%s; CI must run this test (.ci/run installs what it needs)", why)
 	}
-	t.Skip(why)
+	tb.Skip(why)
 }
