@@ -28,10 +28,19 @@ const (
 	MaxPayload = 1 << 20
 	// MaxSteps bounds the number of steps in one scenario.
 	MaxSteps = 100000
-	// MaxFileSize bounds a scenario file.
-	MaxFileSize = 16 << 20
+	// MaxFileSize bounds a scenario file (long runs use repeat: instead of
+	// long step lists).
+	MaxFileSize = 4 << 20
 	// MaxRepeat bounds the repeat extension.
 	MaxRepeat = 1 << 30
+	// MaxNesting bounds how deeply [ ] and { } may nest. The YAML parser
+	// needs memory far beyond linear in the depth: a few megabytes of
+	// brackets would take tens of gigabytes.
+	MaxNesting = 64
+	// MaxTokens bounds the YAML tokens (list items, keys, lines) of a file:
+	// the parser keeps a few hundred bytes per token. 100000 steps in
+	// block style take about 400000.
+	MaxTokens = 1_000_000
 )
 
 // Error is a fault in a scenario file. It names the file, the position and
@@ -107,6 +116,9 @@ func Parse(data []byte, file string) (*Scenario, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: file, Msg: "scenario too large"}
 	}
+	if line, why := yamlShapeOK(data); why != "" {
+		return nil, &Error{File: file, Line: line, Col: 1, Msg: why}
+	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, &Error{File: file, Msg: "YAML syntax: " + oneLine(err.Error())}
@@ -125,6 +137,59 @@ func Parse(data []byte, file string) (*Scenario, error) {
 		return nil, err
 	}
 	return l.sc, nil
+}
+
+// yamlShapeOK scans YAML, outside quoted strings and comments, for shapes
+// that would make the parser's memory explode: flow brackets nested deeper
+// than MaxNesting, or more than MaxTokens separators (commas, dashes,
+// colons, line breaks). It returns the line and a message, or "" when the
+// file is fine. It is deliberately conservative: a bracket inside a plain
+// scalar counts too, which no real scenario comes near.
+func yamlShapeOK(data []byte) (int, string) {
+	depth, line, tokens := 0, 1, 0
+	var quote byte
+	comment := false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if c == '\n' {
+			line++
+			comment = false
+			tokens++
+			continue
+		}
+		switch {
+		case comment:
+		case quote == '"':
+			if c == '\\' {
+				i++ // an escaped character, "\"" included
+			} else if c == '"' {
+				quote = 0
+			}
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0 // '' is an escaped quote: it reopens at once
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || data[i-1] == ' ' || data[i-1] == '\t'):
+			comment = true
+		case c == '[' || c == '{':
+			depth++
+			if depth > MaxNesting {
+				return line, fmt.Sprintf("brackets nested deeper than %d levels: no scenario needs that, and the YAML parser's memory grows without bound with it", MaxNesting)
+			}
+		case c == ']' || c == '}':
+			if depth > 0 {
+				depth--
+			}
+		case c == ',' || c == '-' || c == ':':
+			tokens++
+		}
+		if tokens > MaxTokens {
+			return line, fmt.Sprintf("more than %d YAML items: use repeat: for long runs instead of long lists", MaxTokens)
+		}
+	}
+	return 0, ""
 }
 
 // oneLine keeps the first line of a multi-line parser message; goccy's

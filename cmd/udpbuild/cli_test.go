@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runCLI runs the command line in-process.
@@ -254,6 +255,38 @@ func TestModelFlagsShared(t *testing.T) {
 			if code != exitInvalid || !strings.Contains(stderr, c.want) {
 				t.Errorf("%q: exit %d, %q; want 2 and %q", args, code, stderr, c.want)
 			}
+		}
+	}
+}
+
+// TestHostileYAMLBounded: shapes that make YAML parsers' memory explode
+// (deep nesting, huge flat lists, oversized files) are refused before
+// parsing, quickly, with exit 2.
+func TestHostileYAMLBounded(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, body, want string
+	}{
+		{"deep", "steps: " + strings.Repeat("[", 200000) + strings.Repeat("]", 200000), "nested deeper than 64"},
+		{"wide", "link: {features: [" + strings.Repeat("a,", 1_500_000) + "a]}", "more than 1000000 YAML items"},
+		{"huge", "name: " + strings.Repeat("x", 5<<20), "scenarios are limited to"},
+		{"quoted brackets are fine", "name: \"" + strings.Repeat("[", 100) + "\"\nsteps: [{send: {len: 1}}] # " + strings.Repeat("[", 100), ""},
+	}
+	for _, c := range cases {
+		p := writeFile(t, dir, strings.ReplaceAll(c.name, " ", "-")+".yaml", c.body)
+		start := time.Now()
+		code, _, stderr := runCLI(t, "run", p, "-o", filepath.Join(dir, "out.pcap"))
+		if c.want == "" {
+			if code != exitOK {
+				t.Errorf("%s: exit %d: %s", c.name, code, stderr)
+			}
+			continue
+		}
+		if code != exitInvalid || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, %q; want 2 and %q", c.name, code, stderr, c.want)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: refused only after %v", c.name, d)
 		}
 	}
 }
