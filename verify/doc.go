@@ -41,7 +41,7 @@
 // new one, which is why one damaged datagram can give two verdicts.
 //
 // Each of these rules, and the UDP and UDP-Lite rules in udpRcv, is checked
-// against the running kernel by TestKernelAgrees (UDPBUILD_KERNEL=1, root):
+// against the running kernel by TestKernelAgrees (as root; in CI it must run):
 // the same frames are written into a veth in a scratch network namespace and
 // what the kernel's sockets receive must match the verdicts.
 //
