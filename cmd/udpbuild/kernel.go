@@ -110,7 +110,8 @@ options are the kernel's clock and are not compared.
 
 Exit status 0 when they agree, 1 on any difference.`,
 		Example: `  sudo udpbuild diff examples/cork.yaml
-  sudo udpbuild diff --all testdata/kernel/gso-basic.yaml`,
+  sudo udpbuild diff --all testdata/kernel/072-features-hw-gso.yaml
+  sudo udpbuild diff --view wire examples/gso.yaml`,
 		Args: exactArgs(1, "a scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := builder.ParseView(view)
