@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/ipopt"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
@@ -370,7 +371,7 @@ func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
 	var hdr [60]byte
 	d.IP = append(d.IP, hdr[:fh]...)
 	src, dst := c.fl.saddr.As4(), c.fl.daddr.As4()
-	ipInit(d.IP, fh, uint8(tos), uint16(total), frag, uint8(ttl), d.Proto, src, dst)
+	header.IPv4(d.IP).Init(fh, uint8(tos), uint16(total), 0, frag, uint8(ttl), d.Proto, src, dst)
 	s.selectIdent(d, frag)
 	if s.tracing() {
 		s.traceHeader(d, c, total, frag)
@@ -421,14 +422,14 @@ func (s *Socket) selectIdent(d *Datagram, frag uint16) {
 		// A connected socket's private counter; UDP advances it
 		// atomically and uses the new value.
 		s.inetID += segs
-		putID(d.IP, s.inetID)
+		header.IPv4(d.IP).SetID(s.inetID)
 		d.IDWhy, d.IDSource = "ID from the connected socket's inet_id counter", report.IDInetID
 	case frag&0x4000 != 0 && !d.IgnoreDF:
-		putID(d.IP, 0)
+		header.IPv4(d.IP).SetID(0)
 		d.IDWhy, d.IDSource = "ID 0: DF set and fragmentation forbidden (pmtudisc do/probe)", report.IDZero
 	default:
 		k := identKey{src: [4]byte(d.IP[12:16]), dst: [4]byte(d.IP[16:20]), proto: d.Proto}
-		putID(d.IP, s.idents.reserve(k, segs))
+		header.IPv4(d.IP).SetID(s.idents.reserve(k, segs))
 		d.IDWhy, d.IDSource = "ID from the per-destination ip_idents counter", report.IDIdents
 	}
 }

@@ -347,7 +347,7 @@ func TestGSOChecks(t *testing.T) {
 // checks ip_frag_next's 8-byte aligned cuts.
 func TestFragmentSlowPath(t *testing.T) {
 	d := &Datagram{IP: make([]byte, 20), L4: make([]byte, 3008), SkbData: []int{1004, 2004}, Proto: 17}
-	ipInit(d.IP, 20, 0, 3028, 0, 64, 17, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2})
+	header.IPv4(d.IP).Init(20, 0, 3028, 0, 0, 64, 17, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2})
 	dev := &Device{MTU: 1500}
 	var offs, lens []int
 	err := dev.Transmit(d, Wire, func(fi FrameInfo, b []byte) error {

@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/udpbuild/udpbuild/errno"
@@ -130,7 +129,7 @@ func fullChecksum(l4 []byte, src, dst [4]byte, proto uint8, length uint16) uint1
 // a datagram too long for the MTU that must not be fragmented.
 func (s *Socket) sendIP(d *Datagram) errno.Errno {
 	total := len(d.IP) + len(d.L4)
-	binary.BigEndian.PutUint16(d.IP[2:], uint16(total))
+	header.IPv4(d.IP).SetTotalLength(uint16(total))
 	header.IPv4(d.IP).SetChecksum()
 	if d.GSOSize == 0 && total > s.dev.MTU && d.IP[6]&0x40 != 0 && !d.IgnoreDF {
 		// ip_fragment: DF set and local fragmentation not allowed:
