@@ -92,13 +92,7 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 	total := len(d.IP) + len(d.L4)
 	switch {
 	case d.GSOSize > 0:
-		// netif_skb_features: the device segments only what it may
-		// (gso_features_check: skb->len, link header included, below
-		// gso_max_size, 65536 by default); the rest is segmented in
-		// software before the tap sees it.
-		devGSO := dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() &&
-			header.EthernetLen+total < gsoMaxSize
-		if v == Tap && devGSO {
+		if v == Tap && dev.segmentsGSO(d) {
 			fi := FrameInfo{Kind: report.Super, Count: 1, Segs: d.GSOSegs, GSOSize: d.GSOSize, Partial: true, IDWhy: d.IDWhy}
 			return dev.emitAt(fn, fi, d, d.IP, nil, 0, len(d.L4))
 		}
@@ -115,6 +109,15 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 	}
 	fi := FrameInfo{Kind: report.Datagram, Count: 1, Partial: d.Summed == csumPartial && v == Tap, IDWhy: d.IDWhy}
 	return dev.emitAt(fn, fi, d, d.IP, nil, 0, len(d.L4))
+}
+
+// segmentsGSO reports whether the device takes a GSO skb whole and
+// segments it itself (netif_skb_features): it needs NETIF_F_GSO_UDP_L4 and
+// a checksum feature, and gso_features_check sends skbs of gso_max_size or
+// more (link header included) to software segmentation before the tap.
+func (dev *Device) segmentsGSO(d *Datagram) bool {
+	total := header.EthernetLen + len(d.IP) + len(d.L4)
+	return dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() && total < gsoMaxSize
 }
 
 // completeChecksum finishes a CHECKSUM_PARTIAL checksum as skb_checksum_help

@@ -237,7 +237,7 @@ func traceOutput(tr func(Event), step int, d *Datagram, dev *Device, v View) {
 	switch {
 	case d.GSOSize > 0:
 		ev.Value = "GSO"
-		if dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() && total+14 < gsoMaxSize {
+		if dev.segmentsGSO(d) {
 			ev.Why = "skb_is_gso and the device has NETIF_F_GSO_UDP_L4: it goes down whole"
 			if v == Wire {
 				ev.Why += "; the wire view shows the device's segments"
