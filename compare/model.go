@@ -57,3 +57,26 @@ func excusedByVeth(sc *scenario.Scenario, kernel *report.Report) bool {
 	want, _ := builder.FixFeatures(without)
 	return sameStrings(want.Names(), kernel.Features.Enabled)
 }
+
+// WithoutOffloads is sc with no NIC features: run through the kernel, its
+// capture on the sender shows what a peer receives (checksums finished and
+// GSO segmented in software), the reference for the model's wire view.
+func WithoutOffloads(sc *scenario.Scenario) *scenario.Scenario {
+	c := *sc
+	c.Link.Features = nil
+	return &c
+}
+
+// WireModelFor runs the model's wire view of sc, with the scenario's own
+// features, for comparison with kernel, a run of WithoutOffloads(sc).
+// Offloads change who computes the bytes, not the bytes, so the two must
+// agree; the feature lists differ on purpose and are not compared.
+func WireModelFor(sc *scenario.Scenario, kernel *report.Report, o builder.Options) (*report.Report, error) {
+	o.View = builder.Wire
+	rep, err := builder.Run(sc, o)
+	if err != nil {
+		return nil, err
+	}
+	rep.Features = kernel.Features
+	return rep, nil
+}

@@ -29,17 +29,14 @@ func TestWireViewMatchesKernelOffloadsOff(t *testing.T) {
 			t.Parallel()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			off := *c.Scenario
-			off.Link.Features = nil
-			krep, err := kernel.Run(context.Background(), &off, kernel.Options{})
+			krep, err := kernel.Run(context.Background(), compare.WithoutOffloads(c.Scenario), kernel.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			mrep, err := builder.Run(c.Scenario, builder.Options{View: builder.Wire, Seed: 1})
+			mrep, err := compare.WireModelFor(c.Scenario, krep, builder.Options{Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			mrep.Features = krep.Features // different on purpose
 			for _, d := range compare.Reports(krep, mrep) {
 				t.Error(d)
 			}

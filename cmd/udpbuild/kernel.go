@@ -171,27 +171,16 @@ Exit status 0 when they agree, 1 on any difference.`,
 	return c
 }
 
-// wireReports runs the kernel with every offload off, so that its capture
-// shows what a peer would receive (software checksums, software GSO), and
-// the model's wire view with the scenario's own features: the two must
-// agree, because offloads change who computes the bytes, not the bytes.
+// wireReports runs the kernel with every offload off and the model's wire
+// view with the scenario's own features (compare.WireModelFor).
 func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, mrep *report.Report, note string, err error) {
-	off := WithoutOffloads(sc)
-	krep, err = runKernel(cmd, off)
+	krep, err = runKernel(cmd, compare.WithoutOffloads(sc))
 	if err != nil {
 		return nil, nil, "", err
 	}
-	mrep, err = builder.Run(sc, builder.Options{View: builder.Wire, Seed: seed})
+	mrep, err = compare.WireModelFor(sc, krep, builder.Options{Seed: seed})
 	if err != nil {
 		return nil, nil, "", invalid("%s: %v", sc.Path, err)
 	}
-	mrep.Features = krep.Features // compared on purpose with different features
 	return krep, mrep, "the kernel ran with every offload off; the model's wire view keeps the scenario's features", nil
-}
-
-// WithoutOffloads is sc with no NIC features.
-func WithoutOffloads(sc *scenario.Scenario) *scenario.Scenario {
-	c := *sc
-	c.Link.Features = nil
-	return &c
 }
