@@ -844,15 +844,16 @@ func Pattern(k, n int) []byte {
 // such views: they must not be modified.
 func PatternView(k, n int) []byte {
 	if n < 0 || n > MaxPayload {
-		return Pattern7(k, n)
+		return patternDirect(k, n)
 	}
 	base := byte(k * 31)
 	j := int(base) * 183 % 256
 	return patternTable()[j : j+n : j+n]
 }
 
-// Pattern7 computes a pattern directly (for lengths outside the table).
-func Pattern7(k, n int) []byte {
+// patternDirect computes a pattern byte by byte (for lengths outside the
+// table; also the definition the tests hold PatternView to).
+func patternDirect(k, n int) []byte {
 	if n < 0 {
 		return nil
 	}

@@ -8,7 +8,7 @@ import (
 func TestPatternView(t *testing.T) {
 	for _, k := range []int{0, 1, 2, 7, 8, 100, 255, 256, 1000} {
 		for _, n := range []int{0, 1, 7, 255, 256, 257, 65507, MaxPayload} {
-			want := Pattern7(k, n)
+			want := patternDirect(k, n)
 			if got := PatternView(k, n); !bytes.Equal(got, want) {
 				t.Fatalf("PatternView(%d, %d) differs from the definition", k, n)
 			}
