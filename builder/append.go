@@ -52,10 +52,17 @@ type skbQueue struct {
 	// buf holds l4 at offset headroom: the room in front lets the output
 	// path build each frame's headers right before its data, as the
 	// kernel builds them in an skb's headroom, instead of copying data.
-	buf    []byte
-	l4     []byte // UDP header + payload, in order: buf[headroom:...]
-	lens   []int  // skb->len of each skb, fragheaderlen included
-	room   []int  // skb_tailroom of each skb: linear space left
+	buf []byte
+	l4  []byte // UDP header + payload, in order: buf[headroom:...]
+	// ext, when set, is the payload of a datagram built by one call
+	// (ip_make_skb), held by reference instead of copied into l4, which
+	// then holds the UDP header alone. The kernel copies the caller's
+	// bytes (getfrag); the model can skip the copy because a datagram
+	// built by one call is sent before Sendmsg returns, and nothing
+	// writes to the payload on the way.
+	ext    []byte
+	lens   []int // skb->len of each skb, fragheaderlen included
+	room   []int // skb_tailroom of each skb: linear space left
 	summed csumMode
 	// charged is what the queue's skbs add to sk_wmem_alloc: truesize
 	// of every skb plus the bytes copied into page fragments.
@@ -83,6 +90,7 @@ func (q *skbQueue) appendL4(p []byte) {
 
 func (q *skbQueue) reset() {
 	q.l4 = q.l4[:0]
+	q.ext = nil
 	q.lens = q.lens[:0]
 	q.room = q.room[:0]
 	q.summed = csumNone
@@ -136,8 +144,10 @@ func optlen(o *ipopt.Options) int {
 
 // appendData mirrors __ip_append_data for a UDP socket: it appends payload
 // (and, when transhdrlen is 8, room for the UDP header in front of it) to
-// q, allocating skbs exactly where the kernel does.
-func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen int, flags int) errno.Errno {
+// q, allocating skbs exactly where the kernel does. byRef keeps the payload
+// by reference (see skbQueue.ext); only ip_make_skb's single append, on an
+// empty private queue, may ask for it.
+func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen int, flags int, byRef bool) errno.Errno {
 	length := len(payload) + transhdrlen
 	mtu := c.fragsize
 	if c.gsoSize > 0 {
@@ -196,7 +206,11 @@ func (s *Socket) appendData(q *skbQueue, c *cork, payload []byte, transhdrlen in
 		var hdr [udpHdrLen]byte
 		q.appendL4(hdr[:])
 	}
-	q.appendL4(payload)
+	if byRef && len(q.l4) == udpHdrLen && q.ext == nil {
+		q.ext = payload
+	} else {
+		q.appendL4(payload)
+	}
 
 	n := len(q.lens)
 	for first := n == 0; first || length > 0; first = false {
@@ -309,8 +323,10 @@ type Datagram struct {
 	Step int
 	// IP is the IPv4 header, options included.
 	IP []byte
-	// L4 is the UDP (or UDP-Lite) header and payload.
-	L4 []byte
+	// UDP is the UDP (or UDP-Lite) header, Payload what follows it: the
+	// socket's copy of corked data, or the caller's own bytes for a
+	// datagram one call built (never written to).
+	UDP, Payload []byte
 	// SkbData is the data length (after the network header) of each skb
 	// of the frag list, the first including the UDP header.
 	SkbData []int
@@ -325,8 +341,23 @@ type Datagram struct {
 	IDSource report.IDSource
 	// Proto is the IP protocol number.
 	Proto uint8
-	// buf, when set, holds L4 at offset headroom (see skbQueue.buf).
-	buf []byte
+	// buf holds UDP at offset headroom (see skbQueue.buf), and Payload
+	// right after it when contig is set.
+	buf    []byte
+	contig bool
+}
+
+// L4Len is the length of the UDP header and payload.
+func (d *Datagram) L4Len() int { return udpHdrLen + len(d.Payload) }
+
+// l4Sum is the folded one's complement sum of the first n bytes of the
+// UDP header and payload, added to initial. The header's 8 bytes keep the
+// payload's words aligned, so the two sums chain.
+func (d *Datagram) l4Sum(n int, initial uint16) uint16 {
+	if n <= udpHdrLen {
+		return header.Checksum(d.UDP[:n], initial)
+	}
+	return header.Checksum(d.Payload[:n-udpHdrLen], header.Checksum(d.UDP, initial))
 }
 
 // makeSkb mirrors __ip_make_skb: it joins the queue into one datagram and
@@ -342,7 +373,13 @@ func (s *Socket) makeSkb(q *skbQueue, c *cork) *Datagram {
 	// The queue's bytes become the datagram's; the datagram's old buffer
 	// becomes the queue's, so neither is allocated again.
 	d.buf, q.buf = q.buf, d.buf
-	d.L4, q.l4 = q.l4, nil
+	d.UDP = q.l4[:udpHdrLen]
+	if q.ext != nil {
+		d.Payload, d.contig = q.ext, false
+	} else {
+		d.Payload, d.contig = q.l4[udpHdrLen:], true
+	}
+	q.l4, q.ext = nil, nil
 	total := fh
 	for _, l := range q.lens {
 		d.SkbData = append(d.SkbData, l-fh)

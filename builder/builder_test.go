@@ -346,7 +346,7 @@ func TestGSOChecks(t *testing.T) {
 // TestFragmentSlowPath forces the slow path (an odd-sized frag list) and
 // checks ip_frag_next's 8-byte aligned cuts.
 func TestFragmentSlowPath(t *testing.T) {
-	d := &Datagram{IP: make([]byte, 20), L4: make([]byte, 3008), SkbData: []int{1004, 2004}, Proto: 17}
+	d := &Datagram{IP: make([]byte, 20), UDP: make([]byte, 8), Payload: make([]byte, 3000), SkbData: []int{1004, 2004}, Proto: 17}
 	header.IPv4(d.IP).Init(20, 0, 3028, 0, 0, 64, 17, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2})
 	dev := &Device{MTU: 1500}
 	var offs, lens []int
@@ -372,7 +372,7 @@ func TestUDPLiteCoverage(t *testing.T) {
 	}{{20, 20}, {3, 8}, {0, 0}, {5000, 108}} {
 		s.Setsockopt(scenario.Opt{Name: scenario.OptUDPLiteSendCov, Int: c.cov})
 		s.Sendmsg(&Msg{Payload: make([]byte, 100), Name: dst})
-		if l := int(header.UDP(got.L4).Length()); l != c.wantLen {
+		if l := int(header.UDP(got.UDP).Length()); l != c.wantLen {
 			t.Errorf("coverage %d: length field %d, want %d", c.cov, l, c.wantLen)
 		}
 	}
@@ -407,4 +407,114 @@ func benchSend(b *testing.B, n int) {
 		}
 	}
 	b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
+}
+
+// TestPiecesMatchFrames holds the two ways emitAt builds a frame to each
+// other: headers written in place in front of a contiguous datagram's
+// bytes (one piece), and headers built apart from a payload held by
+// reference (two pieces, TransmitV). Every datagram the model makes is
+// also put in contiguous form and sent through Transmit on a twin device;
+// the frames must be the same bytes. The cases cover one-call (by
+// reference) and corked (copied) datagrams, fragmentation with IP options,
+// software and device GSO, checksum offload and UDP-Lite, in both views.
+// It also checks that a send never writes to the caller's payload.
+func TestPiecesMatchFrames(t *testing.T) {
+	rr := []byte{0x07, 0x0b, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0x01} // record route, 2 slots, NOOP
+	type config struct {
+		mtu   int
+		feats Features
+		gso   int
+		opts  bool
+		lite  bool
+		cork  bool
+		n     int
+	}
+	var cases []config
+	for _, mtu := range []int{1500, 576, 68} {
+		for _, f := range []Features{0, FeatHWCsum, FeatSG, FeatHWCsum | FeatSG | FeatGSOUDPL4} {
+			for _, cork := range []bool{false, true} {
+				for _, n := range []int{0, 1, 7, 100, 1473, 4000, 65000} {
+					cases = append(cases, config{mtu: mtu, feats: f, cork: cork, n: n}, config{mtu: mtu, feats: f, cork: cork, n: n, opts: true})
+					cases = append(cases, config{mtu: mtu, feats: f, cork: cork, n: n, lite: true})
+					if mtu == 1500 {
+						cases = append(cases, config{mtu: mtu, feats: f, cork: cork, n: n, gso: 1000})
+					}
+				}
+			}
+		}
+	}
+	payload := make([]byte, 65000)
+	for i := range payload {
+		payload[i] = byte(i*7 + i>>8)
+	}
+	pristine := slices.Clone(payload)
+	// contiguous copies d with its UDP header and payload behind headroom.
+	contiguous := func(d *Datagram) *Datagram {
+		c := *d
+		c.IP = slices.Clone(d.IP)
+		c.SkbData = slices.Clone(d.SkbData)
+		c.buf = make([]byte, headroom+d.L4Len())
+		copy(c.buf[headroom:], d.UDP)
+		copy(c.buf[headroom+udpHdrLen:], d.Payload)
+		c.UDP, c.Payload, c.contig = c.buf[headroom:headroom+udpHdrLen], c.buf[headroom+udpHdrLen:], true
+		return &c
+	}
+	byRef, copied, frames := 0, 0, 0
+	for _, v := range []View{Tap, Wire} {
+		for _, c := range cases {
+			dev := &Device{MTU: c.mtu, Features: c.feats, SrcMAC: DefaultSrcMAC, DstMAC: DefaultDstMAC}
+			twin := *dev
+			proto := scenario.UDP
+			if c.lite {
+				proto = scenario.UDPLite
+			}
+			out := func(d *Datagram) error {
+				if d.contig {
+					copied++
+				} else {
+					byRef++
+				}
+				cd := contiguous(d)
+				var got, want [][]byte
+				err := dev.TransmitV(d, v, func(_ *FrameInfo, head, data []byte) error {
+					got = append(got, append(slices.Clone(head), data...))
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				err = twin.Transmit(cd, v, func(_ FrameInfo, b []byte) error {
+					want = append(want, slices.Clone(b))
+					return nil
+				})
+				if !slices.EqualFunc(want, got, slices.Equal) {
+					t.Errorf("%v view, %+v: %d frames from pieces, %d in place, not the same bytes", v, c, len(got), len(want))
+				}
+				frames += len(got)
+				return err
+			}
+			s := NewSocket(dev, Config{Proto: proto, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 7, Out: out})
+			if c.gso > 0 {
+				s.Setsockopt(scenario.Opt{Name: scenario.OptUDPSegment, Int: c.gso})
+			}
+			if c.opts {
+				s.Setsockopt(scenario.Opt{Name: scenario.OptIPOptions, Bytes: rr})
+			}
+			if c.lite {
+				s.Setsockopt(scenario.Opt{Name: scenario.OptUDPLiteSendCov, Int: 20})
+			}
+			p := payload[:c.n]
+			if c.cork && c.n > 1 {
+				s.Sendmsg(&Msg{Payload: p[:c.n/2], Name: dst, Flags: msgMore})
+				p = p[c.n/2:]
+			}
+			s.Sendmsg(&Msg{Payload: p, Name: dst})
+			if !slices.Equal(payload, pristine) {
+				t.Fatalf("%v view, %+v: the send wrote to the caller's payload", v, c)
+			}
+		}
+	}
+	if byRef == 0 || copied == 0 || frames < 1000 {
+		t.Fatalf("%d datagrams by reference, %d copied, %d frames: the cases no longer cover both paths", byRef, copied, frames)
+	}
 }

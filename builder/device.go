@@ -93,6 +93,8 @@ type Device struct {
 	// Scratch space Transmit reuses from frame to frame.
 	scratch []byte
 	saved   []byte
+	head    []byte
+	fi      FrameInfo // the frame being handed over (FrameFunc's fi)
 	hdr     [2][]byte
 	sizes   []int
 }

@@ -88,13 +88,36 @@ func (fi FrameInfo) Why() string {
 // (fragmentation, ip_do_fragment) and validate_xmit_skb (software GSO,
 // __udp_gso_segment, and the checksum fallback skb_checksum_help). The
 // frame slice is only valid during the call.
+//
+// A frame whose payload is the sender's own buffer (see Datagram.Payload)
+// is joined into a scratch buffer first; TransmitV hands it over in two
+// pieces instead.
 func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) error) error {
-	total := len(d.IP) + len(d.L4)
+	return dev.TransmitV(d, v, func(fi *FrameInfo, head, data []byte) error {
+		if len(head) == 0 {
+			return fn(*fi, data)
+		}
+		b := append(append(dev.scratch[:0], head...), data...)
+		dev.scratch = b
+		return fn(*fi, b)
+	})
+}
+
+// FrameFunc receives one frame as two pieces, head then data (head may be
+// empty); together they are the frame's bytes. Writers that take vectors
+// (a pcap record: header, head, data) then never copy the payload to build
+// the frame. fi and both pieces are only valid during the call (fi is
+// passed by reference because it is copied for every frame otherwise).
+type FrameFunc func(fi *FrameInfo, head, data []byte) error
+
+// TransmitV is Transmit handing each frame over in pieces (see FrameFunc).
+func (dev *Device) TransmitV(d *Datagram, v View, fn FrameFunc) error {
+	total := len(d.IP) + d.L4Len()
 	switch {
 	case d.GSOSize > 0:
 		if v == Tap && dev.segmentsGSO(d) {
-			fi := FrameInfo{Kind: report.Super, Count: 1, Segs: d.GSOSegs, GSOSize: d.GSOSize, Partial: true, IDWhy: d.IDWhy}
-			return dev.emitAt(fn, fi, d, d.IP, nil, 0, len(d.L4))
+			dev.fi = FrameInfo{Kind: report.Super, Count: 1, Segs: d.GSOSegs, GSOSize: d.GSOSize, Partial: true, IDWhy: d.IDWhy}
+			return dev.emitAt(fn, &dev.fi, d, dev.linkHead(0, d.IP), 0, d.L4Len())
 		}
 		partial := v == Tap && dev.Features.CanChecksum()
 		return dev.segment(d, partial, fn)
@@ -107,8 +130,8 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 	if d.Summed == csumPartial && (v == Wire || !dev.Features.CanChecksum()) {
 		completeChecksum(d)
 	}
-	fi := FrameInfo{Kind: report.Datagram, Count: 1, Partial: d.Summed == csumPartial && v == Tap, IDWhy: d.IDWhy}
-	return dev.emitAt(fn, fi, d, d.IP, nil, 0, len(d.L4))
+	dev.fi = FrameInfo{Kind: report.Datagram, Count: 1, Partial: d.Summed == csumPartial && v == Tap, IDWhy: d.IDWhy}
+	return dev.emitAt(fn, &dev.fi, d, dev.linkHead(0, d.IP), 0, d.L4Len())
 }
 
 // segmentsGSO reports whether the device takes a GSO skb whole and
@@ -116,69 +139,78 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 // a checksum feature, and gso_features_check sends skbs of gso_max_size or
 // more (link header included) to software segmentation before the tap.
 func (dev *Device) segmentsGSO(d *Datagram) bool {
-	total := header.EthernetLen + len(d.IP) + len(d.L4)
+	total := header.EthernetLen + len(d.IP) + d.L4Len()
 	return dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() && total < gsoMaxSize
 }
 
 // completeChecksum finishes a CHECKSUM_PARTIAL checksum as skb_checksum_help
 // (or the NIC) does: the field already holds the pseudo-header sum.
 func completeChecksum(d *Datagram) {
-	uh := header.UDP(d.L4)
-	c := ^header.Checksum(d.L4, 0)
+	uh := header.UDP(d.UDP)
+	c := ^d.l4Sum(d.L4Len(), 0)
 	if c == 0 {
 		c = header.CsumMangled0
 	}
 	uh.SetChecksum(c)
 }
 
-// emit writes one frame: Ethernet header, IP header, then the parts. The
-// frame is built in the device's scratch buffer: fn must copy what it keeps.
-func (dev *Device) emit(fn func(FrameInfo, []byte) error, fi FrameInfo, ip []byte, parts ...[]byte) error {
-	b := dev.scratch[:0]
-	var eth [header.EthernetLen]byte
-	header.PutEthernet(eth[:], dev.DstMAC, dev.SrcMAC)
-	b = append(b, eth[:]...)
-	b = append(b, ip...)
-	for _, p := range parts {
-		b = append(b, p...)
+// linkHead builds an Ethernet header followed by ip in the device's header
+// buffer k, and returns it: the frame head the output functions then
+// update in place from frame to frame.
+func (dev *Device) linkHead(k int, ip []byte) []byte {
+	h := dev.hdr[k][:0]
+	if cap(h) < headroom {
+		h = make([]byte, 0, headroom)
 	}
-	dev.scratch = b
-	return fn(fi, b)
+	h = h[:header.EthernetLen]
+	header.PutEthernet(h, dev.DstMAC, dev.SrcMAC)
+	h = append(h, ip...)
+	dev.hdr[k] = h
+	return h
 }
 
-// emitAt writes the frame made of an Ethernet header, ip, udp (a segment's
-// own UDP header, or nil) and d.L4[off:off+n]. When the datagram keeps
-// headroom, the headers are written in place just before the data (the
-// bytes they cover, the tail of the previous fragment or segment, are saved
-// and put back after fn returns), so the data is never copied. fn must not
-// keep the frame.
-func (dev *Device) emitAt(fn func(FrameInfo, []byte) error, fi FrameInfo, d *Datagram, ip, udp []byte, off, n int) error {
-	hl := header.EthernetLen + len(ip) + len(udp)
+// emitAt hands fn the frame made of hdrs (its Ethernet, IP and, for a GSO
+// segment, UDP headers) and bytes [off, off+n) of the datagram's UDP
+// header and payload. When the datagram's bytes are contiguous behind
+// headroom, the headers are written in place just before the data, as the
+// kernel builds them in an skb's headroom (the bytes they cover, the tail
+// of the previous fragment or segment, are saved and put back after fn
+// returns): the frame is one piece and nothing is copied. Otherwise the
+// headers and the data are handed over as two pieces, the data where it
+// lies. fn must not keep either piece.
+func (dev *Device) emitAt(fn FrameFunc, fi *FrameInfo, d *Datagram, hdrs []byte, off, n int) error {
+	hl := len(hdrs)
 	base := headroom + off
-	if d.buf == nil || base < hl || base+n > len(d.buf) {
-		return dev.emit(fn, fi, ip, udp, d.L4[off:off+n])
+	if d.contig && base >= hl && base+n <= len(d.buf) {
+		start := base - hl
+		saved := append(dev.saved[:0], d.buf[start:base]...)
+		dev.saved = saved
+		copy(d.buf[start:], hdrs)
+		err := fn(fi, nil, d.buf[start:base+n])
+		copy(d.buf[start:base], saved)
+		return err
 	}
-	start := base - hl
-	saved := append(dev.saved[:0], d.buf[start:base]...)
-	dev.saved = saved
-	header.PutEthernet(d.buf[start:], dev.DstMAC, dev.SrcMAC)
-	copy(d.buf[start+header.EthernetLen:], ip)
-	copy(d.buf[start+header.EthernetLen+len(ip):], udp)
-	err := fn(fi, d.buf[start:base+n])
-	copy(d.buf[start:base], saved)
-	return err
+	if off >= udpHdrLen {
+		return fn(fi, hdrs, d.Payload[off-udpHdrLen:off-udpHdrLen+n])
+	}
+	// The frame starts inside the UDP header (the first fragment, or the
+	// whole datagram): the header joins the head.
+	hdrEnd := min(off+n, udpHdrLen)
+	h := append(append(dev.head[:0], hdrs...), d.UDP[off:hdrEnd]...)
+	dev.head = h
+	return fn(fi, h, d.Payload[:off+n-hdrEnd])
 }
 
 // fragment mirrors ip_do_fragment: the fast path turns each skb of the frag
 // list into a fragment when their geometry allows; otherwise the slow path
 // cuts MTU-sized, 8-byte aligned pieces.
-func (dev *Device) fragment(d *Datagram, fn func(FrameInfo, []byte) error) error {
+func (dev *Device) fragment(d *Datagram, fn FrameFunc) error {
 	hlen := len(d.IP)
 	mtu := dev.MTU - hlen // data space
 	sizes, fast := d.SkbData, fastPath(d.SkbData, mtu)
 	if !fast {
 		sizes = dev.sizes[:0]
-		for left := len(d.L4); left > 0; {
+		for left := d.L4Len(); left > 0; {
 			n := min(left, mtu)
 			if n < left {
 				n &^= 7
@@ -188,30 +220,30 @@ func (dev *Device) fragment(d *Datagram, fn func(FrameInfo, []byte) error) error
 		}
 		dev.sizes = sizes
 	}
-	first := append(dev.hdr[0][:0], d.IP...)
-	later := append(dev.hdr[1][:0], d.IP...)
-	dev.hdr[0], dev.hdr[1] = first, later
+	heads := [2][]byte{dev.linkHead(0, d.IP), dev.linkHead(1, d.IP)}
+	first, later := header.IPv4(heads[0][header.EthernetLen:]), header.IPv4(heads[1][header.EthernetLen:])
 	if hlen > header.IPv4MinLen {
 		// ip_options_fragment: options not marked "copied" become NOOPs
 		// in every fragment after the first.
 		copy(later[header.IPv4MinLen:], ipopt.Fragment(d.IP[header.IPv4MinLen:]))
 	}
+	// ip_do_fragment rewrites tot_len and frag_off (and the checksum) in
+	// each fragment; the rest of each header's sum is taken once.
+	ips := [2]header.IPv4{first, later}
+	sums := [2]uint64{first.SumExcept(), later.SumExcept()}
+	id := first.ID()
+	fi := &dev.fi
+	*fi = FrameInfo{Kind: report.Fragment, Count: len(sizes), SlowPath: !fast, IDWhy: d.IDWhy}
 	off := 0
 	for i, n := range sizes {
-		h := first
-		if i > 0 {
-			h = later
-		}
-		ip := header.IPv4(h)
-		ip.SetTotalLength(uint16(hlen + n))
+		k := min(i, 1)
 		w := uint16(off >> 3)
 		if i < len(sizes)-1 {
 			w |= header.IPv4MF
 		}
-		ip.SetFragWord(w)
-		ip.SetChecksum()
-		fi := FrameInfo{Kind: report.Fragment, Index: i, Count: len(sizes), Offset: off, SlowPath: !fast, IDWhy: d.IDWhy}
-		if err := dev.emitAt(fn, fi, d, h, nil, off, n); err != nil {
+		ips[k].SetFields(sums[k], uint16(hlen+n), id, w)
+		fi.Index, fi.Offset = i, off
+		if err := dev.emitAt(fn, fi, d, heads[k], off, n); err != nil {
 			return err
 		}
 		off += n
@@ -242,17 +274,22 @@ func fastPath(skbs []int, mtu int) bool {
 // length and checksum adjusted, IP IDs counting up from the super-packet's.
 // partial leaves each checksum as the adjusted pseudo-header sum (a device
 // that can checksum finishes it); otherwise it is computed in full.
-func (dev *Device) segment(d *Datagram, partial bool, fn func(FrameInfo, []byte) error) error {
-	payload := d.L4[udpHdrLen:]
+func (dev *Device) segment(d *Datagram, partial bool, fn FrameFunc) error {
+	payload := d.Payload
 	n := d.GSOSegs
-	oldLen := binary.BigEndian.Uint16(d.L4[4:])
-	oldCheck := binary.BigEndian.Uint16(d.L4[6:])
+	oldLen := binary.BigEndian.Uint16(d.UDP[4:])
+	oldCheck := binary.BigEndian.Uint16(d.UDP[6:])
 	id := binary.BigEndian.Uint16(d.IP[4:])
 	src, dst := [4]byte(d.IP[12:16]), [4]byte(d.IP[16:20])
-	ip := header.IPv4(append(dev.hdr[0][:0], d.IP...))
-	dev.hdr[0] = ip
-	var uh [udpHdrLen]byte
-	copy(uh[:], d.L4[:udpHdrLen])
+	// Each segment's head is Ethernet, IP and its own UDP header, updated
+	// in place from segment to segment.
+	head := append(dev.linkHead(0, d.IP), d.UDP...)
+	dev.hdr[0] = head
+	ip := header.IPv4(head[header.EthernetLen : header.EthernetLen+len(d.IP)])
+	uh := head[header.EthernetLen+len(d.IP):]
+	ipSum, frag := ip.SumExcept(), ip.FragWord()
+	fi := &dev.fi
+	*fi = FrameInfo{Kind: report.Segment, Count: n, GSOSize: d.GSOSize, Partial: partial, IDWhy: d.IDWhy}
 	for i := 0; i < n; i++ {
 		off := i * d.GSOSize
 		end := min(off+d.GSOSize, len(payload))
@@ -267,17 +304,15 @@ func (dev *Device) segment(d *Datagram, partial bool, fn func(FrameInfo, []byte)
 		} else {
 			// gso_make_checksum(seg, ~check) ?: CSUM_MANGLED_0
 			binary.BigEndian.PutUint16(uh[6:], 0)
-			c := ^header.Checksum(seg, header.Checksum(uh[:], header.PseudoHeaderSum(src, dst, d.Proto, newLen)))
+			c := ^header.Checksum(seg, header.Checksum(uh, header.PseudoHeaderSum(src, dst, d.Proto, newLen)))
 			if c == 0 {
 				c = header.CsumMangled0
 			}
 			binary.BigEndian.PutUint16(uh[6:], c)
 		}
-		ip.SetTotalLength(uint16(len(ip)) + newLen)
-		ip.SetID(id + uint16(i))
-		ip.SetChecksum()
-		fi := FrameInfo{Kind: report.Segment, Index: i, Count: n, Offset: off, GSOSize: d.GSOSize, Partial: partial, IDWhy: d.IDWhy}
-		if err := dev.emitAt(fn, fi, d, ip, uh[:], udpHdrLen+off, len(seg)); err != nil {
+		ip.SetFields(ipSum, uint16(len(ip))+newLen, id+uint16(i), frag)
+		fi.Index, fi.Offset = i, off
+		if err := dev.emitAt(fn, fi, d, head, udpHdrLen+off, len(seg)); err != nil {
 			return err
 		}
 	}

@@ -63,9 +63,9 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		return nil, err
 	}
 	dev := &rn.dev
-	scratch, saved, hdr, sizes := dev.scratch, dev.saved, dev.hdr, dev.sizes
+	scratch, saved, head, hdr, sizes := dev.scratch, dev.saved, dev.head, dev.hdr, dev.sizes
 	*dev = *nd
-	dev.scratch, dev.saved, dev.hdr, dev.sizes = scratch, saved, hdr, sizes
+	dev.scratch, dev.saved, dev.head, dev.hdr, dev.sizes = scratch, saved, head, hdr, sizes
 	rep := &report.Report{
 		Scenario: sc.Name,
 		Source:   "model",
@@ -83,7 +83,7 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 			traceOutput(o.Trace, step, d, dev, o.View)
 		}
 		if o.Datagram != nil {
-			o.Datagram(d.L4[udpHdrLen:])
+			o.Datagram(d.Payload)
 		}
 		return dev.Transmit(d, o.View, func(fi FrameInfo, b []byte) error {
 			if o.Trace != nil {
@@ -232,7 +232,7 @@ func outputFunc(k report.Kind) string {
 // traceOutput explains ip_finish_output's and validate_xmit_skb's choice
 // for a datagram.
 func traceOutput(tr func(Event), step int, d *Datagram, dev *Device, v View) {
-	total := len(d.IP) + len(d.L4)
+	total := len(d.IP) + d.L4Len()
 	ev := Event{Step: step, Func: "ip_finish_output", Var: "path"}
 	switch {
 	case d.GSOSize > 0:

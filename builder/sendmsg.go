@@ -150,7 +150,7 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 		if e := s.setupCork(c, &ipc, fl); e != 0 {
 			return 0, e
 		}
-		if e := s.appendData(q, c, m.Payload, udpHdrLen, m.Flags); e != 0 {
+		if e := s.appendData(q, c, m.Payload, udpHdrLen, m.Flags, true); e != 0 {
 			return 0, e
 		}
 		d := s.makeSkb(q, c)
@@ -212,7 +212,7 @@ func (s *Socket) ipAppendData(payload []byte, ipc *ipcm, fl flow, flags int) err
 		}
 		transhdrlen = udpHdrLen
 	}
-	return s.appendData(&s.queue, &s.cork, payload, transhdrlen, flags)
+	return s.appendData(&s.queue, &s.cork, payload, transhdrlen, flags, false)
 }
 
 // pushPendingFrames mirrors udp_push_pending_frames.

@@ -11,8 +11,8 @@ import (
 // sendSkb mirrors udp_send_skb: the UDP header, the GSO checks and marks,
 // and the checksum, then ip_send_skb.
 func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
-	uh := header.UDP(d.L4)
-	length := len(d.L4)
+	uh := header.UDP(d.UDP)
+	length := d.L4Len()
 	datalen := length - udpHdrLen
 	uh.SetPorts(c.fl.sport, c.fl.dport)
 	uh.SetLength(uint16(length))
@@ -61,7 +61,7 @@ func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
 	case d.Summed == csumPartial:
 		s.hwcsum(d, src, dst)
 	default:
-		uh.SetChecksum(fullChecksum(d.L4, src, dst, d.Proto, uint16(length)))
+		uh.SetChecksum(fullChecksum(d, src, dst, d.Proto, uint16(length)))
 	}
 	if s.tracing() {
 		why := "software: udp_csum over the datagram, CSUM_MANGLED_0 for 0"
@@ -83,21 +83,21 @@ func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
 // hwcsum mirrors udp4_hwcsum: a single skb gets the pseudo-header sum for
 // the device to finish; a frag list is summed in software.
 func (s *Socket) hwcsum(d *Datagram, src, dst [4]byte) {
-	uh := header.UDP(d.L4)
+	uh := header.UDP(d.UDP)
 	if len(d.SkbData) == 1 {
-		uh.SetChecksum(header.PseudoHeaderSum(src, dst, 17, uint16(len(d.L4))))
+		uh.SetChecksum(header.PseudoHeaderSum(src, dst, 17, uint16(d.L4Len())))
 		return
 	}
 	d.Summed = csumNone
-	uh.SetChecksum(fullChecksum(d.L4, src, dst, 17, uint16(len(d.L4))))
+	uh.SetChecksum(fullChecksum(d, src, dst, 17, uint16(d.L4Len())))
 }
 
 // udpliteCsum mirrors udplite_csum and the pseudo-header step of
 // udp_send_skb: coverage pcslen when the sender set one (0 meaning the
 // whole datagram), the UDP length field holding the coverage.
 func (s *Socket) udpliteCsum(d *Datagram, src, dst [4]byte) {
-	uh := header.UDP(d.L4)
-	length := len(d.L4)
+	uh := header.UDP(d.UDP)
+	length := d.L4Len()
 	cov := length
 	if s.pcflagSend && s.pcslen < length {
 		if s.pcslen > 0 {
@@ -106,7 +106,7 @@ func (s *Socket) udpliteCsum(d *Datagram, src, dst [4]byte) {
 		uh.SetLength(uint16(s.pcslen))
 	}
 	d.Summed = csumNone
-	sum := header.Checksum(d.L4[:cov], header.PseudoHeaderSum(src, dst, d.Proto, uint16(length)))
+	sum := d.l4Sum(cov, header.PseudoHeaderSum(src, dst, d.Proto, uint16(length)))
 	c := ^sum
 	if c == 0 {
 		c = header.CsumMangled0
@@ -114,10 +114,11 @@ func (s *Socket) udpliteCsum(d *Datagram, src, dst [4]byte) {
 	uh.SetChecksum(c)
 }
 
-// fullChecksum is the UDP checksum of l4 (its checksum field zero) with the
-// pseudo-header, 0 sent as 0xffff (CSUM_MANGLED_0).
-func fullChecksum(l4 []byte, src, dst [4]byte, proto uint8, length uint16) uint16 {
-	c := ^header.Checksum(l4, header.PseudoHeaderSum(src, dst, proto, length))
+// fullChecksum is the UDP checksum of d's UDP header (its checksum field
+// zero) and payload with the pseudo-header, 0 sent as 0xffff
+// (CSUM_MANGLED_0).
+func fullChecksum(d *Datagram, src, dst [4]byte, proto uint8, length uint16) uint16 {
+	c := ^d.l4Sum(d.L4Len(), header.PseudoHeaderSum(src, dst, proto, length))
 	if c == 0 {
 		return header.CsumMangled0
 	}
@@ -128,7 +129,7 @@ func fullChecksum(l4 []byte, src, dst [4]byte, proto uint8, length uint16) uint1
 // -> ip_finish_output's one decision that returns an errno to the caller:
 // a datagram too long for the MTU that must not be fragmented.
 func (s *Socket) sendIP(d *Datagram) errno.Errno {
-	total := len(d.IP) + len(d.L4)
+	total := len(d.IP) + d.L4Len()
 	header.IPv4(d.IP).SetTotalLength(uint16(total))
 	header.IPv4(d.IP).SetChecksum()
 	if d.GSOSize == 0 && total > s.dev.MTU && d.IP[6]&0x40 != 0 && !d.IgnoreDF {

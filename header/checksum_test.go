@@ -56,3 +56,26 @@ func TestPseudoHeaderSum(t *testing.T) {
 		t.Fatalf("pseudo %#04x want %#04x", got, want)
 	}
 }
+
+// TestIPv4SetChecksumWithOptions checks the word-at-a-time header sum
+// against RFC 1071 done naively, for every IHL and random (including
+// all-ones) header bytes.
+func TestIPv4SetChecksumWithOptions(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for ihl := 5; ihl <= 15; ihl++ {
+		for n := range 200 {
+			h := make(IPv4, ihl*4)
+			for i := range h {
+				h[i] = byte(r.UintN(256))
+				if n == 0 {
+					h[i] = 0xff
+				}
+			}
+			h[0] = 0x40 | byte(ihl)
+			h.SetChecksum()
+			if got := naive(h); got != 0xffff {
+				t.Fatalf("IHL %d: header sums to %#04x with its checksum, want 0xffff", ihl, got)
+			}
+		}
+	}
+}

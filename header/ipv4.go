@@ -65,8 +65,34 @@ func (h IPv4) Options() []byte { return h[IPv4MinLen:h.IHL()] }
 
 // SetChecksum recomputes the header checksum (ip_send_check).
 func (h IPv4) SetChecksum() {
-	h[10], h[11] = 0, 0
-	binary.BigEndian.PutUint16(h[10:], ^Checksum(h[:h.IHL()], 0))
+	h.SetFields(h.SumExcept(), h.TotalLength(), h.ID(), h.FragWord())
+}
+
+// SumExcept is the unfolded sum (ip_fast_csum before its fold) of the
+// header's 32-bit words with tot_len, id, frag_off and check taken as 0:
+// the fields ip_do_fragment and __udp_gso_segment rewrite in every packet
+// they cut. Summed once per datagram, it lets SetFields finish each
+// packet's checksum without reading the header again.
+func (h IPv4) SumExcept() uint64 {
+	_ = h[IPv4MinLen-1]
+	s := uint64(binary.BigEndian.Uint32(h[0:])&0xffff0000) +
+		uint64(binary.BigEndian.Uint32(h[8:])&0xffff0000) +
+		uint64(binary.BigEndian.Uint32(h[12:])) + uint64(binary.BigEndian.Uint32(h[16:]))
+	for o := h[IPv4MinLen:h.IHL()]; len(o) >= 4; o = o[4:] {
+		s += uint64(binary.BigEndian.Uint32(o))
+	}
+	return s
+}
+
+// SetFields writes tot_len, id and frag_off and the header checksum
+// (ip_send_check), base being SumExcept of the same header: the checksum
+// comes from arithmetic on the values, not from reading back the bytes
+// just stored (a wide load over narrow stores stalls store forwarding).
+func (h IPv4) SetFields(base uint64, totLen, id, frag uint16) {
+	binary.BigEndian.PutUint16(h[2:], totLen)
+	binary.BigEndian.PutUint16(h[4:], id)
+	binary.BigEndian.PutUint16(h[6:], frag)
+	binary.BigEndian.PutUint16(h[10:], ^fold64(base+uint64(totLen)+uint64(id)+uint64(frag)))
 }
 
 // Init writes a header without options fields filled: version 4, IHL from
