@@ -26,7 +26,9 @@ var (
 )
 
 // modelToPcap is the model sending n-byte datagrams, unconnected, MTU
-// 1500, into a pcap writer on io.Discard.
+// 1500, into a pcap writer on io.Discard. Frames go over in pieces
+// (TransmitV, WriteFrameV): the writer's buffer is then the only place the
+// payload is copied to, as a pcap file written with writev would have it.
 func modelToPcap(b *testing.B, n int) {
 	w, err := capture.NewWriter(io.Discard, capture.PCAP)
 	if err != nil {
@@ -35,9 +37,9 @@ func modelToPcap(b *testing.B, n int) {
 	dev := &builder.Device{MTU: 1500, SrcMAC: builder.DefaultSrcMAC, DstMAC: builder.DefaultDstMAC}
 	frames := 0
 	sock := builder.NewSocket(dev, builder.Config{Proto: scenario.UDP, Src: src, Seed: 1, Out: func(d *builder.Datagram) error {
-		return dev.Transmit(d, builder.Tap, func(_ builder.FrameInfo, f []byte) error {
+		return dev.TransmitV(d, builder.Tap, func(_ *builder.FrameInfo, head, data []byte) error {
 			frames++
-			return w.WriteFrame(f, "")
+			return w.WriteFrameV(head, data, "")
 		})
 	}})
 	m := &builder.Msg{Payload: scenario.Pattern(0, n), Name: dst}

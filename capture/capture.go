@@ -5,6 +5,7 @@ package capture
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -55,16 +56,23 @@ var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // Writer writes Ethernet frames to a pcap or pcapng stream.
 type Writer struct {
 	bw *bufio.Writer
-	pw *pcapgo.Writer
 	ng *pcapgo.NgWriter
 	n  int64
+	// epoch is Epoch in Unix seconds.
+	epoch int64
+	// join assembles a frame given in pieces for pcapgo's pcapng writer,
+	// which takes one slice.
+	join []byte
+	// rec is the pcap record header being written (a field, not a local:
+	// bufio may hand it to the underlying writer, so a local would escape).
+	rec [pcapRecordLen]byte
 }
 
 // NewWriter starts a capture stream of format f on w (the file header is
 // written at once).
 func NewWriter(w io.Writer, f Format) (*Writer, error) {
 	bw := bufio.NewWriterSize(w, 1<<16)
-	cw := &Writer{bw: bw}
+	cw := &Writer{bw: bw, epoch: Epoch.Unix()}
 	switch f {
 	case PCAPNG:
 		intf := pcapgo.DefaultNgInterface
@@ -78,8 +86,7 @@ func NewWriter(w io.Writer, f Format) (*Writer, error) {
 		}
 		cw.ng = ng
 	default:
-		cw.pw = pcapgo.NewWriter(bw)
-		if err := cw.pw.WriteFileHeader(Snaplen, layers.LinkTypeEthernet); err != nil {
+		if err := pcapgo.NewWriter(bw).WriteFileHeader(Snaplen, layers.LinkTypeEthernet); err != nil {
 			return nil, fmt.Errorf("pcap header: %w", err)
 		}
 	}
@@ -89,20 +96,73 @@ func NewWriter(w io.Writer, f Format) (*Writer, error) {
 // WriteFrame appends one frame. comment is kept in pcapng (a packet comment,
 // shown by Wireshark and tshark) and ignored in pcap.
 func (w *Writer) WriteFrame(data []byte, comment string) error {
-	ci := gopacket.CaptureInfo{
-		Timestamp:     Epoch.Add(time.Duration(w.n) * time.Microsecond),
-		CaptureLength: len(data),
-		Length:        len(data),
-	}
-	w.n++
+	return w.WriteFrameV(nil, data, comment)
+}
+
+// pcapRecordLen is the length of a pcap record header: seconds,
+// microseconds, captured length, original length.
+const pcapRecordLen = 16
+
+// WriteFrameV appends one frame given in two pieces, head then data (as
+// builder.Device.TransmitV hands them over). In pcap the record goes to
+// the buffer piece by piece, so a frame whose payload lies apart from its
+// headers is never joined first; pcapgo's WritePacket wants one slice, so
+// pcap records are laid out here, exactly as pcapgo lays them out (its
+// file header, little-endian, microseconds; TestRecordsMatchPcapgo holds
+// the two together). pcapng goes through pcapgo.
+func (w *Writer) WriteFrameV(head, data []byte, comment string) error {
+	n := len(head) + len(data)
 	if w.ng != nil {
+		ci := gopacket.CaptureInfo{Timestamp: w.stamp(), CaptureLength: n, Length: n}
+		w.n++
 		var opts pcapgo.NgPacketOptions
 		if comment != "" {
 			opts.Comments = []string{comment}
 		}
+		if len(head) > 0 {
+			w.join = append(append(w.join[:0], head...), data...)
+			data = w.join
+		}
 		return w.ng.WritePacketWithOptions(ci, data, opts)
 	}
-	return w.pw.WritePacket(ci, data)
+	// Epoch plus n microseconds, without time.Time arithmetic per frame.
+	sec, usec := uint32(w.epoch+w.n/1e6), uint32(w.n%1e6)
+	w.n++
+	if pcapRecordLen+n > w.bw.Available() {
+		if err := w.bw.Flush(); err != nil {
+			return err
+		}
+	}
+	if pcapRecordLen+n <= w.bw.Available() {
+		// The record is laid out in the buffer's free space and
+		// committed with one Write (bufio's AvailableBuffer idiom).
+		b := w.bw.AvailableBuffer()
+		b = binary.LittleEndian.AppendUint32(b, sec)
+		b = binary.LittleEndian.AppendUint32(b, usec)
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
+		b = append(append(b, head...), data...)
+		_, err := w.bw.Write(b)
+		return err
+	}
+	// A frame larger than the buffer goes straight through.
+	rec := w.rec[:]
+	binary.LittleEndian.PutUint32(rec[0:], sec)
+	binary.LittleEndian.PutUint32(rec[4:], usec)
+	binary.LittleEndian.PutUint32(rec[8:], uint32(n))
+	binary.LittleEndian.PutUint32(rec[12:], uint32(n))
+	for _, p := range [][]byte{rec, head, data} {
+		if _, err := w.bw.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stamp is the timestamp of the next frame: Epoch plus a microsecond per
+// frame written before it.
+func (w *Writer) stamp() time.Time {
+	return Epoch.Add(time.Duration(w.n) * time.Microsecond)
 }
 
 // Flush writes buffered frames out.

@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -125,5 +128,76 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := ParseFormat("erf"); err == nil {
 		t.Error("ParseFormat accepted erf")
+	}
+}
+
+// TestRecordsMatchPcapgo holds WriteFrameV's own pcap records to what
+// pcapgo.Writer writes for the same frames and timestamps, byte for byte,
+// across a second boundary; and checks that a frame given in pieces is
+// written as the joined frame, in pcap and in pcapng.
+func TestRecordsMatchPcapgo(t *testing.T) {
+	const n = 1_000_003 // crosses a second of Epoch + n µs
+	frame := func(i int) []byte {
+		b := make([]byte, 20+i%50)
+		for j := range b {
+			b[j] = byte(i + j)
+		}
+		return b
+	}
+	var ours, theirs bytes.Buffer
+	w, err := NewWriter(&ours, PCAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := pcapgo.NewWriter(&theirs)
+	if err := pw.WriteFileHeader(Snaplen, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		f := frame(i)
+		cut := i % len(f)
+		if err := w.WriteFrameV(f[:cut], f[cut:], "ignored in pcap"); err != nil {
+			t.Fatal(err)
+		}
+		ci := gopacket.CaptureInfo{Timestamp: Epoch.Add(time.Duration(i) * time.Microsecond), CaptureLength: len(f), Length: len(f)}
+		if err := pw.WritePacket(ci, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ours.Bytes(), theirs.Bytes()) {
+		a, b := ours.Bytes(), theirs.Bytes()
+		i := 0
+		for i < min(len(a), len(b)) && a[i] == b[i] {
+			i++
+		}
+		t.Fatalf("pcap differs from pcapgo's at byte %d (%d and %d bytes)", i, len(a), len(b))
+	}
+
+	var ng bytes.Buffer
+	nw, err := NewWriter(&ng, PCAPNG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]byte{frame(1), frame(2), frame(3)}
+	for i, f := range want {
+		if err := nw.WriteFrameV(f[:i*3], f[i*3:], ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewNgReader(&ng, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range want {
+		got, _, err := r.ReadPacketData()
+		if err != nil || !bytes.Equal(got, f) {
+			t.Fatalf("pcapng frame %d: %x (%v), want %x", i, got, err, f)
+		}
 	}
 }
