@@ -123,9 +123,9 @@ func BenchmarkModelSameDatagrams(b *testing.B) {
 			dev := &builder.Device{MTU: benchMTU, SrcMAC: builder.DefaultSrcMAC, DstMAC: builder.DefaultDstMAC}
 			frames := 0
 			sock := builder.NewSocket(dev, builder.Config{Proto: scenario.UDP, Src: benchSrc, Seed: 1, Out: func(d *builder.Datagram) error {
-				return dev.Transmit(d, builder.Wire, func(_ builder.FrameInfo, f []byte) error {
+				return dev.TransmitV(d, builder.Wire, func(_ *builder.FrameInfo, head, data []byte) error {
 					frames++
-					return w.WriteFrame(f, "")
+					return w.WriteFrameV(head, data, "")
 				})
 			}})
 			m := &builder.Msg{Payload: scenario.Pattern(0, sz.payload), Name: benchDst}
