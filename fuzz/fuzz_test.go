@@ -15,6 +15,7 @@ import (
 
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -232,6 +233,34 @@ func TestPayloadProblemsSeesTampering(t *testing.T) {
 		if got := segmentProblems(0, gotDatagram{segments: tc.segs}, wd); (len(got) > 0) != tc.bad {
 			t.Errorf("segments %v: problems %v, want bad=%t", tc.segs, got, tc.bad)
 		}
+	}
+}
+
+// TestVerifyProblemsSeesTampering: the verify invariant is wired to the
+// frames and to the payloads the model reports sending: a corrupted header
+// or a payload that differs from the sent one is named.
+func TestVerifyProblemsSeesTampering(t *testing.T) {
+	sc := baseScenario(send(0, 3000, 0), send(1, 100, 0))
+	var sent [][]byte
+	rep, err := builder.Run(sc, builder.Options{View: builder.Wire, Seed: 1,
+		Datagram: func(p []byte) { sent = append(sent, bytes.Clone(p)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) != 0 {
+		t.Fatalf("untouched run: %v", probs)
+	}
+	if len(sent) != 2 || len(rep.Frames) != 3+1 {
+		t.Fatalf("%d datagrams, %d frames; want 2 datagrams in 3 fragments and 1 frame", len(sent), len(rep.Frames))
+	}
+	rep.Frames[1].Data[header.EthernetLen+8]-- // the TTL: the header checksum no longer holds
+	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) == 0 {
+		t.Error("changed TTL: no problem found")
+	}
+	rep.Frames[1].Data[header.EthernetLen+8]++
+	sent[1][0] ^= 1
+	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) == 0 {
+		t.Error("payload differing from the sent one: no problem found")
 	}
 }
 

@@ -13,13 +13,14 @@ import (
 	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
+	"github.com/udpbuild/udpbuild/verify"
 )
 
 // modelProblems runs sc through the model in both views and returns every
 // broken invariant: results that are neither a byte count nor an errno,
 // runs that differ when repeated, views that disagree on results, frames
-// over the MTU, and wire datagrams whose payload is not what the steps
-// sent, cut where cork and GSO cut it.
+// over the MTU, frames verify.Frames finds fault with, and wire datagrams
+// whose payload is not what the steps sent, cut where cork and GSO cut it.
 func modelProblems(sc *scenario.Scenario) []string {
 	var rn builder.Runner
 	return modelProblemsOn(&rn, sc)
@@ -32,7 +33,11 @@ func modelProblemsOn(rn *builder.Runner, sc *scenario.Scenario) []string {
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
 	reps := map[builder.View]*report.Report{}
 	for _, v := range []builder.View{builder.Tap, builder.Wire} {
-		a, err := rn.Run(sc, builder.Options{View: v, Seed: 1})
+		// Each datagram's UDP payload, as the model built it; non-nil, so
+		// that verify.Frames compares payloads even when nothing was sent.
+		sent := [][]byte{}
+		a, err := rn.Run(sc, builder.Options{View: v, Seed: 1,
+			Datagram: func(p []byte) { sent = append(sent, bytes.Clone(p)) }})
 		if err != nil {
 			add("%v view: run failed: %v", v, err)
 			return probs
@@ -43,6 +48,7 @@ func modelProblemsOn(rn *builder.Runner, sc *scenario.Scenario) []string {
 		reps[v] = a
 		probs = append(probs, stepProblems(sc, a, v)...)
 		probs = append(probs, frameProblems(sc, a, v)...)
+		probs = append(probs, verifyProblems(sc, a, v, sent)...)
 	}
 	tap, wire := reps[builder.Tap], reps[builder.Wire]
 	for i := range min(len(tap.Steps), len(wire.Steps)) {
@@ -156,6 +162,25 @@ func frameProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []
 		}
 	}
 	return probs
+}
+
+// verifyProblems: every frame passes verify.Frames, the receive-side
+// judge's own cross-check (headers, checksums, fragment and segment layout,
+// payloads against what the model says each datagram carried).
+func verifyProblems(sc *scenario.Scenario, rep *report.Report, v builder.View, sent [][]byte) []string {
+	var probs []string
+	for _, p := range verify.Frames(rep.Frames, verifyView(v), sc.Link.MTU, sent) {
+		probs = append(probs, fmt.Sprintf("%v view: verify: frame %d (datagram %d): %s: %s", v, p.Frame, p.Datagram, p.Field, p.Msg))
+	}
+	return probs
+}
+
+// verifyView names builder's view as verify.Frames does.
+func verifyView(v builder.View) string {
+	if v == builder.Tap {
+		return verify.ViewTap
+	}
+	return verify.ViewWire
 }
 
 // ipPacket returns the IPv4 packet of an Ethernet frame, cut to its total
