@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -24,10 +26,10 @@ import (
 // survives Marshal and Parse.
 func FuzzScenario(f *testing.F) {
 	f.Add([]byte{})
-	var rn builder.Runner // one per fuzz process, whose inputs run one at a time
+	var c modelChecker // one per fuzz process, whose inputs run one at a time
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sc := FromBytes(data)
-		if probs := modelProblemsOn(&rn, sc); len(probs) > 0 {
+		if probs := c.problems(sc); len(probs) > 0 {
 			b, err := scenario.Marshal(sc)
 			t.Fatalf("%s\nscenario (%v):\n%s", strings.Join(probs, "\n"), err, b)
 		}
@@ -86,11 +88,11 @@ func BenchmarkFuzzScenario(b *testing.B) {
 	for i := range inputs {
 		inputs[i] = generateBytes(rand.New(rand.NewPCG(8, uint64(i))))
 	}
-	var rn builder.Runner
+	var c modelChecker // as FuzzScenario keeps one
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		sc := FromBytes(inputs[i%len(inputs)])
-		if probs := modelProblemsOn(&rn, sc); len(probs) > 0 {
+		if probs := c.problems(sc); len(probs) > 0 {
 			b.Fatal(probs)
 		}
 	}
@@ -232,6 +234,77 @@ func TestPayloadProblemsSeesTampering(t *testing.T) {
 		if got := segmentProblems(0, gotDatagram{segments: tc.segs}, wd); (len(got) > 0) != tc.bad {
 			t.Errorf("segments %v: problems %v, want bad=%t", tc.segs, got, tc.bad)
 		}
+	}
+}
+
+// TestCheckerKeepsWhatRunCollects: modelChecker's streamed copies of a run
+// (frames, steps, sent payloads) are what builder.Run collects, and its
+// reused buffers carry nothing from one input to the next: a checker that
+// has seen other inputs, and the wire check on reused buffers, answer as
+// fresh ones do, here and on tampered frames.
+func TestCheckerKeepsWhatRunCollects(t *testing.T) {
+	var c modelChecker
+	var j joiner
+	for i := range uint64(60) {
+		sc := Generate(rand.New(rand.NewPCG(12, i)), GenConfig{})
+		if probs := c.problems(sc); len(probs) > 0 {
+			t.Fatalf("draw %d: %v", i, probs)
+		}
+		for k, v := range []builder.View{builder.Tap, builder.Wire} {
+			var sent [][]byte
+			want, err := builder.Run(sc, builder.Options{View: v, Seed: 1,
+				Datagram: func(p []byte) { sent = append(sent, bytes.Clone(p)) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := &c.views[k]
+			if !slices.Equal(got.steps, want.Steps) || !slices.EqualFunc(got.sent, sent, bytes.Equal) ||
+				!slices.EqualFunc(got.frames, want.Frames, func(a, b report.Frame) bool {
+					b.Why = "" // formatted only in collect mode
+					return bytes.Equal(a.Data, b.Data) && a.Why == b.Why && len(a.Data) == cap(a.Data) &&
+						fmt.Sprint(a.Step, a.Datagram, a.Kind, a.Index, a.Count, a.Offset, a.IDSource, a.Len) ==
+							fmt.Sprint(b.Step, b.Datagram, b.Kind, b.Index, b.Count, b.Offset, b.IDSource, b.Len)
+				}) {
+				t.Fatalf("draw %d, %v view: the checker's copy differs from the collected report", i, v)
+			}
+			if v != builder.Wire || len(want.Frames) == 0 {
+				continue
+			}
+			flip := want.Frames[len(want.Frames)/2]
+			flip.Data[len(flip.Data)-1] ^= 1
+			fresh := payloadProblems(sc, want)
+			if reused := j.payloadProblems(sc, want); !slices.Equal(reused, fresh) {
+				t.Fatalf("draw %d, a tampered frame: reused buffers say %v, fresh ones %v", i, reused, fresh)
+			}
+		}
+	}
+}
+
+// TestVerifyProblemsSeesTampering: the verify invariant is wired to the
+// frames and to the payloads the model reports sending: a corrupted header
+// or a payload that differs from the sent one is named.
+func TestVerifyProblemsSeesTampering(t *testing.T) {
+	sc := baseScenario(send(0, 3000, 0), send(1, 100, 0))
+	var sent [][]byte
+	rep, err := builder.Run(sc, builder.Options{View: builder.Wire, Seed: 1,
+		Datagram: func(p []byte) { sent = append(sent, bytes.Clone(p)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) != 0 {
+		t.Fatalf("untouched run: %v", probs)
+	}
+	if len(sent) != 2 || len(rep.Frames) != 3+1 {
+		t.Fatalf("%d datagrams, %d frames; want 2 datagrams in 3 fragments and 1 frame", len(sent), len(rep.Frames))
+	}
+	rep.Frames[1].Data[header.EthernetLen+8]-- // the TTL: the header checksum no longer holds
+	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) == 0 {
+		t.Error("changed TTL: no problem found")
+	}
+	rep.Frames[1].Data[header.EthernetLen+8]++
+	sent[1][0] ^= 1
+	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) == 0 {
+		t.Error("payload differing from the sent one: no problem found")
 	}
 }
 

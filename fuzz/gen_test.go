@@ -303,3 +303,27 @@ func TestFromBytesRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// scriptSource answers each choice with the largest value allowed, except
+// for a choice among exactly `among` values, answered with `pick`.
+type scriptSource struct{ among, pick int }
+
+func (s scriptSource) intN(n int) int {
+	if n == s.among {
+		return s.pick
+	}
+	return n - 1
+}
+
+// TestLengthReachesEveryLength: length's last case (the largest weighted
+// choice, then the largest bit length) can give every length from 0 to
+// 65507, so biasing it towards short lengths loses none.
+func TestLengthReachesEveryLength(t *testing.T) {
+	for want := range 65508 {
+		g := newGen(scriptSource{among: 65508, pick: want}, GenConfig{})
+		g.mtu = 1500
+		if got := g.length(0, 0); got != want {
+			t.Fatalf("length %d: got %d", want, got)
+		}
+	}
+}

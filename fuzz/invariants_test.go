@@ -13,38 +13,122 @@ import (
 	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
+	"github.com/udpbuild/udpbuild/verify"
 )
 
 // modelProblems runs sc through the model in both views and returns every
 // broken invariant: results that are neither a byte count nor an errno,
 // runs that differ when repeated, views that disagree on results, frames
-// over the MTU, and wire datagrams whose payload is not what the steps
-// sent, cut where cork and GSO cut it.
+// over the MTU, frames verify.Frames finds fault with, and wire datagrams
+// whose payload is not what the steps sent, cut where cork and GSO cut it.
 func modelProblems(sc *scenario.Scenario) []string {
-	var rn builder.Runner
-	return modelProblemsOn(&rn, sc)
+	var c modelChecker
+	return c.problems(sc)
 }
 
-// modelProblemsOn is modelProblems on a Runner whose buffers are reused
-// across calls (the fuzz targets keep one per process).
-func modelProblemsOn(rn *builder.Runner, sc *scenario.Scenario) []string {
+// modelChecker is modelProblems with buffers kept from call to call: the
+// model's Runner, and for each view an arena that holds one run's frames,
+// steps and datagram payloads. A fuzz process keeps one and runs its inputs
+// through it one at a time, so that once the arenas have grown to the
+// largest input seen, the checks themselves allocate almost nothing:
+// cloning every frame, and the garbage collections that brought, were most
+// of an input's cost. Its zero value is ready; it is not safe for
+// concurrent use, and must not be copied once used (its callbacks are
+// bound to it).
+type modelChecker struct {
+	rn    builder.Runner
+	views [2]viewRun // tap, wire
+	join  joiner
+	rerun rerun
+
+	// cur is the arena the callbacks below fill. They are made on first
+	// use, as method values bound to this modelChecker, so that a run
+	// does not allocate fresh closures.
+	cur        *viewRun
+	onFrame    func(report.Frame) error
+	onStep     func(int, report.Step) error
+	onDatagram func([]byte)
+}
+
+// viewRun is one view's run, copied out of the model as it streams: the
+// Runner in streaming mode (Options.Frame and Options.Step) neither clones
+// frames nor formats their Why, and the copies go into buffers reused by
+// the next input.
+type viewRun struct {
+	frames []report.Frame
+	steps  []report.Step
+	// sent is each datagram's UDP payload as the model built it (indexed
+	// by report.Frame.Datagram), for verify.Frames.
+	sent [][]byte
+	// data holds the bytes of frames and sent, appended in turn. A slice
+	// handed out stays valid when an append moves data: the old array
+	// keeps its bytes, and nothing writes to it until the next reset.
+	data []byte
+}
+
+func (r *viewRun) reset() {
+	r.frames, r.steps, r.sent, r.data = r.frames[:0], r.steps[:0], r.sent[:0], r.data[:0]
+}
+
+// keep copies b into the arena and returns the copy, capped so that no
+// append through it can reach the bytes after it.
+func (r *viewRun) keep(b []byte) []byte {
+	start := len(r.data)
+	r.data = append(r.data, b...)
+	return r.data[start:len(r.data):len(r.data)]
+}
+
+func (c *modelChecker) frame(f report.Frame) error {
+	f.Data = c.cur.keep(f.Data) // only valid during the call
+	c.cur.frames = append(c.cur.frames, f)
+	return nil
+}
+
+func (c *modelChecker) step(_ int, r report.Step) error {
+	c.cur.steps = append(c.cur.steps, r)
+	return nil
+}
+
+func (c *modelChecker) datagram(p []byte) {
+	c.cur.sent = append(c.cur.sent, c.cur.keep(p)) // only valid during the call
+}
+
+// problems is modelProblems on c's buffers. What it returns owns its
+// memory; nothing else of an input's survives the next call.
+func (c *modelChecker) problems(sc *scenario.Scenario) []string {
+	if c.onFrame == nil {
+		c.onFrame, c.onStep, c.onDatagram = c.frame, c.step, c.datagram
+	}
 	var probs []string
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
-	reps := map[builder.View]*report.Report{}
-	for _, v := range []builder.View{builder.Tap, builder.Wire} {
-		a, err := rn.Run(sc, builder.Options{View: v, Seed: 1})
+	var reps [2]*report.Report
+	for k, v := range [2]builder.View{builder.Tap, builder.Wire} {
+		c.cur = &c.views[k]
+		c.cur.reset()
+		a, err := c.rn.Run(sc, builder.Options{View: v, Seed: 1, Frame: c.onFrame, Step: c.onStep, Datagram: c.onDatagram})
 		if err != nil {
 			add("%v view: run failed: %v", v, err)
 			return probs
 		}
-		if d := rerunDiffers(rn, sc, v, a); d != "" {
+		// In streaming mode the report keeps neither frames nor steps:
+		// point it at the arena's, so that the checks below read the
+		// report as collected.
+		a.Frames, a.Steps = c.cur.frames, c.cur.steps
+		if d := c.rerun.differs(&c.rn, sc, v, a); d != "" {
 			add("%v view: two runs differ: %s", v, d)
 		}
-		reps[v] = a
+		reps[k] = a
 		probs = append(probs, stepProblems(sc, a, v)...)
 		probs = append(probs, frameProblems(sc, a, v)...)
+		// Non-nil, so that verify.Frames compares payloads even when
+		// nothing was sent.
+		sent := c.cur.sent
+		if sent == nil {
+			sent = [][]byte{}
+		}
+		probs = append(probs, verifyProblems(sc, a, v, sent)...)
 	}
-	tap, wire := reps[builder.Tap], reps[builder.Wire]
+	tap, wire := reps[0], reps[1]
 	for i := range min(len(tap.Steps), len(wire.Steps)) {
 		if tap.Steps[i] != wire.Steps[i] {
 			add("step %d: tap view %s, wire view %s", i, tap.Steps[i], wire.Steps[i])
@@ -53,47 +137,63 @@ func modelProblemsOn(rn *builder.Runner, sc *scenario.Scenario) []string {
 	if !slices.Equal(tap.Setup, wire.Setup) {
 		add("set-up results differ between views: %v, %v", tap.Setup, wire.Setup)
 	}
-	probs = append(probs, payloadProblems(sc, wire)...)
+	probs = append(probs, c.join.payloadProblems(sc, wire)...)
 	return probs
 }
 
-// rerunDiffers runs sc again in view v and compares it, frame by frame as
-// the frames are produced (nothing is copied), with the first run's report.
-func rerunDiffers(rn *builder.Runner, sc *scenario.Scenario, v builder.View, first *report.Report) string {
-	var diff string
-	n, steps := 0, 0
-	_, err := rn.Run(sc, builder.Options{View: v, Seed: 1,
-		Frame: func(f report.Frame) error {
-			switch {
-			case n >= len(first.Frames):
-				diff = fmt.Sprintf("more than %d frames", len(first.Frames))
-			case !bytes.Equal(first.Frames[n].Data, f.Data) || first.Frames[n].Kind != f.Kind ||
-				first.Frames[n].Step != f.Step || first.Frames[n].Datagram != f.Datagram:
-				diff = fmt.Sprintf("frame %d", n)
-			}
-			n++
-			if diff != "" {
-				return errors.New(diff)
-			}
-			return nil
-		},
-		Step: func(i int, r report.Step) error {
-			steps++
-			if i >= len(first.Steps) || first.Steps[i] != r {
-				diff = fmt.Sprintf("step %d result", i)
-				return errors.New(diff)
-			}
-			return nil
-		},
-	})
-	if diff != "" {
-		return diff
+// rerun runs a scenario again and compares it, frame by frame as the frames
+// are produced (nothing is copied), with the first run's report. Its
+// callbacks, like modelChecker's, are made once.
+type rerun struct {
+	first    *report.Report
+	diff     string
+	n, steps int
+
+	onFrame func(report.Frame) error
+	onStep  func(int, report.Step) error
+}
+
+func (r *rerun) frame(f report.Frame) error {
+	switch {
+	case r.n >= len(r.first.Frames):
+		r.diff = fmt.Sprintf("more than %d frames", len(r.first.Frames))
+	case !bytes.Equal(r.first.Frames[r.n].Data, f.Data) || r.first.Frames[r.n].Kind != f.Kind ||
+		r.first.Frames[r.n].Step != f.Step || r.first.Frames[r.n].Datagram != f.Datagram:
+		r.diff = fmt.Sprintf("frame %d", r.n)
+	}
+	r.n++
+	if r.diff != "" {
+		return errors.New(r.diff)
+	}
+	return nil
+}
+
+func (r *rerun) step(i int, s report.Step) error {
+	r.steps++
+	if i >= len(r.first.Steps) || r.first.Steps[i] != s {
+		r.diff = fmt.Sprintf("step %d result", i)
+		return errors.New(r.diff)
+	}
+	return nil
+}
+
+// differs runs sc again in view v on rn and says how it differs from
+// first ("" if it does not).
+func (r *rerun) differs(rn *builder.Runner, sc *scenario.Scenario, v builder.View, first *report.Report) string {
+	if r.onFrame == nil {
+		r.onFrame, r.onStep = r.frame, r.step
+	}
+	r.first, r.diff, r.n, r.steps = first, "", 0, 0
+	defer func() { r.first = nil }() // keep no report alive past the call
+	_, err := rn.Run(sc, builder.Options{View: v, Seed: 1, Frame: r.onFrame, Step: r.onStep})
+	if r.diff != "" {
+		return r.diff
 	}
 	if err != nil {
 		return "second run failed: " + err.Error()
 	}
-	if n != len(first.Frames) || steps != len(first.Steps) {
-		return fmt.Sprintf("%d frames and %d steps, then %d and %d", len(first.Frames), len(first.Steps), n, steps)
+	if r.n != len(first.Frames) || r.steps != len(first.Steps) {
+		return fmt.Sprintf("%d frames and %d steps, then %d and %d", len(first.Frames), len(first.Steps), r.n, r.steps)
 	}
 	return ""
 }
@@ -158,6 +258,25 @@ func frameProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []
 	return probs
 }
 
+// verifyProblems: every frame passes verify.Frames, the receive-side
+// judge's own cross-check (headers, checksums, fragment and segment layout,
+// payloads against what the model says each datagram carried).
+func verifyProblems(sc *scenario.Scenario, rep *report.Report, v builder.View, sent [][]byte) []string {
+	var probs []string
+	for _, p := range verify.Frames(rep.Frames, verifyView(v), sc.Link.MTU, sent) {
+		probs = append(probs, fmt.Sprintf("%v view: verify: frame %d (datagram %d): %s: %s", v, p.Frame, p.Datagram, p.Field, p.Msg))
+	}
+	return probs
+}
+
+// verifyView names builder's view as verify.Frames does.
+func verifyView(v builder.View) string {
+	if v == builder.Tap {
+		return verify.ViewTap
+	}
+	return verify.ViewWire
+}
+
 // ipPacket returns the IPv4 packet of an Ethernet frame, cut to its total
 // length.
 func ipPacket(frame []byte) (header.IPv4, error) {
@@ -186,6 +305,18 @@ type wantDatagram struct {
 	optional bool
 }
 
+// joiner holds the wire check's buffers (payloadProblems and what it
+// calls) from call to call, as modelChecker does the runs'.
+type joiner struct {
+	// data holds the payloads put together (corked sends, fragments,
+	// segments). As viewRun.data, it is only appended to until the next
+	// call, so the slices handed out stay valid when an append moves it.
+	data []byte
+	segs []int // backs gotDatagram.segments
+	got  []gotDatagram
+	want []wantDatagram
+}
+
 // expectedDatagrams plays the steps' results through udp_sendmsg's corking
 // rules and returns the datagrams that must (or, for optional ones, may)
 // leave, in order. After a failed setsockopt step that names UDP_CORK the
@@ -193,8 +324,19 @@ type wantDatagram struct {
 // apply?), so the returned horizon is that step: datagrams of that step
 // and later ones are not predicted.
 func expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (want []wantDatagram, horizon int) {
+	var j joiner
+	return j.expectedDatagrams(sc, rep)
+}
+
+// expectedDatagrams is the function of that name on j's buffers: a corked
+// datagram's payload is built at the end of j.data (nothing else is
+// appended while one is pending), and want reuses j.want.
+func (j *joiner) expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (want []wantDatagram, horizon int) {
+	want = j.want[:0]
+	defer func() { j.want = want[:0] }()
 	corkFlag, pending := false, false
-	var buf []byte
+	start := 0 // the pending datagram's payload is j.data[start:]
+	buf := func() []byte { return j.data[start:len(j.data):len(j.data)] }
 	gso, pendingGSO := 0, 0
 	for _, o := range sc.Socket.Setsockopt {
 		switch o.Name {
@@ -219,8 +361,8 @@ func expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (want []wantDa
 				case scenario.OptUDPCork:
 					corkFlag = o.Int != 0
 					if !corkFlag && pending {
-						want = append(want, wantDatagram{step: i, payload: buf, gso: pendingGSO, optional: true})
-						pending, buf = false, nil
+						want = append(want, wantDatagram{step: i, payload: buf(), gso: pendingGSO, optional: true})
+						pending = false
 					}
 				}
 			}
@@ -234,17 +376,17 @@ func expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (want []wantDa
 			// leave a corked datagram alone; every later failure flushes
 			// it or loses it in the push.
 			if len(s.Payload) <= 0xFFFF && s.Flags&unix.MSG_OOB == 0 {
-				pending, buf = false, nil
+				pending = false
 			}
 			continue
 		}
 		if pending {
 			if !probe {
-				buf = append(buf, s.Payload...)
+				j.data = append(j.data, s.Payload...)
 			}
 			if !corkreq {
-				want = append(want, wantDatagram{step: i, payload: buf, gso: pendingGSO})
-				pending, buf = false, nil
+				want = append(want, wantDatagram{step: i, payload: buf(), gso: pendingGSO})
+				pending = false
 			}
 			continue
 		}
@@ -258,7 +400,8 @@ func expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (want []wantDa
 			}
 		}
 		if corkreq {
-			pending, buf, pendingGSO = true, slices.Clone(s.Payload), dgso
+			pending, start, pendingGSO = true, len(j.data), dgso
+			j.data = append(j.data, s.Payload...)
 			continue
 		}
 		want = append(want, wantDatagram{step: i, payload: s.Payload, gso: dgso})
@@ -276,16 +419,17 @@ type gotDatagram struct {
 
 // reassemble groups wire frames by datagram and returns each datagram's
 // UDP payload: a whole datagram's, the fragments' joined at their offsets,
-// or the GSO segments' concatenated.
-func reassemble(frames []report.Frame, udplite bool) ([]gotDatagram, []string) {
-	var out []gotDatagram
+// or the GSO segments' concatenated. The datagrams, and the payloads joined
+// from several frames, live in j's buffers until its next call.
+func (j *joiner) reassemble(frames []report.Frame, udplite bool) ([]gotDatagram, []string) {
+	out := j.got[:0]
 	var probs []string
 	for start := 0; start < len(frames); {
 		end := start + 1
 		for end < len(frames) && frames[end].Datagram == frames[start].Datagram {
 			end++
 		}
-		g, err := joinDatagram(frames[start:end], udplite)
+		g, err := j.joinDatagram(frames[start:end], udplite)
 		if err != nil {
 			probs = append(probs, fmt.Sprintf("datagram of frames %d..%d: %v", start, end-1, err))
 		} else {
@@ -293,12 +437,17 @@ func reassemble(frames []report.Frame, udplite bool) ([]gotDatagram, []string) {
 		}
 		start = end
 	}
+	j.got = out[:0]
 	return out, probs
 }
 
-func joinDatagram(fs []report.Frame, udplite bool) (gotDatagram, error) {
+// joinDatagram puts one datagram's frames together. A whole datagram's
+// payload is the frame's own bytes; segments' and fragments' are joined at
+// the end of j.data.
+func (j *joiner) joinDatagram(fs []report.Frame, udplite bool) (gotDatagram, error) {
 	g := gotDatagram{step: fs[0].Step}
-	var ipPayload []byte // fragments joined
+	start, segStart := len(j.data), len(j.segs)
+	joined := func() []byte { return j.data[start:len(j.data):len(j.data)] }
 	for i, f := range fs {
 		if f.Step != g.step || f.Kind != fs[0].Kind {
 			return g, fmt.Errorf("frame %d: step %d kind %s, first frame step %d kind %s", i, f.Step, f.Kind, g.step, fs[0].Kind)
@@ -321,24 +470,28 @@ func joinDatagram(fs []report.Frame, udplite bool) (gotDatagram, error) {
 			if err != nil {
 				return g, fmt.Errorf("frame %d: %w", i, err)
 			}
-			g.payload = append(g.payload, p...)
-			if f.Kind == report.Segment {
-				g.segments = append(g.segments, len(p))
+			if f.Kind == report.Datagram {
+				g.payload = p[:len(p):len(p)] // the only frame: no copy
+				break
 			}
+			j.data = append(j.data, p...)
+			j.segs = append(j.segs, len(p))
+			g.payload = joined()
+			g.segments = j.segs[segStart:len(j.segs):len(j.segs)]
 		case report.Fragment:
-			if ip.FragOffset() != len(ipPayload) {
-				return g, fmt.Errorf("fragment %d at offset %d, %d bytes before it", i, ip.FragOffset(), len(ipPayload))
+			if ip.FragOffset() != len(j.data)-start {
+				return g, fmt.Errorf("fragment %d at offset %d, %d bytes before it", i, ip.FragOffset(), len(j.data)-start)
 			}
 			if last := i == len(fs)-1; mf == last {
 				return g, fmt.Errorf("fragment %d of %d: MF %t", i, len(fs), mf)
 			}
-			ipPayload = append(ipPayload, body...)
+			j.data = append(j.data, body...)
 		default:
 			return g, fmt.Errorf("frame %d: kind %q on the wire", i, f.Kind)
 		}
 	}
 	if fs[0].Kind == report.Fragment {
-		p, err := udpPayload(ipPayload, udplite)
+		p, err := udpPayload(joined(), udplite)
 		if err != nil {
 			return g, err
 		}
@@ -361,8 +514,15 @@ func udpPayload(b []byte, udplite bool) ([]byte, error) {
 
 // payloadProblems matches the wire datagrams against expectedDatagrams.
 func payloadProblems(sc *scenario.Scenario, wire *report.Report) []string {
-	got, probs := reassemble(wire.Frames, sc.Socket.Proto == scenario.UDPLite)
-	want, horizon := expectedDatagrams(sc, wire)
+	var j joiner
+	return j.payloadProblems(sc, wire)
+}
+
+// payloadProblems is the function of that name on j's buffers.
+func (j *joiner) payloadProblems(sc *scenario.Scenario, wire *report.Report) []string {
+	j.data, j.segs = j.data[:0], j.segs[:0]
+	got, probs := j.reassemble(wire.Frames, sc.Socket.Proto == scenario.UDPLite)
+	want, horizon := j.expectedDatagrams(sc, wire)
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
 	w := 0
 	for gi, g := range got {
