@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestSum16MatchesRFC1071 holds sum16 (eight bytes a pass) to RFC 1071 done
+// TestSum16MatchesRFC1071 holds sum16 (32 bytes a pass) to RFC 1071 done
 // sixteen bits at a time, for every length up to 300 at every starting
 // accumulator class, and for 64 KiB of 0xff (the largest carry load).
 func TestSum16MatchesRFC1071(t *testing.T) {
