@@ -107,7 +107,9 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 // empty); together they are the frame's bytes. Writers that take vectors
 // (a pcap record: header, head, data) then never copy the payload to build
 // the frame. fi and both pieces are only valid during the call (fi is
-// passed by reference because it is copied for every frame otherwise).
+// passed by reference because it is copied for every frame otherwise), and
+// neither piece may be written to: data may be the sender's own buffer
+// (for a scenario, the pattern table every run shares).
 type FrameFunc func(fi *FrameInfo, head, data []byte) error
 
 // TransmitV is Transmit handing each frame over in pieces (see FrameFunc).
