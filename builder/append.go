@@ -44,16 +44,17 @@ type cork struct {
 	fl       flow
 }
 
-// skbQueue is a datagram under construction: the UDP header and payload as
-// one contiguous byte slice, plus the length (skb->len, network header
-// included) of every skb __ip_append_data allocated. The skb boundaries are
-// all that is visible later, through ip_do_fragment's fast path.
+// skbQueue is a datagram under construction: the UDP header and payload
+// (one contiguous byte slice, or the header alone with the payload held by
+// reference in ext), plus the length (skb->len, network header included)
+// of every skb __ip_append_data allocated. The skb boundaries are all that
+// is visible later, through ip_do_fragment's fast path.
 type skbQueue struct {
 	// buf holds l4 at offset headroom: the room in front lets the output
 	// path build each frame's headers right before its data, as the
 	// kernel builds them in an skb's headroom, instead of copying data.
 	buf []byte
-	l4  []byte // UDP header + payload, in order: buf[headroom:...]
+	l4  []byte // UDP header (+ payload unless ext is set): buf[headroom:...]
 	// ext, when set, is the payload of a datagram built by one call
 	// (ip_make_skb), held by reference instead of copied into l4, which
 	// then holds the UDP header alone. The kernel copies the caller's

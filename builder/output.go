@@ -92,6 +92,9 @@ func (fi FrameInfo) Why() string {
 // A frame whose payload is the sender's own buffer (see Datagram.Payload)
 // is joined into a scratch buffer first; TransmitV hands it over in two
 // pieces instead.
+//
+// fn must not transmit on the same Device: the frame being handed over
+// lives in the device's buffers, which a nested Transmit would rebuild.
 func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) error) error {
 	return dev.TransmitV(d, v, func(fi *FrameInfo, head, data []byte) error {
 		if len(head) == 0 {
@@ -108,11 +111,13 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 // (a pcap record: header, head, data) then never copy the payload to build
 // the frame. fi and both pieces are only valid during the call (fi is
 // passed by reference because it is copied for every frame otherwise), and
-// neither piece may be written to: data may be the sender's own buffer
-// (for a scenario, the pattern table every run shares).
+// neither fi nor the pieces may be written to: data may be the sender's
+// own buffer (for a scenario, the pattern table every run shares), and fi
+// carries over to the next frame of the datagram.
 type FrameFunc func(fi *FrameInfo, head, data []byte) error
 
 // TransmitV is Transmit handing each frame over in pieces (see FrameFunc).
+// As with Transmit, fn must not transmit on the same Device.
 func (dev *Device) TransmitV(d *Datagram, v View, fn FrameFunc) error {
 	total := len(d.IP) + d.L4Len()
 	switch {

@@ -33,9 +33,11 @@ type Options struct {
 	// report keeps neither steps nor frames: memory stays constant
 	// however long the run.
 	Step func(i int, r report.Step) error
-	// Datagram, when set, is told each datagram's UDP payload (the model's
-	// own record of what the steps put in it) before its frames are
-	// produced; the slice is only valid during the call.
+	// Datagram, when set, is told each datagram's UDP payload (what the
+	// steps put in it) before its frames are produced. The slice is only
+	// valid during the call and must not be written to: for a datagram one
+	// step built it is that step's own payload, a window into the pattern
+	// table every run shares.
 	Datagram func(payload []byte)
 }
 

@@ -58,7 +58,7 @@ type Writer struct {
 	bw *bufio.Writer
 	ng *pcapgo.NgWriter
 	n  int64
-	// epoch is Epoch in Unix seconds.
+	// epoch is Epoch in Unix seconds, read when the Writer is made.
 	epoch int64
 	// join assembles a frame given in pieces for pcapgo's pcapng writer,
 	// which takes one slice.
@@ -162,7 +162,9 @@ func (w *Writer) WriteFrameV(head, data []byte, comment string) error {
 // stamp is the timestamp of the next frame: Epoch plus a microsecond per
 // frame written before it.
 func (w *Writer) stamp() time.Time {
-	return Epoch.Add(time.Duration(w.n) * time.Microsecond)
+	// From the epoch the pcap records use, so that both formats stamp a
+	// frame alike.
+	return time.Unix(w.epoch, 0).UTC().Add(time.Duration(w.n) * time.Microsecond)
 }
 
 // Flush writes buffered frames out.

@@ -133,7 +133,7 @@ func TestParseFormat(t *testing.T) {
 
 // TestRecordsMatchPcapgo holds WriteFrameV's own pcap records to what
 // pcapgo.Writer writes for the same frames and timestamps, byte for byte,
-// across a second boundary; and checks that a frame given in pieces is
+// across a second boundary and for frames larger than the buffer; and checks that a frame given in pieces is
 // written as the joined frame, in pcap and in pcapng.
 func TestRecordsMatchPcapgo(t *testing.T) {
 	const n = 1_000_003 // crosses a second of Epoch + n µs
@@ -160,6 +160,22 @@ func TestRecordsMatchPcapgo(t *testing.T) {
 			t.Fatal(err)
 		}
 		ci := gopacket.CaptureInfo{Timestamp: Epoch.Add(time.Duration(i) * time.Microsecond), CaptureLength: len(f), Length: len(f)}
+		if err := pw.WritePacket(ci, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Frames around and beyond the 64 KiB buffer: flushed first, or
+	// written straight through.
+	for i, size := range []int{65519, 65520, 65536, 70000, 200000, 14} {
+		f := make([]byte, size)
+		for j := range f {
+			f[j] = byte(j * (i + 3))
+		}
+		cut := min(34, size)
+		if err := w.WriteFrameV(f[:cut], f[cut:], ""); err != nil {
+			t.Fatal(err)
+		}
+		ci := gopacket.CaptureInfo{Timestamp: Epoch.Add(time.Duration(n+i) * time.Microsecond), CaptureLength: size, Length: size}
 		if err := pw.WritePacket(ci, f); err != nil {
 			t.Fatal(err)
 		}

@@ -70,9 +70,11 @@ func (h IPv4) SetChecksum() {
 
 // SumExcept is the unfolded sum (ip_fast_csum before its fold) of the
 // header's 32-bit words with tot_len, id, frag_off and check taken as 0:
-// the fields ip_do_fragment and __udp_gso_segment rewrite in every packet
-// they cut. Summed once per datagram, it lets SetFields finish each
-// packet's checksum without reading the header again.
+// the fields that change from packet to packet when a datagram is cut
+// (ip_do_fragment rewrites tot_len and frag_off, GSO segmentation tot_len
+// and id; both the checksum). Summed once per datagram, it lets SetFields
+// finish each packet's checksum without reading the header again. h must
+// be a whole header: IHL at least 5 and no longer than h.
 func (h IPv4) SumExcept() uint64 {
 	_ = h[IPv4MinLen-1]
 	s := uint64(binary.BigEndian.Uint32(h[0:])&0xffff0000) +
