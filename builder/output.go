@@ -151,7 +151,9 @@ func (dev *Device) segmentsGSO(d *Datagram) bool {
 }
 
 // completeChecksum finishes a CHECKSUM_PARTIAL checksum as skb_checksum_help
-// (or the NIC) does: the field already holds the pseudo-header sum.
+// (or the NIC) does: the field already holds the pseudo-header sum. Like
+// skb_checksum_help it leaves the skb CHECKSUM_NONE, so that a datagram
+// transmitted again is not summed over its finished checksum.
 func completeChecksum(d *Datagram) {
 	uh := header.UDP(d.UDP)
 	c := ^d.l4Sum(d.L4Len(), 0)
@@ -159,6 +161,7 @@ func completeChecksum(d *Datagram) {
 		c = header.CsumMangled0
 	}
 	uh.SetChecksum(c)
+	d.Summed = csumNone
 }
 
 // linkHead builds an Ethernet header followed by ip in the device's header
