@@ -64,7 +64,8 @@ type Writer struct {
 	// which takes one slice.
 	join []byte
 	// rec is the pcap record header being written (a field, not a local:
-	// bufio may hand it to the underlying writer, so a local would escape).
+	// bufio may hand it to the underlying writer, so a local would escape
+	// and be allocated per frame).
 	rec [pcapRecordLen]byte
 }
 
@@ -126,7 +127,11 @@ func (w *Writer) WriteFrameV(head, data []byte, comment string) error {
 		return w.ng.WritePacketWithOptions(ci, data, opts)
 	}
 	// Epoch plus n microseconds, without time.Time arithmetic per frame.
-	sec, usec := uint32(w.epoch+w.n/1e6), uint32(w.n%1e6)
+	rec := w.rec[:]
+	binary.LittleEndian.PutUint32(rec[0:], uint32(w.epoch+w.n/1e6))
+	binary.LittleEndian.PutUint32(rec[4:], uint32(w.n%1e6))
+	binary.LittleEndian.PutUint32(rec[8:], uint32(n))
+	binary.LittleEndian.PutUint32(rec[12:], uint32(n))
 	w.n++
 	if pcapRecordLen+n > w.bw.Available() {
 		if err := w.bw.Flush(); err != nil {
@@ -136,27 +141,20 @@ func (w *Writer) WriteFrameV(head, data []byte, comment string) error {
 	if pcapRecordLen+n <= w.bw.Available() {
 		// The record is laid out in the buffer's free space and
 		// committed with one Write (bufio's AvailableBuffer idiom).
-		b := w.bw.AvailableBuffer()
-		b = binary.LittleEndian.AppendUint32(b, sec)
-		b = binary.LittleEndian.AppendUint32(b, usec)
-		b = binary.LittleEndian.AppendUint32(b, uint32(n))
-		b = binary.LittleEndian.AppendUint32(b, uint32(n))
+		b := append(w.bw.AvailableBuffer(), rec...)
 		b = append(append(b, head...), data...)
 		_, err := w.bw.Write(b)
 		return err
 	}
 	// A frame larger than the buffer goes straight through.
-	rec := w.rec[:]
-	binary.LittleEndian.PutUint32(rec[0:], sec)
-	binary.LittleEndian.PutUint32(rec[4:], usec)
-	binary.LittleEndian.PutUint32(rec[8:], uint32(n))
-	binary.LittleEndian.PutUint32(rec[12:], uint32(n))
-	for _, p := range [][]byte{rec, head, data} {
-		if _, err := w.bw.Write(p); err != nil {
-			return err
-		}
+	if _, err := w.bw.Write(rec); err != nil {
+		return err
 	}
-	return nil
+	if _, err := w.bw.Write(head); err != nil {
+		return err
+	}
+	_, err := w.bw.Write(data)
+	return err
 }
 
 // stamp is the timestamp of the next frame: Epoch plus a microsecond per
