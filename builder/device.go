@@ -90,13 +90,19 @@ type Device struct {
 	SrcMAC   [6]byte
 	DstMAC   [6]byte
 
-	// Scratch space Transmit reuses from frame to frame.
-	scratch []byte
-	saved   []byte
-	head    []byte
-	fi      FrameInfo // the frame being handed over (FrameFunc's fi)
-	hdr     [2][]byte
-	sizes   []int
+	// Scratch space Transmit reuses from frame to frame; a Runner keeps
+	// it across runs.
+	bufs txBuffers
+	fi   FrameInfo // the frame being handed over (FrameFunc's fi)
+}
+
+// txBuffers are a Device's scratch buffers.
+type txBuffers struct {
+	scratch []byte    // a frame joined into one slice (Transmit)
+	saved   []byte    // the bytes in-place headers cover (emitAt)
+	head    []byte    // a frame head with the start of a UDP header
+	hdr     [2][]byte // frame heads updated from frame to frame
+	sizes   []int     // slow-path fragment sizes
 }
 
 // Default MAC addresses of the two ends, as udpbuild kernel assigns them.

@@ -100,8 +100,8 @@ func (dev *Device) Transmit(d *Datagram, v View, fn func(FrameInfo, []byte) erro
 		if len(head) == 0 {
 			return fn(*fi, data)
 		}
-		b := append(append(dev.scratch[:0], head...), data...)
-		dev.scratch = b
+		b := append(append(dev.bufs.scratch[:0], head...), data...)
+		dev.bufs.scratch = b
 		return fn(*fi, b)
 	})
 }
@@ -168,14 +168,14 @@ func completeChecksum(d *Datagram) {
 // buffer k, and returns it: the frame head the output functions then
 // update in place from frame to frame.
 func (dev *Device) linkHead(k int, ip []byte) []byte {
-	h := dev.hdr[k][:0]
+	h := dev.bufs.hdr[k][:0]
 	if cap(h) < headroom {
 		h = make([]byte, 0, headroom)
 	}
 	h = h[:header.EthernetLen]
 	header.PutEthernet(h, dev.DstMAC, dev.SrcMAC)
 	h = append(h, ip...)
-	dev.hdr[k] = h
+	dev.bufs.hdr[k] = h
 	return h
 }
 
@@ -193,8 +193,8 @@ func (dev *Device) emitAt(fn FrameFunc, fi *FrameInfo, d *Datagram, hdrs []byte,
 	base := headroom + off
 	if d.contig && base >= hl && base+n <= len(d.buf) {
 		start := base - hl
-		saved := append(dev.saved[:0], d.buf[start:base]...)
-		dev.saved = saved
+		saved := append(dev.bufs.saved[:0], d.buf[start:base]...)
+		dev.bufs.saved = saved
 		copy(d.buf[start:], hdrs)
 		err := fn(fi, nil, d.buf[start:base+n])
 		copy(d.buf[start:base], saved)
@@ -206,8 +206,8 @@ func (dev *Device) emitAt(fn FrameFunc, fi *FrameInfo, d *Datagram, hdrs []byte,
 	// The frame starts inside the UDP header (the first fragment, or the
 	// whole datagram): the header joins the head.
 	hdrEnd := min(off+n, udpHdrLen)
-	h := append(append(dev.head[:0], hdrs...), d.UDP[off:hdrEnd]...)
-	dev.head = h
+	h := append(append(dev.bufs.head[:0], hdrs...), d.UDP[off:hdrEnd]...)
+	dev.bufs.head = h
 	return fn(fi, h, d.Payload[:off+n-hdrEnd])
 }
 
@@ -219,7 +219,7 @@ func (dev *Device) fragment(d *Datagram, fn FrameFunc) error {
 	mtu := dev.MTU - hlen // data space
 	sizes, fast := d.SkbData, fastPath(d.SkbData, mtu)
 	if !fast {
-		sizes = dev.sizes[:0]
+		sizes = dev.bufs.sizes[:0]
 		for left := d.L4Len(); left > 0; {
 			n := min(left, mtu)
 			if n < left {
@@ -228,20 +228,20 @@ func (dev *Device) fragment(d *Datagram, fn FrameFunc) error {
 			sizes = append(sizes, n)
 			left -= n
 		}
-		dev.sizes = sizes
+		dev.bufs.sizes = sizes
 	}
+	// Two frame heads: the first fragment's, and every later one's.
 	heads := [2][]byte{dev.linkHead(0, d.IP), dev.linkHead(1, d.IP)}
-	first, later := header.IPv4(heads[0][header.EthernetLen:]), header.IPv4(heads[1][header.EthernetLen:])
+	ips := [2]header.IPv4{heads[0][header.EthernetLen:], heads[1][header.EthernetLen:]}
 	if hlen > header.IPv4MinLen {
 		// ip_options_fragment: options not marked "copied" become NOOPs
 		// in every fragment after the first.
-		copy(later[header.IPv4MinLen:], ipopt.Fragment(d.IP[header.IPv4MinLen:]))
+		copy(ips[1][header.IPv4MinLen:], ipopt.Fragment(d.IP[header.IPv4MinLen:]))
 	}
 	// ip_do_fragment rewrites tot_len and frag_off (and the checksum) in
 	// each fragment; the rest of each header's sum is taken once.
-	ips := [2]header.IPv4{first, later}
-	sums := [2]uint64{first.SumExcept(), later.SumExcept()}
-	id := first.ID()
+	sums := [2]uint64{ips[0].SumExcept(), ips[1].SumExcept()}
+	id := ips[0].ID()
 	fi := &dev.fi
 	*fi = FrameInfo{Kind: report.Fragment, Count: len(sizes), SlowPath: !fast, IDWhy: d.IDWhy}
 	off := 0
@@ -294,7 +294,7 @@ func (dev *Device) segment(d *Datagram, partial bool, fn FrameFunc) error {
 	// Each segment's head is Ethernet, IP and its own UDP header, updated
 	// in place from segment to segment.
 	head := append(dev.linkHead(0, d.IP), d.UDP...)
-	dev.hdr[0] = head
+	dev.bufs.hdr[0] = head
 	ip := header.IPv4(head[header.EthernetLen : header.EthernetLen+len(d.IP)])
 	uh := head[header.EthernetLen+len(d.IP):]
 	ipSum, frag := ip.SumExcept(), ip.FragWord()

@@ -65,9 +65,9 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		return nil, err
 	}
 	dev := &rn.dev
-	scratch, saved, head, hdr, sizes := dev.scratch, dev.saved, dev.head, dev.hdr, dev.sizes
+	bufs := dev.bufs
 	*dev = *nd
-	dev.scratch, dev.saved, dev.head, dev.hdr, dev.sizes = scratch, saved, head, hdr, sizes
+	dev.bufs = bufs
 	rep := &report.Report{
 		Scenario: sc.Name,
 		Source:   "model",
