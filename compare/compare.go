@@ -26,14 +26,19 @@ type Difference struct {
 	Kernel, Model string
 }
 
-func (d Difference) String() string {
+func (d Difference) String() string { return d.Labelled("kernel", "model") }
+
+// Labelled renders the difference with its two sides named k and m
+// instead of "kernel" and "model" (e.g. "live" and "golden" when two kernel
+// runs were compared).
+func (d Difference) Labelled(k, m string) string {
 	switch {
 	case d.Frame >= 0:
-		return fmt.Sprintf("frame %d: %s: kernel %s, model %s", d.Frame, d.Field, d.Kernel, d.Model)
+		return fmt.Sprintf("frame %d: %s: %s %s, %s %s", d.Frame, d.Field, k, d.Kernel, m, d.Model)
 	case d.Step >= 0:
-		return fmt.Sprintf("step %d: %s: kernel %s, model %s", d.Step, d.Field, d.Kernel, d.Model)
+		return fmt.Sprintf("step %d: %s: %s %s, %s %s", d.Step, d.Field, k, d.Kernel, m, d.Model)
 	}
-	return fmt.Sprintf("%s: kernel %s, model %s", d.Field, d.Kernel, d.Model)
+	return fmt.Sprintf("%s: %s %s, %s %s", d.Field, k, d.Kernel, m, d.Model)
 }
 
 // Reports compares a kernel report with a model report of the same view.

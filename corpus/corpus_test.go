@@ -120,22 +120,11 @@ func TestKernelDrift(t *testing.T) {
 				fmt.Fprintf(&b, "\n\tthe goldens were captured on kernel %s (testdata/kernel/KERNEL), this is %s: the kernel changed, so the drift may be real", c.Release, r.rep.Kernel)
 			}
 			for _, d := range diffs {
-				b.WriteString("\n\t" + driftString(d))
+				b.WriteString("\n\t" + d.Labelled("live", "golden"))
 			}
 			t.Error(b.String())
 		})
 	}
-}
-
-// driftString renders a difference found by compare.Reports(live, golden).
-func driftString(d compare.Difference) string {
-	switch {
-	case d.Frame >= 0:
-		return fmt.Sprintf("frame %d: %s: live %s, golden %s", d.Frame, d.Field, d.Kernel, d.Model)
-	case d.Step >= 0:
-		return fmt.Sprintf("step %d: %s: live %s, golden %s", d.Step, d.Field, d.Kernel, d.Model)
-	}
-	return fmt.Sprintf("%s: live %s, golden %s", d.Field, d.Kernel, d.Model)
 }
 
 func unameRelease() string {

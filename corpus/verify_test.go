@@ -22,6 +22,7 @@ import (
 	"github.com/udpbuild/udpbuild/capture"
 	"github.com/udpbuild/udpbuild/compare"
 	"github.com/udpbuild/udpbuild/corpus"
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/verify"
 )
 
@@ -270,32 +271,9 @@ func l4Of(f []byte) []byte {
 	return ip[ihlOf(ip):binary.BigEndian.Uint16(ip[2:4])]
 }
 
-// onesSum adds b to a one's-complement accumulator as 16-bit words.
-func onesSum(acc uint32, b []byte) uint32 {
-	for ; len(b) >= 2; b = b[2:] {
-		acc += uint32(b[0])<<8 | uint32(b[1])
-	}
-	if len(b) == 1 {
-		acc += uint32(b[0]) << 8
-	}
-	return acc
-}
-
-// fold16 folds an accumulator to 16 bits.
-func fold16(acc uint32) uint16 {
-	for acc>>16 != 0 {
-		acc = acc&0xffff + acc>>16
-	}
-	return uint16(acc)
-}
-
 // fixIPChecksum recomputes the IPv4 header checksum, as a sender that
 // wrote a wrong field would have.
-func fixIPChecksum(f []byte) {
-	ip := ipOf(f)
-	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:12], ^fold16(onesSum(0, ip[:ihlOf(ip)])))
-}
+func fixIPChecksum(f []byte) { header.IPv4(ipOf(f)).SetChecksum() }
 
 // fillUDPChecksum completes the UDP checksum of a whole datagram over all
 // of it, as the device (or skb_checksum_help) does for a CHECKSUM_PARTIAL
@@ -303,11 +281,9 @@ func fixIPChecksum(f []byte) {
 func fillUDPChecksum(f []byte) {
 	ip, l4 := ipOf(f), l4Of(f)
 	l4[6], l4[7] = 0, 0
-	acc := onesSum(0, ip[12:20])
-	acc += uint32(ip[9]) + uint32(len(l4))
-	c := ^fold16(onesSum(acc, l4))
+	c := ^header.Checksum(l4, header.PseudoHeaderSum([4]byte(ip[12:16]), [4]byte(ip[16:20]), ip[9], uint16(len(l4))))
 	if c == 0 {
-		c = 0xffff
+		c = header.CsumMangled0
 	}
 	binary.BigEndian.PutUint16(l4[6:8], c)
 }
