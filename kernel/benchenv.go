@@ -33,10 +33,8 @@ var benchOffloads = [...]string{
 // off on the sender's end, listeners on the peer, and the sender's UDP
 // socket bound and unconnected.
 type benchEnv struct {
-	ns        netnsPair
-	created   []string // namespaces to delete
-	listeners []int    // peer fds
-	sock      *udpSocket
+	world
+	sock *udpSocket
 }
 
 // newBenchEnv builds the world for sending from src to dst over a veth of
@@ -46,19 +44,14 @@ func newBenchEnv(ctx context.Context, src, dst netip.AddrPort, mtu int) (env *be
 	if err != nil {
 		return nil, err
 	}
-	e := &benchEnv{ns: names}
+	e := &benchEnv{world: world{ns: names}}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.close())
 		}
 	}()
-	for _, name := range []string{e.ns.sender, e.ns.peer} {
-		// Listed before the attempt, as in runner.run: a failed add may
-		// leave its mount behind.
-		e.created = append(e.created, name)
-		if err := addNetns(ctx, name); err != nil {
-			return nil, err
-		}
+	if err := e.addNamespaces(ctx); err != nil {
+		return nil, err
 	}
 	sc := &scenario.Scenario{
 		Link:   scenario.Link{MTU: mtu},
@@ -105,22 +98,11 @@ func newBenchEnv(ctx context.Context, src, dst netip.AddrPort, mtu int) (env *be
 	return e, nil
 }
 
-// close releases every socket (they pin their namespaces) and deletes the
-// namespaces, which takes the veth with them. It is safe to call twice.
+// close closes the sender's socket, then releases the world. It is safe
+// to call twice.
 func (e *benchEnv) close() error {
 	e.sock.close()
-	for _, fd := range e.listeners {
-		unix.Close(fd)
-	}
-	e.listeners = nil
-	var errs []error
-	for _, name := range e.created {
-		if err := deleteNetns(name); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	e.created = nil
-	return errors.Join(errs...)
+	return e.release()
 }
 
 // txCounters are a device's transmit counters (rtnl_link_stats64).

@@ -110,6 +110,46 @@ func deleteNetns(name string) error {
 	return nil
 }
 
+// world is what every use of the real kernel builds and must release, a
+// scenario run and a benchmark alike: the sender and peer namespaces and
+// the peer's listening sockets.
+type world struct {
+	ns        netnsPair
+	created   []string // namespaces to delete
+	listeners []int    // peer fds
+}
+
+// addNamespaces creates the pair. Each name is listed before the attempt:
+// a failed `ip netns add` may leave its mount behind, and deleteNetns skips
+// a name that does not exist.
+func (w *world) addNamespaces(ctx context.Context) error {
+	for _, name := range []string{w.ns.sender, w.ns.peer} {
+		w.created = append(w.created, name)
+		if err := addNetns(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release closes the listeners and deletes the namespaces, which takes the
+// veth with them. The sender's sockets must be closed first: they pin
+// their namespace. It is safe to call twice.
+func (w *world) release() error {
+	for _, fd := range w.listeners {
+		unix.Close(fd)
+	}
+	w.listeners = nil
+	var errs []error
+	for _, name := range w.created {
+		if err := deleteNetns(name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	w.created = nil
+	return errors.Join(errs...)
+}
+
 // inNetns runs f on an OS thread that has joined namespace ns. Sockets that
 // f creates belong to ns for their whole life, so they can then be used
 // from any goroutine. The thread is never unlocked: when the goroutine

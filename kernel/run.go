@@ -88,7 +88,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (rep *report.
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{sc: sc, opts: opts, ns: names, plan: planFor(sc)}
+	r := &runner{sc: sc, opts: opts, world: world{ns: names}, plan: planFor(sc)}
 	defer func() {
 		if p := recover(); p != nil {
 			rep, err = nil, fmt.Errorf("kernel: internal error: %v", p)
@@ -109,14 +109,12 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (rep *report.
 type runner struct {
 	sc   *scenario.Scenario
 	opts Options
-	ns   netnsPair
 	plan plan
 
-	created   []string // namespaces to delete
-	listeners []int    // peer fds
-	sock      *udpSocket
-	tap       *capture
-	datagram  int // next Frame.Datagram
+	world
+	sock     *udpSocket
+	tap      *capture
+	datagram int // next Frame.Datagram
 }
 
 func (r *runner) run(ctx context.Context) (*report.Report, error) {
@@ -128,13 +126,8 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 		Steps:    []report.Step{},
 		Frames:   []report.Frame{},
 	}
-	for _, name := range []string{r.ns.sender, r.ns.peer} {
-		// Listed first: a failed `ip netns add` may leave its mount behind,
-		// and deleteNetns skips a name that does not exist.
-		r.created = append(r.created, name)
-		if err := addNetns(ctx, name); err != nil {
-			return nil, err
-		}
+	if err := r.addNamespaces(ctx); err != nil {
+		return nil, err
 	}
 	if err := setupLink(ctx, r.ns, r.plan); err != nil {
 		return nil, r.ctxErr(ctx, err)
@@ -230,23 +223,12 @@ func (r *runner) ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// teardown closes every socket (they pin their namespaces) and deletes the
-// namespaces, which takes the veth pair with them.
+// teardown closes the sender's sockets (they pin their namespace), then
+// releases the world.
 func (r *runner) teardown() error {
 	r.sock.close()
 	r.tap.close()
-	for _, fd := range r.listeners {
-		unix.Close(fd)
-	}
-	r.listeners = nil
-	var errs []error
-	for _, name := range r.created {
-		if err := deleteNetns(name); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	r.created = nil
-	return errors.Join(errs...)
+	return r.release()
 }
 
 // kernelRelease is `uname -r`.
