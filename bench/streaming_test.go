@@ -28,7 +28,7 @@ func streamSends(tb testing.TB, n int, w io.Writer, sample func()) int {
 	_, err = builder.Run(sc, builder.Options{
 		Frame: func(f report.Frame) error { frames++; return cw.WriteFrame(f.Data, "") },
 		Step: func(i int, r report.Step) error {
-			if msg := builder.CheckStep(sc, i, r); msg != "" {
+			if msg := sc.CheckStep(i, r); msg != "" {
 				return fmt.Errorf("%s", msg)
 			}
 			if i%10000 == 0 && sample != nil {

@@ -179,47 +179,6 @@ func featureStrings(fs []scenario.Feature) []string {
 	return out
 }
 
-// CheckExpect compares each step's result with its expect, returning one
-// message per mismatch ("step 2: expected EMSGSIZE, got 1000").
-func CheckExpect(sc *scenario.Scenario, rep *report.Report) []string {
-	var bad []string
-	for n, got := range rep.Steps {
-		if msg := CheckStep(sc, n, got); msg != "" {
-			bad = append(bad, msg)
-		}
-	}
-	return bad
-}
-
-// CheckStep compares the result of executed step n (counting across
-// repeats) with its expect; "" when it holds or there is none.
-func CheckStep(sc *scenario.Scenario, n int, got report.Step) string {
-	if len(sc.Steps) == 0 {
-		return ""
-	}
-	i := n % len(sc.Steps)
-	st := sc.Steps[i]
-	if st.Send == nil || st.Send.Expect == nil {
-		return ""
-	}
-	want := st.Send.Expect
-	if want.Err == got.Err && (want.Err != 0 || want.Ret == got.Ret) {
-		return ""
-	}
-	where := fmt.Sprintf("step %d (line %d)", i, st.Line)
-	if n != i {
-		where += fmt.Sprintf(", repeat %d", n/len(sc.Steps))
-	}
-	return fmt.Sprintf("%s: expected %s, got %s", where, expectString(want), got)
-}
-
-func expectString(e *scenario.Expect) string {
-	if e.Err != 0 {
-		return e.Err.Name()
-	}
-	return fmt.Sprint(e.Ret)
-}
-
 // outputFunc names the kernel function that produced a frame of kind k.
 func outputFunc(k report.Kind) string {
 	switch k {

@@ -262,7 +262,7 @@ func TestCorpusFiles(t *testing.T) {
 				t.Errorf("%s: step %d (line %d): send without expect", c.Name, i, st.Line)
 			}
 		}
-		for _, bad := range builder.CheckExpect(c.Scenario, c.Golden) {
+		for _, bad := range c.Scenario.CheckExpect(c.Golden) {
 			t.Errorf("%s: the golden breaks the scenario's expect: %s", c.Name, bad)
 		}
 	}

@@ -292,7 +292,7 @@ func TestGSOSelftestModel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range builder.CheckExpect(s.sc, rep) {
+			for _, m := range s.sc.CheckExpect(rep) {
 				t.Error(m)
 			}
 			checkSelftestFrames(t, s, rep.Frames)
@@ -311,7 +311,7 @@ func TestGSOSelftestKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range builder.CheckExpect(s.sc, krep) {
+			for _, m := range s.sc.CheckExpect(krep) {
 				t.Errorf("kernel: %s", m)
 			}
 			// Without NETIF_F_GSO_UDP_L4 the kernel segments in

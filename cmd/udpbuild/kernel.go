@@ -54,7 +54,7 @@ machine, whatever addresses the scenario names.`,
 			if err := writeOutputs(of, f, rep, sc); err != nil {
 				return err
 			}
-			if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
+			if bad := sc.CheckExpect(rep); len(bad) > 0 {
 				return mismatch("%s: %s", args[0], strings.Join(bad, "; "))
 			}
 			return nil

@@ -205,7 +205,7 @@ func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, 
 		check.hook(&opts)
 	}
 	opts.Step = func(n int, r report.Step) error {
-		if msg := builder.CheckStep(sc, n, r); msg != "" {
+		if msg := sc.CheckStep(n, r); msg != "" {
 			nbad++
 			if len(bad) < 5 {
 				bad = append(bad, msg)
@@ -271,7 +271,7 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v builde
 			return err
 		}
 	}
-	if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
+	if bad := sc.CheckExpect(rep); len(bad) > 0 {
 		return mismatch("%s: %s", sc.Path, strings.Join(bad, "; "))
 	}
 	return nil
