@@ -56,7 +56,7 @@ func Reports(kernel, model *report.Report) []Difference {
 			}
 		}
 	}
-	if !sameStrings(kernel.Features.Enabled, model.Features.Enabled) {
+	if !report.SameSet(kernel.Features.Enabled, model.Features.Enabled) {
 		add(Difference{Frame: -1, Step: -1, Field: "link features enabled", Kernel: fmt.Sprint(kernel.Features.Enabled), Model: fmt.Sprint(model.Features.Enabled)})
 	}
 	n := min(len(kernel.Steps), len(model.Steps))
@@ -78,7 +78,7 @@ func Reports(kernel, model *report.Report) []Difference {
 		if k.Step != m.Step {
 			add(Difference{Frame: i, Step: -1, Field: "emitted by step", Kernel: fmt.Sprint(k.Step), Model: fmt.Sprint(m.Step)})
 		}
-		for _, d := range Frames(k.Data, m.Data, &ids, m) {
+		for _, d := range compareFrame(k.Data, m.Data, &ids, m) {
 			d.Frame = i
 			d.Step = -1
 			add(d)
@@ -106,25 +106,6 @@ func perStep(fs []report.Frame) string {
 	return s + ")"
 }
 
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]int{}
-	for _, s := range a {
-		seen[s]++
-	}
-	for _, s := range b {
-		seen[s]--
-	}
-	for _, v := range seen {
-		if v != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // idState remembers, per ID counter, the first kernel and model IDs seen,
 // so that later IDs are compared as offsets from them.
 type idState struct {
@@ -138,9 +119,10 @@ type idKey struct {
 	proto    uint8
 }
 
-// Frames compares one kernel frame with one model frame, from the Ethernet
-// header on. mf is the model's record of the frame (for its ID rule).
-func Frames(k, m []byte, ids *idState, mf report.Frame) []Difference {
+// compareFrame compares one kernel frame with one model frame, from the
+// Ethernet header on. mf is the model's record of the frame (for its ID
+// rule); ids carries the ID counters' bases from frame to frame.
+func compareFrame(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	var out []Difference
 	add := func(field string, kv, mv any) {
 		out = append(out, Difference{Field: field, Kernel: fmt.Sprint(kv), Model: fmt.Sprint(mv)})
@@ -184,8 +166,8 @@ func Frames(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	if kw&header.IPv4MF != mw&header.IPv4MF {
 		add("IPv4 flags.MF", b01(kw&header.IPv4MF), b01(mw&header.IPv4MF))
 	}
-	if kw&0x8000 != mw&0x8000 {
-		add("IPv4 flags.reserved", b01(kw&0x8000), b01(mw&0x8000))
+	if kw&header.IPv4RF != mw&header.IPv4RF {
+		add("IPv4 flags.reserved", b01(kw&header.IPv4RF), b01(mw&header.IPv4RF))
 	}
 	if ki.FragOffset() != mi.FragOffset() {
 		add("IPv4 fragment offset", ki.FragOffset(), mi.FragOffset())
@@ -297,7 +279,7 @@ func compareID(k, m header.IPv4, s *idState, mf report.Frame) (string, bool) {
 		}
 		return "", kid != mid
 	case report.IDIdents:
-		key := idKey{src: [4]byte(m[12:16]), dst: [4]byte(m[16:20]), proto: m.Protocol()}
+		key := idKey{src: m.Src4(), dst: m.Dst4(), proto: m.Protocol()}
 		if s.identsBase == nil {
 			s.identsBase, s.identsBaseStp = map[idKey][2]uint16{}, map[idKey]int{}
 		}

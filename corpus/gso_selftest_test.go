@@ -320,7 +320,7 @@ func TestGSOSelftestKernel(t *testing.T) {
 			if !slices.Contains(krep.Features.Enabled, string(scenario.GSOUDPL4)) {
 				checkSelftestFrames(t, s, krep.Frames)
 			}
-			mrep, note, err := compare.ModelFor(s.sc, krep, builder.Options{View: builder.Tap, Seed: 1})
+			mrep, note, err := builder.RunAgainst(s.sc, krep, builder.Options{View: builder.Tap, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

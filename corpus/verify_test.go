@@ -20,7 +20,6 @@ import (
 
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/capture"
-	"github.com/udpbuild/udpbuild/compare"
 	"github.com/udpbuild/udpbuild/corpus"
 	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/verify"
@@ -143,7 +142,7 @@ func checkCorpusCapture(t *testing.T, c corpus.Case, drops []wantVerdict) {
 	// for one (TestModelMatchesGolden), so its provenance numbers the
 	// kernel's frames too.
 	var payload []int
-	model, _, err := compare.ModelFor(c.Scenario, c.Golden, builder.Options{View: builder.Tap, Seed: 1,
+	model, _, err := builder.RunAgainst(c.Scenario, c.Golden, builder.Options{View: builder.Tap, Seed: 1,
 		Datagram: func(p []byte) { payload = append(payload, len(p)) }})
 	if err != nil {
 		t.Fatalf("model: %v", err)

@@ -29,11 +29,11 @@ func TestWireViewMatchesKernelOffloadsOff(t *testing.T) {
 			t.Parallel()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			krep, err := kernel.Run(context.Background(), compare.WithoutOffloads(c.Scenario), kernel.Options{})
+			krep, err := kernel.Run(context.Background(), builder.WithoutOffloads(c.Scenario), kernel.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			mrep, err := compare.WireModelFor(c.Scenario, krep, builder.Options{Seed: 1})
+			mrep, err := builder.RunWireAgainst(c.Scenario, krep, builder.Options{Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

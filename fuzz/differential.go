@@ -82,14 +82,14 @@ func (o outcome) failed() bool { return o.infra != nil || o.model != nil }
 type checker func(ctx context.Context, sc *scenario.Scenario) outcome
 
 // kernelChecker compares the running kernel with the model on its actual
-// features (compare.ModelFor), in the tap view the kernel captures.
+// features (builder.RunAgainst), in the tap view the kernel captures.
 func kernelChecker(settle time.Duration) checker {
 	return func(ctx context.Context, sc *scenario.Scenario) outcome {
 		krep, err := kernel.Run(ctx, sc, kernel.Options{Settle: settle})
 		if err != nil {
 			return outcome{infra: err}
 		}
-		mrep, note, err := compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: 1})
+		mrep, note, err := builder.RunAgainst(sc, krep, builder.Options{View: builder.Tap, Seed: 1})
 		if err != nil {
 			return outcome{model: err}
 		}

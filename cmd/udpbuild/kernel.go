@@ -129,7 +129,7 @@ Exit status 0 when they agree, 1 on any difference.`,
 			} else {
 				krep, err = runKernel(cmd, sc)
 				if err == nil {
-					mrep, note, err = compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: seed})
+					mrep, note, err = builder.RunAgainst(sc, krep, builder.Options{View: builder.Tap, Seed: seed})
 				}
 			}
 			if err != nil {
@@ -172,13 +172,13 @@ Exit status 0 when they agree, 1 on any difference.`,
 }
 
 // wireReports runs the kernel with every offload off and the model's wire
-// view with the scenario's own features (compare.WireModelFor).
+// view with the scenario's own features (builder.RunWireAgainst).
 func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, mrep *report.Report, note string, err error) {
-	krep, err = runKernel(cmd, compare.WithoutOffloads(sc))
+	krep, err = runKernel(cmd, builder.WithoutOffloads(sc))
 	if err != nil {
 		return nil, nil, "", err
 	}
-	mrep, err = compare.WireModelFor(sc, krep, builder.Options{Seed: seed})
+	mrep, err = builder.RunWireAgainst(sc, krep, builder.Options{Seed: seed})
 	if err != nil {
 		return nil, nil, "", invalid("%s: %v", sc.Path, err)
 	}
