@@ -71,7 +71,7 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 	rep := &report.Report{
 		Scenario: sc.Name,
 		Source:   "model",
-		View:     o.View.String(),
+		View:     report.View(o.View.String()),
 		Features: report.Features{Requested: featureStrings(sc.Link.Features), Enabled: dev.Features.Names(), Dropped: dropped},
 		Steps:    make([]report.Step, 0, len(sc.Steps)),
 	}

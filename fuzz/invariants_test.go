@@ -270,11 +270,11 @@ func verifyProblems(sc *scenario.Scenario, rep *report.Report, v builder.View, s
 }
 
 // verifyView names builder's view as verify.Frames does.
-func verifyView(v builder.View) string {
+func verifyView(v builder.View) report.View {
 	if v == builder.Tap {
-		return verify.ViewTap
+		return report.Tap
 	}
-	return verify.ViewWire
+	return report.Wire
 }
 
 // ipPacket returns the IPv4 packet of an Ethernet frame, cut to its total

@@ -190,8 +190,8 @@ type Report struct {
 	Scenario string `json:"scenario"`
 	// Source is "model" or "kernel".
 	Source string `json:"source"`
-	// View is "tap" or "wire".
-	View string `json:"view"`
+	// View is which picture of the output Frames show.
+	View View `json:"view"`
 	// Kernel is the release of the kernel that ran the scenario (uname -r),
 	// for kernel runs.
 	Kernel string `json:"kernel,omitempty"`

@@ -189,7 +189,7 @@ func FuzzFragmentReassemble(f *testing.F) {
 			t.Fatalf("mtu %d, options % x: the %d-byte payload did not come back whole from %d frames", mtu, opts, len(payload), len(frames))
 		}
 
-		for _, p := range Frames(recs, ViewWire, mtu, [][]byte{payload}) {
+		for _, p := range Frames(recs, report.Wire, mtu, [][]byte{payload}) {
 			t.Errorf("mtu %d, options % x, %d bytes: %v", mtu, opts, len(payload), p)
 		}
 	})

@@ -16,7 +16,7 @@ import (
 // segments reassemble, checksums hold and the payload is the one the model
 // recorded for the datagram.
 type selfCheck struct {
-	view     string
+	view     report.View
 	mtu      int
 	frames   []report.Frame
 	payload  []byte
@@ -29,7 +29,7 @@ type selfCheck struct {
 const maxShownProblems = 5
 
 func newSelfCheck(v builder.View, mtu int) *selfCheck {
-	return &selfCheck{view: v.String(), mtu: mtu}
+	return &selfCheck{view: report.View(v.String()), mtu: mtu}
 }
 
 // hook installs the checker on a run's options, chaining existing hooks.
