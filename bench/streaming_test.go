@@ -26,8 +26,11 @@ func streamSends(tb testing.TB, n int, w io.Writer, sample func()) int {
 	}
 	frames := 0
 	_, err = builder.Run(sc, builder.Options{
-		Frame: func(f report.Frame) error { frames++; return cw.WriteFrame(f.Data, "") },
-		Step: func(i int, r report.Step) error {
+		Frames: builder.FrameFunc(func(_ *builder.FrameInfo, head, data []byte) error {
+			frames++
+			return cw.WriteFrameV(head, data, "")
+		}),
+		Steps: func(i int, r report.Step) error {
 			if msg := sc.CheckStep(i, r); msg != "" {
 				return fmt.Errorf("%s", msg)
 			}

@@ -76,7 +76,7 @@ func WithoutOffloads(sc *scenario.Scenario) *scenario.Scenario {
 // Offloads change who computes the bytes, not the bytes, so the two must
 // agree; the feature lists differ on purpose and are not compared.
 func RunWireAgainst(sc *scenario.Scenario, kernel *report.Report, o Options) (*report.Report, error) {
-	o.View = Wire
+	o.View = report.Wire
 	rep, err := Run(sc, o)
 	if err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ func TestModelMatchesGolden(t *testing.T) {
 	for _, c := range loadCorpus(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			model, note, err := builder.RunAgainst(c.Scenario, c.Golden, builder.Options{View: builder.Tap, Seed: 1})
+			model, note, err := builder.RunAgainst(c.Scenario, c.Golden, builder.Options{View: report.Tap, Seed: 1})
 			if err != nil {
 				t.Fatalf("%s: model run: %v", c.Scenario.Path, err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/compare"
 	"github.com/udpbuild/udpbuild/kernel"
+	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -89,7 +90,7 @@ func kernelChecker(settle time.Duration) checker {
 		if err != nil {
 			return outcome{infra: err}
 		}
-		mrep, note, err := builder.RunAgainst(sc, krep, builder.Options{View: builder.Tap, Seed: 1})
+		mrep, note, err := builder.RunAgainst(sc, krep, builder.Options{View: report.Tap, Seed: 1})
 		if err != nil {
 			return outcome{model: err}
 		}

@@ -91,7 +91,7 @@ func reassembled(frames [][]byte) [][]byte {
 }
 
 // FuzzFragmentReassemble sends one datagram of any size through the model
-// (builder.Socket.Sendmsg, then Device.Transmit in the wire view) at any
+// (builder.Socket.Sendmsg, its device's frames in the wire view) at any
 // MTU (68..65535) with 0..40 bytes of valid IP options, and receives it
 // back: unless the kernel refuses the datagram with ENOBUFS (too many
 // small skbs for the default send buffer), every frame must fit the MTU, Judge must deliver exactly one
@@ -130,15 +130,14 @@ func FuzzFragmentReassemble(f *testing.F) {
 		}
 		var frames [][]byte
 		var recs []report.Frame
-		out := func(d *builder.Datagram) error {
-			return dev.Transmit(d, builder.Wire, func(fi builder.FrameInfo, b []byte) error {
-				b = slices.Clone(b) // the device reuses b
-				frames = append(frames, b)
-				recs = append(recs, report.Frame{Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Len: len(b), Data: b})
-				return nil
-			})
-		}
-		s := builder.NewSocket(dev, builder.Config{Proto: proto, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 1, Out: out})
+		dev.View = report.Wire
+		dev.Sink = builder.FrameFunc(func(fi *builder.FrameInfo, head, data []byte) error {
+			b := append(slices.Clone(head), data...) // the device reuses both
+			frames = append(frames, b)
+			recs = append(recs, report.Frame{Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Len: len(b), Data: b})
+			return nil
+		})
+		s := builder.NewSocket(dev, builder.Config{Proto: proto, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 1})
 		pmtu := scenario.PMTUWant
 		if flags&rtPMTUDont != 0 {
 			pmtu = scenario.PMTUDont

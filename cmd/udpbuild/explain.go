@@ -34,7 +34,7 @@ docs/explain.md walks through examples.`,
   udpbuild explain examples/cork.yaml --json | jq '.steps[0].events'`,
 		Args: exactArgs(1, "a scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := builder.ParseView(view)
+			v, err := report.ParseView(view)
 			if err != nil {
 				return invalid("--view: %v", err)
 			}

@@ -114,7 +114,7 @@ Exit status 0 when they agree, 1 on any difference.`,
   sudo udpbuild diff --view wire examples/gso.yaml`,
 		Args: exactArgs(1, "a scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := builder.ParseView(view)
+			v, err := report.ParseView(view)
 			if err != nil {
 				return invalid("--view: %v", err)
 			}
@@ -124,12 +124,12 @@ Exit status 0 when they agree, 1 on any difference.`,
 			}
 			var krep, mrep *report.Report
 			var note string
-			if v == builder.Wire {
+			if v == report.Wire {
 				krep, mrep, note, err = wireReports(cmd, sc, seed)
 			} else {
 				krep, err = runKernel(cmd, sc)
 				if err == nil {
-					mrep, note, err = builder.RunAgainst(sc, krep, builder.Options{View: builder.Tap, Seed: seed})
+					mrep, note, err = builder.RunAgainst(sc, krep, builder.Options{View: report.Tap, Seed: seed})
 				}
 			}
 			if err != nil {
