@@ -100,6 +100,8 @@ func (h IPv6) Dst() netip.Addr {
 
 // Payload is what follows the fixed header, bounded by payload_len when the
 // view holds that much (a capture may carry a link-layer trailer after it).
+// A jumbogram's payload_len of 0 gives an empty payload: udpbuild never
+// sends one (the kernel's UDP path stays within IPV6_MAXPLEN).
 func (h IPv6) Payload() []byte {
 	end := IPv6MinLen + int(h.PayloadLength())
 	if end > len(h) {
