@@ -67,3 +67,4 @@ build_target cmsg FuzzBuild
 build_target verify FuzzVerify
 build_target verify FuzzFrames
 build_target verify FuzzFragmentReassemble
+build_target header FuzzIPv6ExtHeaders
