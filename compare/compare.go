@@ -304,40 +304,26 @@ func compareID(k, m header.IPv4, s *idState, mf report.Frame) (string, bool) {
 // options zeroed: they are the kernel's clock (inet_current_timestamp).
 func maskTimestamps(opts []byte) []byte {
 	out := append([]byte(nil), opts...)
-	for i := 0; i < len(out); {
-		switch out[i] {
-		case 0:
-			return out
-		case 1:
-			i++
+	w := header.WalkIPv4Options(out)
+	for w.Next() {
+		o := w.Option().Bytes
+		l := len(o)
+		if o[0] != header.IPv4OptTimestamp || l < 4 {
 			continue
 		}
-		if i+1 >= len(out) {
-			return out
+		ptr := int(o[2])
+		step := 4
+		if flag := o[3] & 0x0f; flag == header.IPv4TSAndAddr || flag == header.IPv4TSPrespec {
+			step = 8
 		}
-		l := int(out[i+1])
-		if l < 2 || i+l > len(out) {
-			return out
-		}
-		if out[i] == 0x44 && l >= 4 {
-			ptr := int(out[i+2])
-			flag := out[i+3] & 0x0f
-			step := 4
-			if flag == 1 || flag == 3 {
-				step = 8
+		// Only filled slots (before the pointer) hold values.
+		for j := 4; j+step <= l && j+1 < ptr; j += step {
+			ts := j
+			if step == 8 {
+				ts = j + 4
 			}
-			// Only filled slots (before the pointer) hold values.
-			for j := 4; j+step <= l && j+1 < ptr; j += step {
-				ts := j
-				if step == 8 {
-					ts = j + 4
-				}
-				for b := 0; b < 4; b++ {
-					out[i+ts+b] = 0
-				}
-			}
+			clear(o[ts : ts+4])
 		}
-		i += l
 	}
 	return out
 }

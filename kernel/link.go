@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -115,25 +116,12 @@ func isUnicast4(a netip.Addr) bool {
 // opt->faddr, so the packet leaves for it rather than for the destination.
 // Malformed options yield nothing; the kernel will reject them anyway.
 func sourceRouteFirstHop(opts []byte) (netip.Addr, bool) {
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case 0: // IPOPT_END
-			return netip.Addr{}, false
-		case 1: // IPOPT_NOOP
-			i++
-			continue
+	w := header.WalkIPv4Options(opts)
+	for w.Next() {
+		o := w.Option().Bytes
+		if (o[0] == header.IPv4OptLSRR || o[0] == header.IPv4OptSSRR) && len(o) >= 7 {
+			return netip.AddrFrom4([4]byte(o[3:7])), true
 		}
-		if i+1 >= len(opts) {
-			return netip.Addr{}, false
-		}
-		l := int(opts[i+1])
-		if l < 2 || i+l > len(opts) {
-			return netip.Addr{}, false
-		}
-		if (opts[i] == 131 || opts[i] == 137) && l >= 7 {
-			return netip.AddrFrom4([4]byte(opts[i+3 : i+7])), true
-		}
-		i += l
 	}
 	return netip.Addr{}, false
 }
