@@ -36,7 +36,7 @@ func modelToPcap(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	frames := 0
-	dev := &builder.Device{MTU: 1500, SrcMAC: builder.DefaultSrcMAC, DstMAC: builder.DefaultDstMAC, View: report.Tap,
+	dev := &builder.Device{MTU: 1500, SrcMAC: scenario.DefaultSrcMAC, DstMAC: scenario.DefaultDstMAC, View: report.Tap,
 		Sink: builder.FrameFunc(func(_ *builder.FrameInfo, head, data []byte) error {
 			frames++
 			return w.WriteFrameV(head, data, "")
@@ -68,7 +68,7 @@ func BenchmarkSmallSendGopacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	payload := scenario.Pattern(0, 64)
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(builder.DefaultSrcMAC[:]), DstMAC: net.HardwareAddr(builder.DefaultDstMAC[:]), EthernetType: layers.EthernetTypeIPv4}
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(scenario.DefaultSrcMAC[:]), DstMAC: net.HardwareAddr(scenario.DefaultDstMAC[:]), EthernetType: layers.EthernetTypeIPv4}
 	buf := gopacket.NewSerializeBuffer()
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
 	b.SetBytes(64)

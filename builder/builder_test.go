@@ -42,7 +42,7 @@ func TestFixFeatures(t *testing.T) {
 
 func newTestSocket(t testing.TB, mtu int, f Features, out func(*Datagram) error) *Socket {
 	t.Helper()
-	dev := &Device{MTU: mtu, Features: f, SrcMAC: DefaultSrcMAC, DstMAC: DefaultDstMAC}
+	dev := &Device{MTU: mtu, Features: f, SrcMAC: scenario.DefaultSrcMAC, DstMAC: scenario.DefaultDstMAC}
 	if out != nil {
 		dev.Sink = datagramSink(out)
 	}
@@ -478,7 +478,7 @@ func TestPiecesMatchFrames(t *testing.T) {
 	byRef, copied, frames := 0, 0, 0
 	for _, v := range []report.View{report.Tap, report.Wire} {
 		for _, c := range cases {
-			dev := &Device{MTU: c.mtu, Features: c.feats, SrcMAC: DefaultSrcMAC, DstMAC: DefaultDstMAC}
+			dev := &Device{MTU: c.mtu, Features: c.feats, SrcMAC: scenario.DefaultSrcMAC, DstMAC: scenario.DefaultDstMAC}
 			twin := *dev
 			proto := scenario.UDP
 			if c.lite {

@@ -115,26 +115,15 @@ type txBuffers struct {
 	seg   segHeader // the network header GSO segments update
 }
 
-// Default MAC addresses of the two ends, as udpbuild kernel assigns them.
-var (
-	DefaultSrcMAC = [6]byte{0x02, 0, 0, 0, 0, 0x01}
-	DefaultDstMAC = [6]byte{0x02, 0, 0, 0, 0, 0x02}
-)
-
 // NewDevice builds the device a scenario's link describes, with the
 // kernel's feature fix-ups applied.
 func NewDevice(l scenario.Link) (*Device, []string, error) {
-	if l.MTU < 68 || l.MTU > 65535 {
-		return nil, nil, fmt.Errorf("link mtu %d out of range 68..65535", l.MTU)
+	if l.MTU < scenario.MinMTU || l.MTU > scenario.MaxMTU {
+		return nil, nil, fmt.Errorf("link mtu %d out of range %d..%d", l.MTU, scenario.MinMTU, scenario.MaxMTU)
 	}
 	f, dropped := FixFeatures(l.Features)
-	d := &Device{MTU: l.MTU, Features: f, SrcMAC: DefaultSrcMAC, DstMAC: DefaultDstMAC}
-	if len(l.SrcMAC) == 6 {
-		d.SrcMAC = [6]byte(l.SrcMAC)
-	}
-	if len(l.DstMAC) == 6 {
-		d.DstMAC = [6]byte(l.DstMAC)
-	}
+	d := &Device{MTU: l.MTU, Features: f}
+	d.SrcMAC, d.DstMAC = l.MACs()
 	return d, dropped, nil
 }
 

@@ -26,7 +26,7 @@ const (
 // msg_flags bits the send path reads.
 const (
 	msgOOB       = unix.MSG_OOB
-	msgProbe     = 0x10 // MSG_PROBE
+	msgProbe     = scenario.MsgProbe
 	msgConfirm   = unix.MSG_CONFIRM
 	msgDontroute = unix.MSG_DONTROUTE
 	msgMore      = unix.MSG_MORE

@@ -122,7 +122,7 @@ func BenchmarkModelSameDatagrams(b *testing.B) {
 				b.Fatal(err)
 			}
 			frames := 0
-			dev := &builder.Device{MTU: benchMTU, SrcMAC: builder.DefaultSrcMAC, DstMAC: builder.DefaultDstMAC, View: report.Wire,
+			dev := &builder.Device{MTU: benchMTU, SrcMAC: scenario.DefaultSrcMAC, DstMAC: scenario.DefaultDstMAC, View: report.Wire,
 				Sink: builder.FrameFunc(func(_ *builder.FrameInfo, head, data []byte) error {
 					frames++
 					return w.WriteFrameV(head, data, "")

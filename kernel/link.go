@@ -25,12 +25,6 @@ const (
 	peerDev   = "udpb1"
 )
 
-// Default MACs of the two ends when the scenario names none.
-var (
-	defaultSrcMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
-	defaultDstMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
-)
-
 // plan is what the link needs to know about a scenario: its addresses, the
 // ports to swallow on the peer, and the device parameters.
 type plan struct {
@@ -48,15 +42,10 @@ type plan struct {
 
 // planFor collects the addresses and ports that sc may send to.
 func planFor(sc *scenario.Scenario) plan {
-	p := plan{mtu: sc.Link.MTU, srcMAC: sc.Link.SrcMAC, dstMAC: sc.Link.DstMAC}
+	src, dst := sc.Link.MACs()
+	p := plan{mtu: sc.Link.MTU, srcMAC: net.HardwareAddr(src[:]), dstMAC: net.HardwareAddr(dst[:])}
 	if p.mtu == 0 {
-		p.mtu = 1500 // the spec's default, for Scenario literals left unset
-	}
-	if len(p.srcMAC) == 0 {
-		p.srcMAC = defaultSrcMAC
-	}
-	if len(p.dstMAC) == 0 {
-		p.dstMAC = defaultDstMAC
+		p.mtu = scenario.DefaultMTU // for Scenario literals left unset
 	}
 	if a := sc.Socket.Src.Addr().Unmap(); isUnicast4(a) {
 		p.src = a

@@ -73,15 +73,6 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Defaults of the spec.
-var (
-	DefaultSrc = netip.MustParseAddrPort("10.0.0.1:40000")
-	DefaultDst = netip.MustParseAddrPort("10.0.0.2:9000")
-)
-
-// DefaultMTU is the link MTU when the file names none.
-const DefaultMTU = 1500
-
 // Load reads and validates the scenario file at path. "@file" payloads are
 // resolved relative to the scenario's directory.
 func Load(path string) (*Scenario, error) {
@@ -493,7 +484,7 @@ func (l *loader) link(n node) error {
 		switch e.key {
 		case "mtu":
 			var v int64
-			v, err = l.integer(e.val, 68, 65535)
+			v, err = l.integer(e.val, MinMTU, MaxMTU)
 			lk.MTU = int(v)
 		case "features":
 			err = l.features(e.val)

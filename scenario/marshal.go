@@ -85,8 +85,8 @@ func (w *yamlWriter) scenario(sc *Scenario) error {
 }
 
 func (w *yamlWriter) link(l Link) error {
-	if l.MTU < 68 || l.MTU > 65535 {
-		return fmt.Errorf("mtu %d is out of range 68..65535", l.MTU)
+	if l.MTU < MinMTU || l.MTU > MaxMTU {
+		return fmt.Errorf("mtu %d is out of range %d..%d", l.MTU, MinMTU, MaxMTU)
 	}
 	w.line(0, "link:")
 	w.line(1, "mtu: %d", l.MTU)
