@@ -17,6 +17,7 @@ func newExplainCmd() *cobra.Command {
 	var asJSON bool
 	var view string
 	var seed uint64
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "explain SCENARIO.yaml",
 		Short: "Explain, step by step and in the kernel's own terms, why the frames are what they are",
@@ -38,7 +39,7 @@ docs/explain.md walks through examples.`,
 			if err != nil {
 				return invalid("--view: %v", err)
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -60,6 +61,7 @@ docs/explain.md walks through examples.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for tools instead of text")
 	c.Flags().StringVar(&view, "view", "tap", "tap or wire (which frames are listed)")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed for the model's random draws")
+	lf.add(c)
 	return c
 }
 

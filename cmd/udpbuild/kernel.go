@@ -17,6 +17,7 @@ import (
 
 func newKernelCmd() *cobra.Command {
 	var of outputFlags
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "kernel SCENARIO.yaml -o OUT.pcap [--report R.json]",
 		Short: "Run a scenario through the real running kernel and capture what leaves the device (needs root)",
@@ -43,7 +44,7 @@ machine, whatever addresses the scenario names.`,
 			if of.out == "" && of.report == "" {
 				return invalid("nothing to write: give -o OUT.pcap (or -o -) and/or --report R.json")
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -61,6 +62,7 @@ machine, whatever addresses the scenario names.`,
 		},
 	}
 	of.add(c)
+	lf.add(c)
 	return c
 }
 
@@ -94,6 +96,7 @@ func newDiffCmd() *cobra.Command {
 	var all bool
 	var keep string
 	var view string
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "diff SCENARIO.yaml",
 		Short: "Run the model and the real kernel and print the differences as named fields (needs root)",
@@ -118,7 +121,7 @@ Exit status 0 when they agree, 1 on any difference.`,
 			if err != nil {
 				return invalid("--view: %v", err)
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -168,6 +171,7 @@ Exit status 0 when they agree, 1 on any difference.`,
 	c.Flags().BoolVar(&all, "all", false, "print every difference, not only the first")
 	c.Flags().StringVar(&view, "view", "tap", "tap: the model's tap view against the kernel's capture; wire: the model's wire view against the kernel run with every offload off")
 	c.Flags().StringVar(&keep, "keep", "", "also write both reports to PREFIX.kernel.json and PREFIX.model.json")
+	lf.add(c)
 	return c
 }
 

@@ -67,6 +67,7 @@ func (mf *modelFlags) check(what string) (builder.View, capture.Format, error) {
 
 func newRunCmd() *cobra.Command {
 	var mf modelFlags
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "run SCENARIO.yaml -o OUT.pcap",
 		Short: "Run a scenario through the Go model of the kernel's send path",
@@ -90,7 +91,7 @@ output as they are made, in constant memory however long the scenario.`,
 			if err != nil {
 				return err
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -98,6 +99,7 @@ output as they are made, in constant memory however long the scenario.`,
 		},
 	}
 	mf.add(c)
+	lf.add(c)
 	return c
 }
 
