@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,8 +44,12 @@ docs/explain.md walks through examples.`,
 			if err != nil {
 				return err
 			}
+			ctx := cmd.Context()
 			var events []builder.Event
-			rep, err := builder.Run(sc, builder.Options{View: v, Seed: seed, Trace: func(e builder.Event) { events = append(events, e) }})
+			rep, err := builder.Run(sc, builder.Options{View: v, Seed: seed, Trace: func(e builder.Event) { events = append(events, e) }, Step: stepStop(ctx)})
+			if err := stopped(ctx); err != nil {
+				return err
+			}
 			if err != nil {
 				return invalid("%s: %v", args[0], err)
 			}
@@ -54,8 +59,7 @@ docs/explain.md walks through examples.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(ex)
 			}
-			renderExplanation(cmd.OutOrStdout(), ex)
-			return nil
+			return renderExplanation(ctx, cmd.OutOrStdout(), ex)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for tools instead of text")
@@ -143,9 +147,13 @@ func describeStep(st scenario.Step) string {
 	return s + ")"
 }
 
-func renderExplanation(w io.Writer, ex Explanation) {
+// renderExplanation prints ex as text, stopping at a signal.
+func renderExplanation(ctx context.Context, w io.Writer, ex Explanation) error {
 	fmt.Fprintf(w, "scenario %q; link %s\n", ex.Scenario, ex.Link)
 	for _, r := range append(ex.Setup, ex.Steps...) {
+		if err := stopped(ctx); err != nil {
+			return err
+		}
 		label := fmt.Sprintf("step %d", r.Index)
 		if r.Index < 0 {
 			label = "setup"
@@ -159,4 +167,5 @@ func renderExplanation(w io.Writer, ex Explanation) {
 			fmt.Fprintf(w, "  %-28s %-16s = %-12s %s\n", e.Func, e.Var, e.Value, e.Why)
 		}
 	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -52,7 +53,7 @@ machine, whatever addresses the scenario names.`,
 			if err != nil {
 				return err
 			}
-			if err := writeOutputs(of, f, rep, sc); err != nil {
+			if err := writeOutputs(cmd.Context(), of, f, rep, sc); err != nil {
 				return err
 			}
 			if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
@@ -132,8 +133,11 @@ Exit status 0 when they agree, 1 on any difference.`,
 			} else {
 				krep, err = runKernel(cmd, sc)
 				if err == nil {
-					mrep, note, err = compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: seed})
+					mrep, note, err = compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: seed, Step: stepStop(cmd.Context())})
 				}
+			}
+			if err := stopped(cmd.Context()); err != nil {
+				return err
 			}
 			if err != nil {
 				return err
@@ -142,10 +146,10 @@ Exit status 0 when they agree, 1 on any difference.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+note)
 			}
 			if keep != "" {
-				if err := writeJSON(keep+".kernel.json", krep); err != nil {
+				if err := writeJSON(cmd.Context(), keep+".kernel.json", krep); err != nil {
 					return err
 				}
-				if err := writeJSON(keep+".model.json", mrep); err != nil {
+				if err := writeJSON(cmd.Context(), keep+".model.json", mrep); err != nil {
 					return err
 				}
 			}
@@ -182,9 +186,18 @@ func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, 
 	if err != nil {
 		return nil, nil, "", err
 	}
-	mrep, err = compare.WireModelFor(sc, krep, builder.Options{Seed: seed})
+	mrep, err = compare.WireModelFor(sc, krep, builder.Options{Seed: seed, Step: stepStop(cmd.Context())})
+	if err := stopped(cmd.Context()); err != nil {
+		return nil, nil, "", err
+	}
 	if err != nil {
 		return nil, nil, "", invalid("%s: %v", sc.Path, err)
 	}
 	return krep, mrep, "the kernel ran with every offload off; the model's wire view keeps the scenario's features", nil
+}
+
+// stepStop is a builder.Options.Step that ends a model run once a signal
+// has cancelled ctx.
+func stepStop(ctx context.Context) func(int, report.Step) error {
+	return func(int, report.Step) error { return stopped(ctx) }
 }
