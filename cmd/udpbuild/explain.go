@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +14,12 @@ import (
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
+
+// maxExplainEvents bounds the decisions explain keeps (every one is held
+// until the run ends, then printed): about 100 MB, a quarter of a million
+// lines of output, far beyond what anyone reads. A scenario with a large
+// repeat: would otherwise hold gigabytes.
+const maxExplainEvents = 1 << 18
 
 func newExplainCmd() *cobra.Command {
 	var asJSON bool
@@ -46,13 +53,37 @@ docs/explain.md walks through examples.`,
 			}
 			ctx := cmd.Context()
 			var events []builder.Event
-			rep, err := builder.Run(sc, builder.Options{View: v, Seed: seed, Trace: func(e builder.Event) { events = append(events, e) }, Step: stepStop(ctx)})
+			var steps []report.Step // the first repetition's results
+			opts := builder.Options{View: v, Seed: seed,
+				Trace: func(e builder.Event) { events = append(events, e) },
+				// Frames are told as events; the report need not keep
+				// their bytes.
+				Frame: func(report.Frame) error { return nil },
+				Step: func(n int, r report.Step) error {
+					if err := stopped(ctx); err != nil {
+						return err
+					}
+					if n < len(sc.Steps) {
+						steps = append(steps, r)
+					}
+					if len(events) > maxExplainEvents {
+						return invalid("%s: the run makes more than %d decisions (at step %d); explain keeps them all, so it stops there: lower repeat: to explain the first repetitions", args[0], maxExplainEvents, n)
+					}
+					return nil
+				},
+			}
+			rep, err := builder.Run(sc, opts)
 			if err := stopped(ctx); err != nil {
 				return err
+			}
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return ee
 			}
 			if err != nil {
 				return invalid("%s: %v", args[0], err)
 			}
+			rep.Steps = steps
 			ex := explanation(sc, rep, events)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
