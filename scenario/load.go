@@ -98,9 +98,12 @@ func LoadWith(path string, opts Options) (*Scenario, error) {
 	if fi.Size() > MaxFileSize {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("file is %d bytes; scenarios are limited to %d", fi.Size(), MaxFileSize)}
 	}
-	data, err := os.ReadFile(path)
+	data, err := readAtMost(path, MaxFileSize)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read scenario: %v", unwrapPathErr(err))}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("more than %d bytes; scenarios are limited to %d", MaxFileSize, MaxFileSize)}
 	}
 	return ParseWith(data, path, opts)
 }

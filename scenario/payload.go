@@ -140,3 +140,15 @@ func rootErr(err error) error {
 	}
 	return fmt.Errorf("%w: %v", errEscapes, unwrapPathErr(err))
 }
+
+// readAtMost reads path, stopping one byte past limit: the size a stat
+// reports says nothing for a pipe (udpbuild run <(generate)) or a device
+// that never ends, and a file can grow between the stat and the read.
+func readAtMost(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}

@@ -210,3 +210,46 @@ func TestPayloadNotRegular(t *testing.T) {
 		t.Errorf("@max.bin (MaxPayload bytes): %v", err)
 	}
 }
+
+// TestLoadReadsAtMostMaxFileSize: a scenario path that never ends (a FIFO
+// fed forever, as a device like /dev/zero would be) is read only to
+// MaxFileSize+1 bytes, then refused.
+func TestLoadReadsAtMostMaxFileSize(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "endless.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		line := []byte("# a comment line, over and over\n")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := f.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Load(fifo)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "scenarios are limited to 4194304") {
+			t.Fatalf("endless scenario: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Load kept reading an endless scenario")
+	}
+}
