@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,8 +82,12 @@ var (
 const DefaultMTU = 1500
 
 // Load reads and validates the scenario file at path. "@file" payloads are
-// resolved relative to the scenario's directory.
-func Load(path string) (*Scenario, error) {
+// resolved relative to the scenario's directory and must stay inside it
+// (see Options.PayloadDirs).
+func Load(path string) (*Scenario, error) { return LoadWith(path, Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(path string, opts Options) (*Scenario, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read scenario: %v", unwrapPathErr(err))}
@@ -95,11 +98,14 @@ func Load(path string) (*Scenario, error) {
 	if fi.Size() > MaxFileSize {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("file is %d bytes; scenarios are limited to %d", fi.Size(), MaxFileSize)}
 	}
-	data, err := os.ReadFile(path)
+	data, err := readAtMost(path, MaxFileSize)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read scenario: %v", unwrapPathErr(err))}
 	}
-	return Parse(data, path)
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("more than %d bytes; scenarios are limited to %d", MaxFileSize, MaxFileSize)}
+	}
+	return ParseWith(data, path, opts)
 }
 
 func unwrapPathErr(err error) error {
@@ -111,8 +117,12 @@ func unwrapPathErr(err error) error {
 }
 
 // Parse validates scenario YAML (or JSON). file is used in messages and as
-// the base for "@file" payloads ("" means the current directory).
-func Parse(data []byte, file string) (*Scenario, error) {
+// the base for "@file" payloads ("" means the current directory), which
+// must stay inside that directory (see Options.PayloadDirs).
+func Parse(data []byte, file string) (*Scenario, error) { return ParseWith(data, file, Options{}) }
+
+// ParseWith is Parse with options.
+func ParseWith(data []byte, file string, opts Options) (*Scenario, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: file, Msg: "scenario too large"}
 	}
@@ -123,7 +133,7 @@ func Parse(data []byte, file string) (*Scenario, error) {
 	if err != nil {
 		return nil, &Error{File: file, Msg: "YAML syntax: " + oneLine(err.Error())}
 	}
-	l := &loader{file: file, sc: &Scenario{Path: file}}
+	l := &loader{file: file, opts: opts, sc: &Scenario{Path: file}}
 	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
 		if len(f.Docs) > 1 {
 			return nil, &Error{File: file, Msg: "expected one YAML document, found several"}
@@ -204,6 +214,7 @@ func oneLine(s string) string {
 
 type loader struct {
 	file  string
+	opts  Options
 	sc    *Scenario
 	sends int
 }
@@ -893,28 +904,7 @@ func (l *loader) payload(n node) ([]byte, error) {
 		}
 		return b, nil
 	case strings.HasPrefix(s, "@"):
-		p := s[1:]
-		if p == "" {
-			return nil, l.errf(n, `"@" needs a file name`)
-		}
-		if !filepath.IsAbs(p) && l.file != "" {
-			p = filepath.Join(filepath.Dir(l.file), p)
-		}
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, l.errf(n, "payload file %s: %v", p, unwrapPathErr(err))
-		}
-		if !fi.Mode().IsRegular() {
-			return nil, l.errf(n, "payload file %s is not a regular file", p)
-		}
-		if fi.Size() > MaxPayload {
-			return nil, l.errf(n, "payload file %s is %d bytes; at most %d", p, fi.Size(), MaxPayload)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, l.errf(n, "payload file %s: %v", p, unwrapPathErr(err))
-		}
-		return b, nil
+		return l.payloadFile(n, s[1:])
 	}
 	return nil, l.errf(n, `payload must be "hex:..." or "@file" (or use len: N for the pattern)`)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 func newKernelCmd() *cobra.Command {
 	var of outputFlags
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "kernel SCENARIO.yaml -o OUT.pcap [--report R.json]",
 		Short: "Run a scenario through the real running kernel and capture what leaves the device (needs root)",
@@ -43,7 +45,7 @@ machine, whatever addresses the scenario names.`,
 			if of.out == "" && of.report == "" {
 				return invalid("nothing to write: give -o OUT.pcap (or -o -) and/or --report R.json")
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -51,7 +53,7 @@ machine, whatever addresses the scenario names.`,
 			if err != nil {
 				return err
 			}
-			if err := writeOutputs(of, f, rep, sc); err != nil {
+			if err := writeOutputs(cmd.Context(), of, f, rep, sc); err != nil {
 				return err
 			}
 			if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
@@ -61,6 +63,7 @@ machine, whatever addresses the scenario names.`,
 		},
 	}
 	of.add(c)
+	lf.add(c)
 	return c
 }
 
@@ -94,6 +97,7 @@ func newDiffCmd() *cobra.Command {
 	var all bool
 	var keep string
 	var view string
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "diff SCENARIO.yaml",
 		Short: "Run the model and the real kernel and print the differences as named fields (needs root)",
@@ -118,7 +122,7 @@ Exit status 0 when they agree, 1 on any difference.`,
 			if err != nil {
 				return invalid("--view: %v", err)
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -129,8 +133,11 @@ Exit status 0 when they agree, 1 on any difference.`,
 			} else {
 				krep, err = runKernel(cmd, sc)
 				if err == nil {
-					mrep, note, err = compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: seed})
+					mrep, note, err = compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: seed, Step: stepStop(cmd.Context())})
 				}
+			}
+			if err := stopped(cmd.Context()); err != nil {
+				return err
 			}
 			if err != nil {
 				return err
@@ -139,10 +146,10 @@ Exit status 0 when they agree, 1 on any difference.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+note)
 			}
 			if keep != "" {
-				if err := writeJSON(keep+".kernel.json", krep); err != nil {
+				if err := writeJSON(cmd.Context(), keep+".kernel.json", krep); err != nil {
 					return err
 				}
-				if err := writeJSON(keep+".model.json", mrep); err != nil {
+				if err := writeJSON(cmd.Context(), keep+".model.json", mrep); err != nil {
 					return err
 				}
 			}
@@ -168,6 +175,7 @@ Exit status 0 when they agree, 1 on any difference.`,
 	c.Flags().BoolVar(&all, "all", false, "print every difference, not only the first")
 	c.Flags().StringVar(&view, "view", "tap", "tap: the model's tap view against the kernel's capture; wire: the model's wire view against the kernel run with every offload off")
 	c.Flags().StringVar(&keep, "keep", "", "also write both reports to PREFIX.kernel.json and PREFIX.model.json")
+	lf.add(c)
 	return c
 }
 
@@ -178,9 +186,18 @@ func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, 
 	if err != nil {
 		return nil, nil, "", err
 	}
-	mrep, err = compare.WireModelFor(sc, krep, builder.Options{Seed: seed})
+	mrep, err = compare.WireModelFor(sc, krep, builder.Options{Seed: seed, Step: stepStop(cmd.Context())})
+	if err := stopped(cmd.Context()); err != nil {
+		return nil, nil, "", err
+	}
 	if err != nil {
 		return nil, nil, "", invalid("%s: %v", sc.Path, err)
 	}
 	return krep, mrep, "the kernel ran with every offload off; the model's wire view keeps the scenario's features", nil
+}
+
+// stepStop is a builder.Options.Step that ends a model run once a signal
+// has cancelled ctx.
+func stepStop(ctx context.Context) func(int, report.Step) error {
+	return func(int, report.Step) error { return stopped(ctx) }
 }

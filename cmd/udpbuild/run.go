@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -67,6 +68,7 @@ func (mf *modelFlags) check(what string) (builder.View, capture.Format, error) {
 
 func newRunCmd() *cobra.Command {
 	var mf modelFlags
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "run SCENARIO.yaml -o OUT.pcap",
 		Short: "Run a scenario through the Go model of the kernel's send path",
@@ -90,7 +92,7 @@ output as they are made, in constant memory however long the scenario.`,
 			if err != nil {
 				return err
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -98,6 +100,7 @@ output as they are made, in constant memory however long the scenario.`,
 		},
 	}
 	mf.add(c)
+	lf.add(c)
 	return c
 }
 
@@ -111,24 +114,48 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 }
 
 // writeOutputs writes the capture and the report, each atomically.
-func writeOutputs(of outputFlags, f capture.Format, rep *report.Report, sc *scenario.Scenario) error {
+func writeOutputs(ctx context.Context, of outputFlags, f capture.Format, rep *report.Report, sc *scenario.Scenario) error {
 	if of.out != "" {
-		frames := make([][]byte, len(rep.Frames))
-		comments := make([]string, len(rep.Frames))
-		for i, fr := range rep.Frames {
-			frames[i] = fr.Data
-			comments[i] = frameComment(fr, sc)
-		}
-		if err := capture.WriteFile(of.out, f, frames, comments); err != nil {
+		if err := writeCapture(ctx, of.out, f, rep.Frames, sc); err != nil {
 			return err
 		}
 	}
 	if of.report != "" {
-		if err := writeJSON(of.report, rep); err != nil {
+		if err := writeJSON(ctx, of.report, rep); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeCapture writes frames to path (atomically, see capture.Output),
+// stopping at a signal with nothing written.
+func writeCapture(ctx context.Context, path string, f capture.Format, frames []report.Frame, sc *scenario.Scenario) error {
+	out, err := outputs(ctx).Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	w, err := capture.NewWriter(out.Writer(), f)
+	if err != nil {
+		return fmt.Errorf("output %s: %w", path, err)
+	}
+	for i, fr := range frames {
+		if err := stopped(ctx); err != nil {
+			return err
+		}
+		c := ""
+		if f == capture.PCAPNG {
+			c = frameComment(fr, sc)
+		}
+		if err := w.WriteFrame(fr.Data, c); err != nil {
+			return fmt.Errorf("output %s: frame %d: %w", path, i, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("output %s: %w", path, err)
+	}
+	return out.Commit()
 }
 
 // frameComment is the pcapng packet comment: the frame's provenance, e.g.
@@ -155,7 +182,9 @@ func frameComment(fr report.Frame, sc *scenario.Scenario) string {
 	return fmt.Sprintf("step %d %s: datagram %d, %s", fr.Step, call, fr.Datagram, why)
 }
 
-func writeJSON(path string, v any) error {
+// writeJSON writes v as indented JSON to path (atomically, see
+// capture.Output), or to standard output for "-".
+func writeJSON(ctx context.Context, path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -165,11 +194,14 @@ func writeJSON(path string, v any) error {
 		_, err := os.Stdout.Write(b)
 		return err
 	}
-	out, err := capture.Create(path)
+	out, err := outputs(ctx).Create(path)
 	if err != nil {
 		return err
 	}
 	defer out.Abort()
+	if err := stopped(ctx); err != nil {
+		return err
+	}
 	if _, err := out.Writer().Write(b); err != nil {
 		return fmt.Errorf("report %s: %w", path, err)
 	}
@@ -180,7 +212,8 @@ func writeJSON(path string, v any) error {
 // steps complete, keeping nothing: memory stays constant however many
 // steps (or repeats) the scenario has. Used when no report is asked for.
 func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, path string, f capture.Format, check *selfCheck) error {
-	out, err := capture.Create(path)
+	ctx := cmd.Context()
+	out, err := outputs(ctx).Create(path)
 	if err != nil {
 		return err
 	}
@@ -205,6 +238,9 @@ func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, 
 		check.hook(&opts)
 	}
 	opts.Step = func(n int, r report.Step) error {
+		if err := stopped(ctx); err != nil {
+			return err
+		}
 		if msg := builder.CheckStep(sc, n, r); msg != "" {
 			nbad++
 			if len(bad) < 5 {
@@ -218,6 +254,9 @@ func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, 
 	}
 	_, err = builder.Run(sc, opts)
 	bar.done()
+	if err := stopped(ctx); err != nil {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", sc.Path, err)
 	}
@@ -258,11 +297,16 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v builde
 	if check != nil {
 		opts.Datagram = func(p []byte) { payloads = append(payloads, slices.Clone(p)) }
 	}
+	ctx := cmd.Context()
+	opts.Step = stepStop(ctx)
 	rep, err := builder.Run(sc, opts)
+	if err := stopped(ctx); err != nil {
+		return err
+	}
 	if err != nil {
 		return invalid("%s: %v", sc.Path, err)
 	}
-	if err := writeOutputs(of, f, rep, sc); err != nil {
+	if err := writeOutputs(ctx, of, f, rep, sc); err != nil {
 		return err
 	}
 	if check != nil {
