@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/compare"
@@ -35,8 +34,6 @@ type DiffConfig struct {
 	// Budget bounds the kernel runs spent minimising one mismatch
 	// (default 60).
 	Budget int
-	// Settle is kernel.Options.Settle (0: the kernel package's default).
-	Settle time.Duration
 }
 
 // Defaults of DiffConfig.
@@ -82,10 +79,12 @@ func (o outcome) failed() bool { return o.infra != nil || o.model != nil }
 type checker func(ctx context.Context, sc *scenario.Scenario) outcome
 
 // kernelChecker compares the running kernel with the model on its actual
-// features (compare.ModelFor), in the tap view the kernel captures.
-func kernelChecker(settle time.Duration) checker {
+// features (compare.ModelFor), in the tap view the kernel captures. IP IDs
+// are compared by their rule, so a scenario's inet_id need not (and
+// cannot) be given to the kernel.
+func kernelChecker() checker {
 	return func(ctx context.Context, sc *scenario.Scenario) outcome {
-		krep, err := kernel.Run(ctx, sc, kernel.Options{Settle: settle})
+		krep, err := kernel.Run(ctx, sc, kernel.Options{AnyInetID: true})
 		if err != nil {
 			return outcome{infra: err}
 		}
@@ -108,7 +107,7 @@ func Differential(ctx context.Context, cfg DiffConfig) (Summary, error) {
 	if ok, why := kernel.Available(); !ok {
 		return Summary{}, fmt.Errorf("fuzz: differential needs the kernel runner: %s", why)
 	}
-	return differential(ctx, cfg, kernelChecker(cfg.Settle))
+	return differential(ctx, cfg, kernelChecker())
 }
 
 func differential(ctx context.Context, cfg DiffConfig, check checker) (Summary, error) {
