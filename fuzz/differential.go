@@ -34,6 +34,10 @@ type DiffConfig struct {
 	// Budget bounds the kernel runs spent minimising one mismatch
 	// (default 60).
 	Budget int
+	// Stale, when set, is told of every namespace a dead udpbuild process
+	// left behind that a kernel run removed (kernel.Options.Stale); it is
+	// called from one goroutine at a time.
+	Stale func(kernel.Stale)
 }
 
 // Defaults of DiffConfig.
@@ -82,9 +86,9 @@ type checker func(ctx context.Context, sc *scenario.Scenario) outcome
 // features (compare.ModelFor), in the tap view the kernel captures. IP IDs
 // are compared by their rule, so a scenario's inet_id need not (and
 // cannot) be given to the kernel.
-func kernelChecker() checker {
+func kernelChecker(stale func(kernel.Stale)) checker {
 	return func(ctx context.Context, sc *scenario.Scenario) outcome {
-		krep, err := kernel.Run(ctx, sc, kernel.Options{AnyInetID: true})
+		krep, err := kernel.Run(ctx, sc, kernel.Options{AnyInetID: true, Stale: stale})
 		if err != nil {
 			return outcome{infra: err}
 		}
@@ -107,7 +111,16 @@ func Differential(ctx context.Context, cfg DiffConfig) (Summary, error) {
 	if ok, why := kernel.Available(); !ok {
 		return Summary{}, fmt.Errorf("fuzz: differential needs the kernel runner: %s", why)
 	}
-	return differential(ctx, cfg, kernelChecker())
+	var stale func(kernel.Stale)
+	if cfg.Stale != nil {
+		var mu sync.Mutex
+		stale = func(s kernel.Stale) {
+			mu.Lock()
+			defer mu.Unlock()
+			cfg.Stale(s)
+		}
+	}
+	return differential(ctx, cfg, kernelChecker(stale))
 }
 
 func differential(ctx context.Context, cfg DiffConfig, check checker) (Summary, error) {

@@ -198,7 +198,7 @@ func TestKernelCheckerJudgesInetIDByRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := kernelChecker()(context.Background(), sc)
+	o := kernelChecker(nil)(context.Background(), sc)
 	if o.failed() || len(o.diffs) != 0 {
 		t.Errorf("infra %v, model %v, differences %v", o.infra, o.model, o.diffs)
 	}

@@ -7,7 +7,8 @@
 // device sees); the peer namespace owns every destination and silently
 // swallows what arrives. Nothing leaves the machine, whatever the
 // addresses, and everything is torn down when the run ends, however it
-// ends.
+// ends; a process killed outright (SIGKILL) leaves its namespaces to the
+// next run, which removes them first (stale.go).
 package kernel
 
 import (
@@ -55,6 +56,10 @@ type Options struct {
 	// report keeps neither steps nor frames: memory stays constant
 	// however long the run.
 	Step func(n int, r report.Step) error
+	// Stale, when set, is told of every namespace that a udpbuild process
+	// which no longer runs left behind, and that the run removed (or
+	// failed to remove) before building its own.
+	Stale func(Stale)
 }
 
 // Available reports whether the kernel runner can work here: root, and
@@ -127,7 +132,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (rep *report.
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{sc: sc, opts: opts, world: world{ns: names}, plan: planFor(sc)}
+	r := &runner{sc: sc, opts: opts, world: world{ns: names, stale: opts.Stale}, plan: planFor(sc)}
 	defer func() {
 		if p := recover(); p != nil {
 			rep, err = nil, fmt.Errorf("kernel: internal error: %v", p)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,7 +30,9 @@ connects if asked, and performs each step with sendmsg and its control
 messages, the whole list 'repeat' times. Every frame the sender's veth
 transmits is captured with AF_PACKET (the 'tap' view) and filed under the
 call that made it. The namespaces are removed afterwards, also on error or
-interrupt. The report records each call's result, the kernel release and the features the
+interrupt; namespaces that a udpbuild process killed outright (SIGKILL) left
+behind are removed by the next run, which names each on standard error. The
+report records each call's result, the kernel release and the features the
 kernel actually enabled. Without --report, frames stream to the output, in
 constant memory however many repeats.
 
@@ -85,7 +88,8 @@ func runKernelCheck() (bool, error) {
 
 // runKernel runs sc through the real kernel; failures to run it at all
 // (not root, tools missing, a key the kernel cannot honour) are
-// usage-level failures, exit status 2.
+// usage-level failures, exit status 2. Leftovers of dead runs that the run
+// removes are named on standard error.
 func runKernel(cmd *cobra.Command, sc *scenario.Scenario, opts kernel.Options) (*report.Report, error) {
 	if err := kernel.Check(sc, opts); err != nil {
 		return nil, invalid("%s: %v", sc.Path, err)
@@ -93,6 +97,7 @@ func runKernel(cmd *cobra.Command, sc *scenario.Scenario, opts kernel.Options) (
 	if _, err := runKernelCheck(); err != nil {
 		return nil, err
 	}
+	opts.Stale = staleReporter(cmd.ErrOrStderr())
 	rep, err := kernel.Run(cmd.Context(), sc, opts)
 	if err != nil {
 		if errors.Is(err, kernel.ErrNotRoot) {
@@ -101,6 +106,12 @@ func runKernel(cmd *cobra.Command, sc *scenario.Scenario, opts kernel.Options) (
 		return nil, fmt.Errorf("kernel run of %s: %w", sc.Path, err)
 	}
 	return rep, nil
+}
+
+// staleReporter says, one line each, which namespaces of dead udpbuild
+// processes a kernel run removed (kernel.Options.Stale).
+func staleReporter(w io.Writer) func(kernel.Stale) {
+	return func(s kernel.Stale) { fmt.Fprintln(w, "udpbuild: "+s.String()) }
 }
 
 // streamKernel runs sc through the kernel writing each frame as it is
