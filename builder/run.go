@@ -144,11 +144,13 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 			}
 			r.Ret, r.Err = s.Sendmsg(&m)
 		} else {
+			// Every option is applied, as a program checking nothing
+			// would and as the kernel runner does; the result is the
+			// first failure's errno.
 			r = report.Step{Op: "setsockopt"}
 			for _, opt := range st.Setsockopt {
-				if e := s.Setsockopt(opt); e != 0 {
+				if e := s.Setsockopt(opt); e != 0 && r.Err == 0 {
 					r.Err = e
-					break
 				}
 			}
 		}
