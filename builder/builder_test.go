@@ -575,3 +575,23 @@ func TestTransmitTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestSetsockoptStepAppliesEveryOption: an option after a failing one in
+// the same step still takes effect, as in the kernel runner; the step's
+// result is the first errno.
+func TestSetsockoptStepAppliesEveryOption(t *testing.T) {
+	sc, err := scenario.Parse([]byte("steps:\n  - setsockopt:\n      - IP_TTL: 0\n      - IP_TOS: 16\n      - UDPLITE_SEND_CSCOV: 20\n  - send: {len: 10}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(sc, Options{View: report.Tap, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []report.Step{{Op: "setsockopt", Err: errno.EINVAL}, {Op: "send", Ret: 10}}; !slices.Equal(rep.Steps, want) {
+		t.Errorf("steps = %v, want %v", rep.Steps, want)
+	}
+	if len(rep.Frames) != 1 || header.IPv4(rep.Frames[0].Data[14:]).TOS() != 16 {
+		t.Fatalf("frames = %+v, want one with TOS 16", rep.Frames)
+	}
+}

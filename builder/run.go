@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/udpbuild/udpbuild/cmsg"
@@ -30,6 +31,9 @@ type Options struct {
 	// Steps, when set, receives every step's result as it completes
 	// instead of the report collecting them (report.Steps stays empty).
 	Steps StepFunc
+	// Context, when set, ends the run between steps once it is done (a
+	// signal, say): Run then returns its cause.
+	Context context.Context
 }
 
 // StepFunc receives the result of executed step n, counting across
@@ -100,7 +104,16 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 	}
 	repeat := max(sc.Repeat, 1)
 	var control [][]byte // built once per step, reused by repeats
+	var done <-chan struct{}
+	if o.Context != nil {
+		done = o.Context.Done()
+	}
 	for n := 0; n < repeat*len(sc.Steps); n++ {
+		select {
+		case <-done:
+			return nil, context.Cause(o.Context)
+		default:
+		}
 		i := n % len(sc.Steps)
 		st := sc.Steps[i]
 		s.SetStep(i)
@@ -122,11 +135,13 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 			}
 			r.Ret, r.Err = s.Sendmsg(&m)
 		} else {
+			// Every option is applied, as a program checking nothing
+			// would and as the kernel runner does; the result is the
+			// first failure's errno.
 			r = report.Step{Op: "setsockopt"}
 			for _, opt := range st.Setsockopt {
-				if e := s.Setsockopt(opt); e != 0 {
+				if e := s.Setsockopt(opt); e != 0 && r.Err == 0 {
 					r.Err = e
-					break
 				}
 			}
 		}

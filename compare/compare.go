@@ -109,9 +109,10 @@ func perStep(fs []report.Frame) string {
 // idState remembers, per ID counter, the first kernel and model IDs seen,
 // so that later IDs are compared as offsets from them.
 type idState struct {
-	inetBase      *[2]uint16
-	identsBase    map[idKey][2]uint16
-	identsBaseStp map[idKey]int
+	inetBase   *[2]uint16
+	identsBase map[idKey][2]uint16
+	// identsBaseDgram is the datagram whose first frame set identsBase.
+	identsBaseDgram map[idKey]int
 }
 
 type idKey struct {
@@ -253,9 +254,11 @@ func validIPChecksum(h header.IPv4) bool { return header.Checksum(h[:h.IHL()], 0
 //   - A connected socket's counter starts at a random inet_id: IDs are
 //     compared as offsets from the first one seen.
 //   - The per-destination ip_idents counter also starts at random and,
-//     across jiffies, jumps by a random amount; the model assumes one
-//     jiffy. IDs are compared as offsets from the first one seen in the
-//     same step (a step's datagrams go out within microseconds).
+//     across jiffies, jumps by a random amount (ip_idents_reserve); the
+//     model assumes one jiffy. A call hands at most one datagram to
+//     ip_local_out, and calls (a repeated scenario makes thousands) may
+//     be jiffies apart, so IDs are compared as offsets from the first one
+//     of the same datagram: fragments share it, GSO segments count up.
 func compareID(k, m header.IPv4, s *idState, mf report.Frame) (string, bool) {
 	kid, mid := k.ID(), m.ID()
 	switch mf.IDSource {
@@ -281,16 +284,16 @@ func compareID(k, m header.IPv4, s *idState, mf report.Frame) (string, bool) {
 	case report.IDIdents:
 		key := idKey{src: m.Src4(), dst: m.Dst4(), proto: m.Protocol()}
 		if s.identsBase == nil {
-			s.identsBase, s.identsBaseStp = map[idKey][2]uint16{}, map[idKey]int{}
+			s.identsBase, s.identsBaseDgram = map[idKey][2]uint16{}, map[idKey]int{}
 		}
 		b, ok := s.identsBase[key]
-		if !ok || s.identsBaseStp[key] != mf.Step {
+		if !ok || s.identsBaseDgram[key] != mf.Datagram {
 			s.identsBase[key] = [2]uint16{kid, mid}
-			s.identsBaseStp[key] = mf.Step
+			s.identsBaseDgram[key] = mf.Datagram
 			return "", kid != mid
 		}
 		if kid-b[0] != mid-b[1] {
-			return fmt.Sprintf("offset within the step from the ip_idents counter: kernel +%d, model +%d", kid-b[0], mid-b[1]), false
+			return fmt.Sprintf("offset within the datagram from the ip_idents counter: kernel +%d, model +%d", kid-b[0], mid-b[1]), false
 		}
 		return "", kid != mid
 	}

@@ -22,10 +22,16 @@ func frame(id uint16, opts []byte) []byte {
 	return b
 }
 
-func rep(ids []uint16, src report.IDSource, steps []int) *report.Report {
+// rep has one frame for each ID, from step steps[i] and datagram
+// dgrams[i] (all 0 when dgrams is nil).
+func rep(ids []uint16, src report.IDSource, steps, dgrams []int) *report.Report {
 	r := &report.Report{}
 	for i, id := range ids {
-		r.Frames = append(r.Frames, report.Frame{Step: steps[i], Data: frame(id, nil), IDSource: src, Kind: report.Datagram})
+		f := report.Frame{Step: steps[i], Data: frame(id, nil), IDSource: src, Kind: report.Datagram}
+		if dgrams != nil {
+			f.Datagram = dgrams[i]
+		}
+		r.Frames = append(r.Frames, f)
 	}
 	return r
 }
@@ -37,19 +43,23 @@ func TestIDRules(t *testing.T) {
 		model      []uint16
 		src        report.IDSource
 		steps      []int
+		dgrams     []int
 		wantDiffer bool
 	}{
-		{"inet_id offsets agree", []uint16{500, 501, 503}, []uint16{7, 8, 10}, report.IDInetID, []int{0, 1, 2}, false},
-		{"inet_id offsets differ", []uint16{500, 501, 502}, []uint16{7, 8, 10}, report.IDInetID, []int{0, 1, 2}, true},
-		{"inet_id wraps", []uint16{65535, 0}, []uint16{9, 10}, report.IDInetID, []int{0, 1}, false},
-		{"idents: a new step may jump", []uint16{100, 900}, []uint16{5, 6}, report.IDIdents, []int{0, 1}, false},
-		{"idents: within a step they count together", []uint16{100, 102}, []uint16{5, 6}, report.IDIdents, []int{0, 0}, true},
-		{"zero: both 0", []uint16{0, 0}, []uint16{0, 0}, report.IDZero, []int{0, 1}, false},
-		{"zero: kernel not 0", []uint16{3}, []uint16{0}, report.IDZero, []int{0}, true},
+		{"inet_id offsets agree", []uint16{500, 501, 503}, []uint16{7, 8, 10}, report.IDInetID, []int{0, 1, 2}, []int{0, 1, 2}, false},
+		{"inet_id offsets differ", []uint16{500, 501, 502}, []uint16{7, 8, 10}, report.IDInetID, []int{0, 1, 2}, []int{0, 1, 2}, true},
+		{"inet_id offsets differ in a repeated step", []uint16{500, 501, 502}, []uint16{7, 8, 10}, report.IDInetID, []int{0, 0, 0}, []int{0, 1, 2}, true},
+		{"inet_id wraps", []uint16{65535, 0}, []uint16{9, 10}, report.IDInetID, []int{0, 1}, []int{0, 1}, false},
+		{"idents: a new step may jump", []uint16{100, 900}, []uint16{5, 6}, report.IDIdents, []int{0, 1}, []int{0, 1}, false},
+		// A repeated step is jiffies later (ip_idents_reserve jumps).
+		{"idents: a step run again may jump", []uint16{100, 900}, []uint16{5, 6}, report.IDIdents, []int{0, 0}, []int{0, 1}, false},
+		{"idents: within a datagram they count together", []uint16{100, 102}, []uint16{5, 6}, report.IDIdents, []int{0, 0}, []int{0, 0}, true},
+		{"zero: both 0", []uint16{0, 0}, []uint16{0, 0}, report.IDZero, []int{0, 1}, []int{0, 1}, false},
+		{"zero: kernel not 0", []uint16{3}, []uint16{0}, report.IDZero, []int{0}, nil, true},
 	}
 	for _, c := range cases {
-		k := rep(c.kernel, "", c.steps)
-		m := rep(c.model, c.src, c.steps)
+		k := rep(c.kernel, "", c.steps, c.dgrams)
+		m := rep(c.model, c.src, c.steps, c.dgrams)
 		d := Reports(k, m)
 		if (len(d) > 0) != c.wantDiffer {
 			t.Errorf("%s: differences %v, want any: %v", c.name, d, c.wantDiffer)

@@ -32,7 +32,7 @@ const minCases = 70
 
 // driftParallel is how many kernel runs TestKernelDrift has in flight:
 // each builds its own pair of namespaces, so runs do not interfere, and
-// most of a run is waiting for frames to settle.
+// most of a run is building them (ip and ethtool).
 const driftParallel = 4
 
 func loadCorpus(t *testing.T) []Case {

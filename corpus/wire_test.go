@@ -17,6 +17,12 @@ import (
 // finished in software, GSO segmented in software). Offloads change who
 // computes the bytes, not the bytes, so the model's wire view with the
 // scenario's own features must equal it.
+//
+// Each scenario is played twice over (repeat: 2) on both sides, so that
+// what its first pass leaves behind (a pending cork, the ID counters,
+// options its steps set) carries into the second, as it does in a long
+// run: this checks the kernel runner's repeat against the model's at no
+// cost in namespaces.
 func TestWireViewMatchesKernelOffloadsOff(t *testing.T) {
 	testenv.NeedKernel(t)
 	cases, err := corpus.Load(kernelDir)
@@ -29,11 +35,16 @@ func TestWireViewMatchesKernelOffloadsOff(t *testing.T) {
 			t.Parallel()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			krep, err := kernel.Run(context.Background(), builder.WithoutOffloads(c.Scenario), kernel.Options{})
+			sc := *c.Scenario
+			sc.Repeat = 2
+			krep, err := kernel.Run(context.Background(), builder.WithoutOffloads(&sc), kernel.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			mrep, err := builder.RunWireAgainst(c.Scenario, krep, builder.Options{Seed: 1})
+			if len(krep.Steps) != 2*len(sc.Steps) {
+				t.Fatalf("kernel ran %d steps, want %d (twice %d)", len(krep.Steps), 2*len(sc.Steps), len(sc.Steps))
+			}
+			mrep, err := builder.RunWireAgainst(&sc, krep, builder.Options{Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/compare"
@@ -36,8 +35,10 @@ type DiffConfig struct {
 	// Budget bounds the kernel runs spent minimising one mismatch
 	// (default 60).
 	Budget int
-	// Settle is kernel.Options.Settle (0: the kernel package's default).
-	Settle time.Duration
+	// Stale, when set, is told of every namespace a dead udpbuild process
+	// left behind that a kernel run removed (kernel.Options.Stale); it is
+	// called from one goroutine at a time.
+	Stale func(kernel.Stale)
 }
 
 // Defaults of DiffConfig.
@@ -83,10 +84,12 @@ func (o outcome) failed() bool { return o.infra != nil || o.model != nil }
 type checker func(ctx context.Context, sc *scenario.Scenario) outcome
 
 // kernelChecker compares the running kernel with the model on its actual
-// features (builder.RunAgainst), in the tap view the kernel captures.
-func kernelChecker(settle time.Duration) checker {
+// features (builder.RunAgainst), in the tap view the kernel captures. IP IDs
+// are compared by their rule, so a scenario's inet_id need not (and
+// cannot) be given to the kernel.
+func kernelChecker(stale func(kernel.Stale)) checker {
 	return func(ctx context.Context, sc *scenario.Scenario) outcome {
-		krep, err := kernel.Run(ctx, sc, kernel.Options{Settle: settle})
+		krep, err := kernel.Run(ctx, sc, kernel.Options{AnyInetID: true, Stale: stale})
 		if err != nil {
 			return outcome{infra: err}
 		}
@@ -109,7 +112,16 @@ func Differential(ctx context.Context, cfg DiffConfig) (Summary, error) {
 	if ok, why := kernel.Available(); !ok {
 		return Summary{}, fmt.Errorf("fuzz: differential needs the kernel runner: %s", why)
 	}
-	return differential(ctx, cfg, kernelChecker(cfg.Settle))
+	var stale func(kernel.Stale)
+	if cfg.Stale != nil {
+		var mu sync.Mutex
+		stale = func(s kernel.Stale) {
+			mu.Lock()
+			defer mu.Unlock()
+			cfg.Stale(s)
+		}
+	}
+	return differential(ctx, cfg, kernelChecker(stale))
 }
 
 func differential(ctx context.Context, cfg DiffConfig, check checker) (Summary, error) {

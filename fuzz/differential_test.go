@@ -187,3 +187,19 @@ func TestDifferentialKernel(t *testing.T) {
 		t.Errorf("%d scenarios accounted for, want %d", sum.Ran+sum.InfraErrors+sum.ModelErrors, n)
 	}
 }
+
+// TestKernelCheckerJudgesInetIDByRule: the generator draws inet_id for
+// connected sockets, which no real socket can take; the differential
+// compares IDs by their rule, so such a scenario runs and agrees, and a
+// repeated one too.
+func TestKernelCheckerJudgesInetIDByRule(t *testing.T) {
+	testenv.NeedKernel(t)
+	sc, err := scenario.Parse([]byte("repeat: 3\nsocket: {connect: true, inet_id: 65534}\nsteps:\n  - send: {len: 3000}\n  - send: {len: 10}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := kernelChecker(nil)(context.Background(), sc)
+	if o.failed() || len(o.diffs) != 0 {
+		t.Errorf("infra %v, model %v, differences %v", o.infra, o.model, o.diffs)
+	}
+}

@@ -1,10 +1,13 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +30,27 @@ const (
 // with its Ethernet and virtio headers, with room to spare.
 const captureBufLen = 1 << 17
 
+// captureRcvBuf is the capture's receive buffer. The capture is drained
+// after every call, so it only ever holds one call's frames: at most a
+// 64 KiB datagram in fragments of the smallest MTU (about 1400 frames)
+// or one GSO super-packet.
+const captureRcvBuf = 8 << 20
+
+// Fences. After each call the runner sends a fence frame of its own down
+// the sender's device and reads the capture up to it: every frame the call
+// made is in the capture before the fence, so no waiting is needed, and
+// no frame is filed under the wrong step however long the run.
+const (
+	// fenceEtherType is IEEE Std 802's Local Experimental EtherType 1,
+	// which no protocol in the peer handles: it drops the fence.
+	fenceEtherType = 0x88b5
+	// fenceLen is a fence frame: Ethernet header, token, sequence number.
+	fenceLen = 14 + 8 + 8
+	// fenceTimeout bounds the wait for a fence; it arrives within the
+	// sending call (see sync), so only a broken capture waits this long.
+	fenceTimeout = 10 * time.Second
+)
+
 // captured is one frame read from the capture socket.
 type captured struct {
 	data []byte
@@ -39,16 +63,31 @@ type captured struct {
 }
 
 // capture is an AF_PACKET socket on the sender's device: what tcpdump on
-// that device would see, via dev_queue_xmit_nit.
+// that device would see, via dev_queue_xmit_nit. A second AF_PACKET socket
+// sends the fences.
 type capture struct {
 	fd       int
 	buf, oob []byte
+
+	fenceFd int
+	fenceTo *unix.SockaddrLinklayer
+	// fence is the next fence frame; its token (bytes 14..21) tells our
+	// fences from anything else, its last 8 bytes carry the sequence.
+	fence [fenceLen]byte
+	seq   uint64
 }
 
-// openCapture opens the capture in namespace ns, bound to dev. It must be
+// openCapture opens the capture in namespace ns, bound to dev, and the
+// socket that sends fences from src to dst (the two ends' MACs). It must be
 // open before the UDP socket sends anything.
-func openCapture(ns, dev string) (*capture, error) {
-	c := &capture{fd: -1, buf: make([]byte, captureBufLen), oob: make([]byte, unix.CmsgSpace(64))}
+func openCapture(ns, dev string, src, dst net.HardwareAddr) (*capture, error) {
+	c := &capture{fd: -1, fenceFd: -1, buf: make([]byte, captureBufLen), oob: make([]byte, unix.CmsgSpace(64))}
+	copy(c.fence[0:6], dst)
+	copy(c.fence[6:12], src)
+	binary.BigEndian.PutUint16(c.fence[12:14], fenceEtherType)
+	if _, err := rand.Read(c.fence[14:22]); err != nil {
+		return nil, fmt.Errorf("kernel: drawing the fence token: %w", err)
+	}
 	err := inNetns(ns, func() error {
 		proto := int(htons(unix.ETH_P_ALL))
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
@@ -63,7 +102,7 @@ func openCapture(ns, dev string) (*capture, error) {
 		if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
 			return fmt.Errorf("kernel: SIOCGIFINDEX %s: %w", dev, err)
 		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, captureRcvBuf); err != nil {
 			return fmt.Errorf("kernel: capture SO_RCVBUFFORCE: %w", err)
 		}
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
@@ -74,10 +113,19 @@ func openCapture(ns, dev string) (*capture, error) {
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
 			return fmt.Errorf("kernel: PACKET_VNET_HDR: %w", err)
 		}
-		sll := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: int(ifr.Uint32())}
+		ifindex := int(ifr.Uint32())
+		sll := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
 		if err := unix.Bind(fd, sll); err != nil {
 			return fmt.Errorf("kernel: binding capture to %s: %w", dev, err)
 		}
+		// Protocol 0: the fence socket receives nothing. The capture sees
+		// what it sends (dev_queue_xmit_nit skips only the sending socket).
+		c.fenceFd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("kernel: AF_PACKET fence socket: %w", err)
+		}
+		c.fenceTo = &unix.SockaddrLinklayer{Protocol: htons(fenceEtherType), Ifindex: ifindex, Halen: 6}
+		copy(c.fenceTo.Addr[:], dst)
 		return nil
 	})
 	if err != nil {
@@ -85,23 +133,33 @@ func openCapture(ns, dev string) (*capture, error) {
 		return nil, err
 	}
 	// Between socket() and bind() the socket saw every device; whatever it
-	// queued then is not ours to report.
+	// queued or dropped then is not ours to report.
 	for {
-		_, more, err := c.read()
+		_, _, more, err := c.read()
 		if err != nil {
 			c.close()
 			return nil, err
 		}
 		if !more {
-			return c, nil
+			break
 		}
 	}
+	if _, err := c.dropped(); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
 }
 
 func (c *capture) close() {
-	if c != nil && c.fd >= 0 {
-		unix.Close(c.fd)
-		c.fd = -1
+	if c == nil {
+		return
+	}
+	for _, fd := range []*int{&c.fd, &c.fenceFd} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
 	}
 }
 
@@ -109,25 +167,29 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // read takes one frame off the queue without waiting. more is false when
 // the queue was empty. f is nil for a frame that is not ours to report:
-// one the device received, or one that is not IPv4.
-func (c *capture) read() (f *captured, more bool, err error) {
+// one the device received, or one that is not IPv4. fence is the sequence
+// number of one of our fences (they count from 1), else 0.
+func (c *capture) read() (f *captured, fence uint64, more bool, err error) {
 	n, oobn, rflags, from, err := unix.Recvmsg(c.fd, c.buf, c.oob, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
 	switch {
 	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-		return nil, false, nil
+		return nil, 0, false, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("kernel: reading capture: %w", err)
+		return nil, 0, false, fmt.Errorf("kernel: reading capture: %w", err)
 	case rflags&unix.MSG_TRUNC != 0 || n > len(c.buf):
-		return nil, false, fmt.Errorf("kernel: captured frame of %d bytes exceeds the %d-byte buffer", n, len(c.buf))
+		return nil, 0, false, fmt.Errorf("kernel: captured frame of %d bytes exceeds the %d-byte buffer", n, len(c.buf))
 	case n < vnetHdrLen:
-		return nil, false, fmt.Errorf("kernel: captured %d bytes, shorter than the virtio header", n)
+		return nil, 0, false, fmt.Errorf("kernel: captured %d bytes, shorter than the virtio header", n)
 	}
 	if sll, ok := from.(*unix.SockaddrLinklayer); !ok || sll.Pkttype != unix.PACKET_OUTGOING {
-		return nil, true, nil
+		return nil, 0, true, nil
 	}
 	vh, frame := c.buf[:vnetHdrLen], c.buf[vnetHdrLen:n]
+	if len(frame) == fenceLen && bytes.Equal(frame[12:22], c.fence[12:22]) {
+		return nil, binary.BigEndian.Uint64(frame[22:30]), true, nil
+	}
 	if len(frame) < 14 || binary.BigEndian.Uint16(frame[12:14]) != unix.ETH_P_IP {
-		return nil, true, nil
+		return nil, 0, true, nil
 	}
 	f = &captured{data: append([]byte(nil), frame...)}
 	if vh[1]&^vnetGSOECN == vnetGSOUDPL4 {
@@ -136,25 +198,51 @@ func (c *capture) read() (f *captured, more bool, err error) {
 	f.csumNotReady = vh[0]&vnetFlagNeedsCsum != 0
 	msgs, err := unix.ParseSocketControlMessage(c.oob[:oobn])
 	if err != nil {
-		return nil, false, fmt.Errorf("kernel: capture control data: %w", err)
+		return nil, 0, false, fmt.Errorf("kernel: capture control data: %w", err)
 	}
 	for _, m := range msgs {
 		if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA && len(m.Data) >= 4 {
 			f.csumNotReady = binary.NativeEndian.Uint32(m.Data[:4])&unix.TP_STATUS_CSUMNOTREADY != 0
 		}
 	}
-	return f, true, nil
+	return f, 0, true, nil
 }
 
-// drain collects frames until none has arrived for settle. On a veth the
-// tap runs inside the sending call, so the frames of a call are queued by
-// the time it returns; settle only guards against a slower path.
-func (c *capture) drain(ctx context.Context, settle time.Duration) ([]captured, error) {
+// dropped is how many frames the capture lost for want of room in its
+// receive queue since the last call (PACKET_STATISTICS, which resets the
+// count as it reads it).
+func (c *capture) dropped() (uint32, error) {
+	st, err := unix.GetsockoptTpacketStats(c.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return 0, fmt.Errorf("kernel: PACKET_STATISTICS: %w", err)
+	}
+	return st.Drops, nil
+}
+
+// sync sends a fence and returns the frames captured before it. The veth
+// has no queue (IFF_NO_QUEUE), so dev_queue_xmit hands each frame of a call
+// to the taps before the call returns, and the fence, sent after, comes
+// through the same device behind them. A frame the capture had to drop
+// would be lost without trace, so a drop fails the run.
+func (c *capture) sync(ctx context.Context) ([]captured, error) {
+	c.seq++
+	binary.BigEndian.PutUint64(c.fence[22:30], c.seq)
+	for {
+		err := unix.Sendto(c.fenceFd, c.fence[:], 0, c.fenceTo)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kernel: sending fence %d: %w", c.seq, err)
+		}
+		break
+	}
 	var out []captured
 	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(fenceTimeout)
 	for {
 		for {
-			f, more, err := c.read()
+			f, fence, more, err := c.read()
 			if err != nil {
 				return out, err
 			}
@@ -164,19 +252,24 @@ func (c *capture) drain(ctx context.Context, settle time.Duration) ([]captured, 
 			if f != nil {
 				out = append(out, *f)
 			}
+			if fence == c.seq {
+				n, err := c.dropped()
+				if err == nil && n > 0 {
+					err = fmt.Errorf("kernel: the capture dropped %d frames (its receive queue was full)", n)
+				}
+				return out, err
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		ts := unix.NsecToTimespec(settle.Nanoseconds())
-		n, err := unix.Ppoll(fds, &ts, nil)
-		switch {
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return out, fmt.Errorf("kernel: fence %d never reached the capture within %v", c.seq, fenceTimeout)
+		}
+		ts := unix.NsecToTimespec(min(wait, 100*time.Millisecond).Nanoseconds())
+		if _, err := unix.Ppoll(fds, &ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
 			return out, fmt.Errorf("kernel: polling capture: %w", err)
-		case n == 0:
-			return out, nil
 		}
 	}
 }

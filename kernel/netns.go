@@ -31,14 +31,21 @@ type netnsPair struct {
 }
 
 // newNetnsNames draws names that no other run, in this process or another,
-// will pick: the pid separates processes and the random part separates
-// concurrent runs inside one process.
+// will pick: udpb-PID-START-RAND-tx and -rx. The pid and its start time name
+// the owning process for good (removeStale reads them back to tell a
+// leftover of a dead process from a live run's), and the random part
+// separates concurrent runs inside one process. The veth devices have fixed
+// names of their own, so the length of these does not matter to IFNAMSIZ.
 func newNetnsNames() (netnsPair, error) {
+	self, err := selfOwner()
+	if err != nil {
+		return netnsPair{}, err
+	}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return netnsPair{}, fmt.Errorf("kernel: drawing a namespace name: %w", err)
 	}
-	base := fmt.Sprintf("%s%d-%s", namePrefix, os.Getpid(), hex.EncodeToString(b[:]))
+	base := fmt.Sprintf("%s%d-%d-%s", namePrefix, self.pid, self.start, hex.EncodeToString(b[:]))
 	return netnsPair{sender: base + "-tx", peer: base + "-rx"}, nil
 }
 
@@ -99,11 +106,17 @@ func addNetns(ctx context.Context, name string) error {
 // the name is gone and our sockets are closed, the kernel frees the
 // namespace and the veth end inside it.
 func deleteNetns(name string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	if _, err := os.Stat(filepath.Join(netnsDir, name)); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	return removeNetns(name)
+}
+
+// removeNetns runs `ip netns delete`, which unmounts and unlinks the name,
+// with a deadline of its own.
+func removeNetns(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if _, err := command(ctx, "ip", "netns", "delete", name); err != nil {
 		return fmt.Errorf("kernel: deleting namespace: %w", err)
 	}
@@ -117,12 +130,21 @@ type world struct {
 	ns        netnsPair
 	created   []string // namespaces to delete
 	listeners []int    // peer fds
+	// stale, when set, is told of each leftover of a dead process that
+	// addNamespaces removed first.
+	stale func(Stale)
 }
 
-// addNamespaces creates the pair. Each name is listed before the attempt:
-// a failed `ip netns add` may leave its mount behind, and deleteNetns skips
-// a name that does not exist.
+// addNamespaces removes the leftovers of dead udpbuild processes, then
+// creates the pair. Each name is listed before the attempt: a failed `ip
+// netns add` may leave its mount behind, and deleteNetns skips a name that
+// does not exist.
 func (w *world) addNamespaces(ctx context.Context) error {
+	for _, s := range removeStale(ctx, netnsDir, readProcStat, removeNetns) {
+		if w.stale != nil {
+			w.stale(s)
+		}
+	}
 	for _, name := range []string{w.ns.sender, w.ns.peer} {
 		w.created = append(w.created, name)
 		if err := addNetns(ctx, name); err != nil {

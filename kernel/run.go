@@ -7,16 +7,18 @@
 // device sees); the peer namespace owns every destination and silently
 // swallows what arrives. Nothing leaves the machine, whatever the
 // addresses, and everything is torn down when the run ends, however it
-// ends.
+// ends; a process killed outright (SIGKILL) leaves its namespaces to the
+// next run, which removes them first (stale.go).
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -28,8 +30,10 @@ import (
 // namespaces: it is not root, or lacks CAP_NET_ADMIN.
 var ErrNotRoot = errors.New("udpbuild kernel needs root (CAP_NET_ADMIN) to create network namespaces")
 
-// DefaultSettle is Options.Settle when left zero.
-const DefaultSettle = 20 * time.Millisecond
+// ErrUnsupported is returned (wrapped) for a scenario that asks for what a
+// real socket cannot be made to do; the message names the key. Nothing is
+// run: a key the runner cannot honour is never silently ignored.
+var ErrUnsupported = errors.New("the kernel runner cannot honour it")
 
 // setupStep is Frame.Step for a frame captured before the first step
 // (during the setsockopt list or connect); none is expected.
@@ -37,9 +41,25 @@ const setupStep = -1
 
 // Options tune a kernel run.
 type Options struct {
-	// Settle is how long to wait after each step for frames to reach the
-	// capture (default 20ms).
-	Settle time.Duration
+	// AnyInetID lets a scenario that sets socket.inet_id run with the
+	// inet_id the kernel draws at connect() instead, which no program can
+	// choose. It is for callers that judge IP IDs by their rule rather
+	// than their value (compare does); without it such a scenario fails
+	// with ErrUnsupported.
+	AnyInetID bool
+	// Frame, when set, receives every frame as it is captured instead of
+	// the report collecting them (report.Frames stays empty). The frame is
+	// the callee's to keep.
+	Frame func(report.Frame) error
+	// Step, when set, receives every step's result as it completes (n
+	// counts executed steps, across repeats). With Frame also set the
+	// report keeps neither steps nor frames: memory stays constant
+	// however long the run.
+	Step func(n int, r report.Step) error
+	// Stale, when set, is told of every namespace that a udpbuild process
+	// which no longer runs left behind, and that the run removed (or
+	// failed to remove) before building its own.
+	Stale func(Stale)
 }
 
 // Available reports whether the kernel runner can work here: root, and
@@ -65,15 +85,42 @@ func checkRoot(euid int) error {
 	return nil
 }
 
+// Check reports, wrapping ErrUnsupported, the first key of sc that a run
+// with opts could not honour. Every other key of the format is honoured:
+// the link by ip and ethtool (a feature the veth cannot offer is reported
+// in Features.Dropped, as the kernel decides), the socket and the steps by
+// the same system calls a program would make, repeat by making them again.
+func Check(sc *scenario.Scenario, opts Options) error {
+	if sc.Socket.InetID != nil && !opts.AnyInetID {
+		return fmt.Errorf("kernel: socket.inet_id: %w: connect() draws a real socket's inet_id at random "+
+			"(__ip4_datagram_connect) and no call sets it; remove the key, or compare IDs by their rule with udpbuild diff", ErrUnsupported)
+	}
+	for _, m := range []struct {
+		key string
+		mac net.HardwareAddr
+	}{{"link.src_mac", sc.Link.SrcMAC}, {"link.dst_mac", sc.Link.DstMAC}} {
+		// eth_prepare_mac_addr_change takes only is_valid_ether_addr.
+		if len(m.mac) > 0 && (m.mac[0]&1 != 0 || bytes.Equal(m.mac, make([]byte, len(m.mac)))) {
+			return fmt.Errorf("kernel: %s %s: %w: a veth takes only a unicast, non-zero address (is_valid_ether_addr)", m.key, m.mac, ErrUnsupported)
+		}
+	}
+	return nil
+}
+
 // Run executes sc through the running kernel inside private network
 // namespaces and returns the report (Source "kernel", View "tap").
 //
-// Frame.Step is the index of the step whose call emitted the frame, or -1
-// for a frame captured during set-up. Scenario.Socket.InetID cannot be
-// applied to a real socket and is ignored.
+// Every step runs sc.Repeat times in order, as in the model: the report
+// has one step result per executed step, and Frame.Step is the index in
+// sc.Steps of the step whose call emitted the frame, or -1 for a frame
+// captured during set-up. A scenario asking for what the kernel cannot do
+// fails with ErrUnsupported (see Check) before anything is built.
 func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (rep *report.Report, err error) {
 	if sc == nil {
 		return nil, errors.New("kernel: nil scenario")
+	}
+	if err := Check(sc, opts); err != nil {
+		return nil, err
 	}
 	if err := checkRoot(os.Geteuid()); err != nil {
 		return nil, err
@@ -81,14 +128,11 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (rep *report.
 	if ok, why := Available(); !ok {
 		return nil, fmt.Errorf("kernel: %s", why)
 	}
-	if opts.Settle <= 0 {
-		opts.Settle = DefaultSettle
-	}
 	names, err := newNetnsNames()
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{sc: sc, opts: opts, world: world{ns: names}, plan: planFor(sc)}
+	r := &runner{sc: sc, opts: opts, world: world{ns: names, stale: opts.Stale}, plan: planFor(sc)}
 	defer func() {
 		if p := recover(); p != nil {
 			rep, err = nil, fmt.Errorf("kernel: internal error: %v", p)
@@ -143,7 +187,7 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 	if r.listeners, err = openListeners(r.ns.peer, r.plan.ports); err != nil {
 		return nil, err
 	}
-	if r.tap, err = openCapture(r.ns.sender, senderDev); err != nil {
+	if r.tap, err = openCapture(r.ns.sender, senderDev, r.plan.srcMAC, r.plan.dstMAC); err != nil {
 		return nil, err
 	}
 	so := r.sc.Socket
@@ -165,30 +209,54 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 	if err := r.collect(ctx, rep, setupStep); err != nil {
 		return nil, err
 	}
-	for i, step := range r.sc.Steps {
+	// As builder.Runner.Run plays repeat: the same calls, the same
+	// payloads, each step's control messages built once.
+	steps := r.sc.Steps
+	control := make([][]byte, len(steps))
+	for n := range max(r.sc.Repeat, 1) * len(steps) {
+		i := n % len(steps)
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("kernel: before step %d: %w", i, err)
+			return nil, fmt.Errorf("kernel: before %s: %w", where(n, len(steps)), err)
 		}
 		var st report.Step
 		var err error
-		if step.Send != nil {
+		if step := steps[i]; step.Send != nil {
 			var to *unix.SockaddrInet4
 			to, err = r.msgName(step.Send)
+			if err == nil && control[i] == nil && len(step.Send.Cmsg) > 0 {
+				control[i], err = buildCmsgs(step.Send.Cmsg)
+			}
 			if err == nil {
-				st, err = r.sock.send(step.Send, to)
+				st, err = r.sock.send(step.Send, control[i], to)
 			}
 		} else {
 			st, err = r.sock.setsockopts(step.Setsockopt)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("kernel: step %d: %w", i, err)
+			return nil, fmt.Errorf("kernel: %s: %w", where(n, len(steps)), err)
 		}
-		rep.Steps = append(rep.Steps, st)
+		if r.opts.Step != nil {
+			if err := r.opts.Step(n, st); err != nil {
+				return nil, err
+			}
+		}
+		if r.opts.Step == nil || r.opts.Frame == nil {
+			rep.Steps = append(rep.Steps, st)
+		}
 		if err := r.collect(ctx, rep, i); err != nil {
 			return nil, err
 		}
 	}
 	return rep, nil
+}
+
+// where names executed step n of a scenario of len steps: "step 2", or
+// "step 2 (repeat 7)" after the first pass.
+func where(n, steps int) string {
+	if n < steps {
+		return fmt.Sprintf("step %d", n)
+	}
+	return fmt.Sprintf("step %d (repeat %d)", n%steps, n/steps)
 }
 
 // msgName picks the sendmsg destination: the step's own, else the
@@ -204,13 +272,23 @@ func (r *runner) msgName(s *scenario.Send) (*unix.SockaddrInet4, error) {
 	return nil, nil
 }
 
-// collect drains the capture and files the frames under step.
+// collect reads the capture up to a fence and files the frames under step,
+// or hands them to Options.Frame.
 func (r *runner) collect(ctx context.Context, rep *report.Report, step int) error {
-	frames, err := r.tap.drain(ctx, r.opts.Settle)
+	frames, err := r.tap.sync(ctx)
 	if err != nil {
 		return fmt.Errorf("kernel: capturing frames of step %d: %w", step, err)
 	}
-	rep.Frames = append(rep.Frames, classify(frames, step, r.plan.mtu, &r.datagram)...)
+	fs := classify(frames, step, r.plan.mtu, &r.datagram)
+	if r.opts.Frame == nil {
+		rep.Frames = append(rep.Frames, fs...)
+		return nil
+	}
+	for _, f := range fs {
+		if err := r.opts.Frame(f); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -131,13 +131,10 @@ func (s *udpSocket) setsockopts(opts []scenario.Opt) (report.Step, error) {
 	return res, nil
 }
 
-// send makes one sendmsg call. to is msg_name, or nil for none.
-func (s *udpSocket) send(snd *scenario.Send, to *unix.SockaddrInet4) (report.Step, error) {
+// send makes one sendmsg call. oob is the control data (buildCmsgs of
+// snd.Cmsg), to is msg_name, or nil for none.
+func (s *udpSocket) send(snd *scenario.Send, oob []byte, to *unix.SockaddrInet4) (report.Step, error) {
 	res := report.Step{Op: "send"}
-	oob, err := buildCmsgs(snd.Cmsg)
-	if err != nil {
-		return res, err
-	}
 	var sa unix.Sockaddr
 	if to != nil {
 		sa = to

@@ -68,8 +68,12 @@ func (e *Error) Error() string {
 }
 
 // Load reads and validates the scenario file at path. "@file" payloads are
-// resolved relative to the scenario's directory.
-func Load(path string) (*Scenario, error) {
+// resolved relative to the scenario's directory and must stay inside it
+// (see Options.PayloadDirs).
+func Load(path string) (*Scenario, error) { return LoadWith(path, Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(path string, opts Options) (*Scenario, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read scenario: %v", unwrapPathErr(err))}
@@ -80,11 +84,14 @@ func Load(path string) (*Scenario, error) {
 	if fi.Size() > MaxFileSize {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("file is %d bytes; scenarios are limited to %d", fi.Size(), MaxFileSize)}
 	}
-	data, err := os.ReadFile(path)
+	data, err := readAtMost(path, MaxFileSize)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read scenario: %v", unwrapPathErr(err))}
 	}
-	return Parse(data, path)
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("more than %d bytes; scenarios are limited to %d", MaxFileSize, MaxFileSize)}
+	}
+	return ParseWith(data, path, opts)
 }
 
 func unwrapPathErr(err error) error {
@@ -96,8 +103,12 @@ func unwrapPathErr(err error) error {
 }
 
 // Parse validates scenario YAML (or JSON). file is used in messages and as
-// the base for "@file" payloads ("" means the current directory).
-func Parse(data []byte, file string) (*Scenario, error) {
+// the base for "@file" payloads ("" means the current directory), which
+// must stay inside that directory (see Options.PayloadDirs).
+func Parse(data []byte, file string) (*Scenario, error) { return ParseWith(data, file, Options{}) }
+
+// ParseWith is Parse with options.
+func ParseWith(data []byte, file string, opts Options) (*Scenario, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: file, Msg: "scenario too large"}
 	}
@@ -108,7 +119,7 @@ func Parse(data []byte, file string) (*Scenario, error) {
 	if err != nil {
 		return nil, &Error{File: file, Msg: "YAML syntax: " + oneLine(err.Error())}
 	}
-	l := &loader{file: file, sc: &Scenario{Path: file}}
+	l := &loader{file: file, opts: opts, sc: &Scenario{Path: file}}
 	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
 		if len(f.Docs) > 1 {
 			return nil, &Error{File: file, Msg: "expected one YAML document, found several"}

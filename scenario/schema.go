@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -392,28 +390,7 @@ func (l *loader) payload(n node) ([]byte, error) {
 		}
 		return b, nil
 	case strings.HasPrefix(s, "@"):
-		p := s[1:]
-		if p == "" {
-			return nil, l.errf(n, `"@" needs a file name`)
-		}
-		if !filepath.IsAbs(p) && l.file != "" {
-			p = filepath.Join(filepath.Dir(l.file), p)
-		}
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, l.errf(n, "payload file %s: %v", p, unwrapPathErr(err))
-		}
-		if !fi.Mode().IsRegular() {
-			return nil, l.errf(n, "payload file %s is not a regular file", p)
-		}
-		if fi.Size() > MaxPayload {
-			return nil, l.errf(n, "payload file %s is %d bytes; at most %d", p, fi.Size(), MaxPayload)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, l.errf(n, "payload file %s: %v", p, unwrapPathErr(err))
-		}
-		return b, nil
+		return l.payloadFile(n, s[1:])
 	}
 	return nil, l.errf(n, `payload must be "hex:..." or "@file" (or use len: N for the pattern)`)
 }

@@ -80,6 +80,7 @@ func oneLine(s string) string {
 
 type loader struct {
 	file  string
+	opts  Options
 	sc    *Scenario
 	sends int
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,10 +15,17 @@ import (
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
+// maxExplainEvents bounds the decisions explain keeps (every one is held
+// until the run ends, then printed): about 100 MB, a quarter of a million
+// lines of output, far beyond what anyone reads. A scenario with a large
+// repeat: would otherwise hold gigabytes.
+const maxExplainEvents = 1 << 18
+
 func newExplainCmd() *cobra.Command {
 	var asJSON bool
 	var view string
 	var seed uint64
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "explain SCENARIO.yaml",
 		Short: "Explain, step by step and in the kernel's own terms, why the frames are what they are",
@@ -38,28 +47,54 @@ docs/explain.md walks through examples.`,
 			if err != nil {
 				return invalid("--view: %v", err)
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
+			ctx := cmd.Context()
 			var events []builder.Event
-			rep, err := builder.Run(sc, builder.Options{View: v, Seed: seed, Trace: func(e builder.Event) { events = append(events, e) }})
+			var steps []report.Step // the first repetition's results
+			opts := builder.Options{View: v, Seed: seed,
+				Trace: func(e builder.Event) { events = append(events, e) },
+				// Frames are told as events; the report need not keep
+				// their bytes.
+				Frames:  builder.FrameFunc(func(*builder.FrameInfo, []byte, []byte) error { return nil }),
+				Context: ctx,
+				Steps: func(n int, r report.Step) error {
+					if n < len(sc.Steps) {
+						steps = append(steps, r)
+					}
+					if len(events) > maxExplainEvents {
+						return invalid("%s: the run makes more than %d decisions (at step %d); explain keeps them all, so it stops there: lower repeat: to explain the first repetitions", args[0], maxExplainEvents, n)
+					}
+					return nil
+				},
+			}
+			rep, err := builder.Run(sc, opts)
+			if err := stopped(ctx); err != nil {
+				return err
+			}
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return ee
+			}
 			if err != nil {
 				return invalid("%s: %v", args[0], err)
 			}
+			rep.Steps = steps
 			ex := explanation(sc, rep, events)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(ex)
 			}
-			renderExplanation(cmd.OutOrStdout(), ex)
-			return nil
+			return renderExplanation(ctx, cmd.OutOrStdout(), ex)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for tools instead of text")
 	c.Flags().StringVar(&view, "view", "tap", "tap or wire (which frames are listed)")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed for the model's random draws")
+	lf.add(c)
 	return c
 }
 
@@ -141,9 +176,13 @@ func describeStep(st scenario.Step) string {
 	return s + ")"
 }
 
-func renderExplanation(w io.Writer, ex Explanation) {
+// renderExplanation prints ex as text, stopping at a signal.
+func renderExplanation(ctx context.Context, w io.Writer, ex Explanation) error {
 	fmt.Fprintf(w, "scenario %q; link %s\n", ex.Scenario, ex.Link)
 	for _, r := range append(ex.Setup, ex.Steps...) {
+		if err := stopped(ctx); err != nil {
+			return err
+		}
 		label := fmt.Sprintf("step %d", r.Index)
 		if r.Index < 0 {
 			label = "setup"
@@ -157,4 +196,5 @@ func renderExplanation(w io.Writer, ex Explanation) {
 			fmt.Fprintf(w, "  %-28s %-16s = %-12s %s\n", e.Func, e.Var, e.Value, e.Why)
 		}
 	}
+	return nil
 }

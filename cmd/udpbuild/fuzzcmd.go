@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/udpbuild/udpbuild/fuzz"
+	"github.com/udpbuild/udpbuild/kernel"
 )
 
 func newFuzzCmd() *cobra.Command {
@@ -28,6 +29,9 @@ and lengths are dropped or shrunk while the mismatch stays) and written to DIR:
 
 A mismatch that does not reproduce is written as flaky-S-I.* and counted
 apart: a sign of kernel nondeterminism the comparison does not excuse.
+
+Namespaces that a killed udpbuild process left behind are removed as the runs
+start, each named on standard error.
 
 For coverage-guided fuzzing of the model alone, use the go test -fuzz targets
 (docs/fuzzing.md).
@@ -55,6 +59,11 @@ a bad command line or a machine that cannot run the kernel.`,
 			}
 			bar := newProgress(cmd.ErrOrStderr(), cfg.N, "scenarios")
 			cfg.Progress = func(done, total, mismatches int) { bar.update(done) }
+			say := staleReporter(cmd.ErrOrStderr())
+			cfg.Stale = func(s kernel.Stale) {
+				bar.clear()
+				say(s)
+			}
 			sum, err := fuzz.Differential(cmd.Context(), cfg)
 			bar.done()
 			if err != nil {

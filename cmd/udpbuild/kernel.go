@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 
 func newKernelCmd() *cobra.Command {
 	var of outputFlags
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "kernel SCENARIO.yaml -o OUT.pcap [--report R.json]",
 		Short: "Run a scenario through the real running kernel and capture what leaves the device (needs root)",
@@ -26,10 +28,19 @@ scatter-gather, gso-udp-l4 -> tx-udp-segmentation), gives the peer the
 destination addresses and listening UDP and UDP-Lite sockets, then opens the
 scenario's socket, applies IP_MTU_DISCOVER and every setsockopt in order,
 connects if asked, and performs each step with sendmsg and its control
-messages. Every frame the sender's veth transmits is captured with AF_PACKET
-(the 'tap' view). The namespaces are removed afterwards, also on error or
-interrupt. The report records each call's result, the kernel release and the
-features the kernel actually enabled.
+messages, the whole list 'repeat' times. Every frame the sender's veth
+transmits is captured with AF_PACKET (the 'tap' view) and filed under the
+call that made it. The namespaces are removed afterwards, also on error or
+interrupt; namespaces that a udpbuild process killed outright (SIGKILL) left
+behind are removed by the next run, which names each on standard error. The
+report records each call's result, the kernel release and the features the
+kernel actually enabled. Without --report, frames stream to the output, in
+constant memory however many repeats.
+
+A key the kernel cannot honour is an error (exit status 2), never ignored:
+socket.inet_id (connect() draws a real socket's inet_id at random; 'udpbuild
+diff' accepts it, as it compares IDs by their rule) and a multicast or zero
+link.src_mac or link.dst_mac.
 
 It needs root (CAP_NET_ADMIN), iproute2 and ethtool. No frame leaves the
 machine, whatever addresses the scenario names.`,
@@ -43,15 +54,18 @@ machine, whatever addresses the scenario names.`,
 			if of.out == "" && of.report == "" {
 				return invalid("nothing to write: give -o OUT.pcap (or -o -) and/or --report R.json")
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
-			rep, err := runKernel(cmd, sc)
+			if of.report == "" {
+				return streamKernel(cmd, sc, of.out, f)
+			}
+			rep, err := runKernel(cmd, sc, kernel.Options{})
 			if err != nil {
 				return err
 			}
-			if err := writeOutputs(of, f, rep, sc); err != nil {
+			if err := writeOutputs(cmd.Context(), of, f, rep, sc); err != nil {
 				return err
 			}
 			if bad := sc.CheckExpect(rep); len(bad) > 0 {
@@ -61,6 +75,7 @@ machine, whatever addresses the scenario names.`,
 		},
 	}
 	of.add(c)
+	lf.add(c)
 	return c
 }
 
@@ -74,12 +89,18 @@ func runKernelCheck() (bool, error) {
 }
 
 // runKernel runs sc through the real kernel; failures to run it at all
-// (not root, tools missing) are usage-level failures, exit status 2.
-func runKernel(cmd *cobra.Command, sc *scenario.Scenario) (*report.Report, error) {
+// (not root, tools missing, a key the kernel cannot honour) are
+// usage-level failures, exit status 2. Leftovers of dead runs that the run
+// removes are named on standard error.
+func runKernel(cmd *cobra.Command, sc *scenario.Scenario, opts kernel.Options) (*report.Report, error) {
+	if err := kernel.Check(sc, opts); err != nil {
+		return nil, invalid("%s: %v", sc.Path, err)
+	}
 	if _, err := runKernelCheck(); err != nil {
 		return nil, err
 	}
-	rep, err := kernel.Run(cmd.Context(), sc, kernel.Options{})
+	opts.Stale = staleReporter(cmd.ErrOrStderr())
+	rep, err := kernel.Run(cmd.Context(), sc, opts)
 	if err != nil {
 		if errors.Is(err, kernel.ErrNotRoot) {
 			return nil, &exitError{code: exitInvalid, err: err}
@@ -89,11 +110,82 @@ func runKernel(cmd *cobra.Command, sc *scenario.Scenario) (*report.Report, error
 	return rep, nil
 }
 
+// staleReporter says, one line each, which namespaces of dead udpbuild
+// processes a kernel run removed (kernel.Options.Stale).
+func staleReporter(w io.Writer) func(kernel.Stale) {
+	return func(s kernel.Stale) { fmt.Fprintln(w, "udpbuild: "+s.String()) }
+}
+
+// streamKernel runs sc through the kernel writing each frame as it is
+// captured and checking expects as steps complete, keeping nothing:
+// memory stays constant however many repeats. Used when no report is
+// asked for.
+func streamKernel(cmd *cobra.Command, sc *scenario.Scenario, path string, f capture.Format) error {
+	out, err := capture.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	w, err := capture.NewWriter(out.Writer(), f)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(cmd.ErrOrStderr(), len(sc.Steps)*max(sc.Repeat, 1), "steps")
+	var bad []string
+	nbad := 0
+	opts := kernel.Options{
+		Frame: func(fr report.Frame) error {
+			c := ""
+			if f == capture.PCAPNG {
+				c = frameComment(fr, sc)
+			}
+			return w.WriteFrame(fr.Data, c)
+		},
+		Step: func(n int, r report.Step) error {
+			if msg := sc.CheckStep(n, r); msg != "" {
+				nbad++
+				if len(bad) < 5 {
+					bad = append(bad, msg)
+				}
+			}
+			if n%1024 == 0 {
+				bar.update(n)
+			}
+			return nil
+		},
+	}
+	_, err = runKernel(cmd, sc, opts)
+	bar.done()
+	if err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("output %s: %w", path, err)
+	}
+	if err := out.Commit(); err != nil {
+		return err
+	}
+	if nbad > 0 {
+		more := ""
+		if nbad > len(bad) {
+			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
+		}
+		return mismatch("%s: %s%s", sc.Path, strings.Join(bad, "; "), more)
+	}
+	return nil
+}
+
+// compareOpts are the kernel options of a run compared with the model:
+// IP IDs are judged by their rule, so a scenario's inet_id, which only the
+// model can take, does not stop the run.
+func compareOpts() kernel.Options { return kernel.Options{AnyInetID: true} }
+
 func newDiffCmd() *cobra.Command {
 	var seed uint64
 	var all bool
 	var keep string
 	var view string
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "diff SCENARIO.yaml",
 		Short: "Run the model and the real kernel and print the differences as named fields (needs root)",
@@ -104,8 +196,9 @@ value or errno, then every frame from the Ethernet header on, field by field
 
 IP IDs are compared by the kernel's rules, not by value: ID 0 where DF forbids
 fragmentation; otherwise as offsets from the first ID of the same counter (a
-connected socket's inet_id, or the per-destination ip_idents counter within a
-step), since the kernel starts both at random. Timestamps inside IP timestamp
+connected socket's inet_id, or the per-destination ip_idents counter within
+one datagram, as it jumps at random between calls jiffies apart), since the
+kernel starts both at random. Timestamps inside IP timestamp
 options are the kernel's clock and are not compared.
 
 Exit status 0 when they agree, 1 on any difference.`,
@@ -118,7 +211,7 @@ Exit status 0 when they agree, 1 on any difference.`,
 			if err != nil {
 				return invalid("--view: %v", err)
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -127,10 +220,13 @@ Exit status 0 when they agree, 1 on any difference.`,
 			if v == report.Wire {
 				krep, mrep, note, err = wireReports(cmd, sc, seed)
 			} else {
-				krep, err = runKernel(cmd, sc)
+				krep, err = runKernel(cmd, sc, compareOpts())
 				if err == nil {
-					mrep, note, err = builder.RunAgainst(sc, krep, builder.Options{View: report.Tap, Seed: seed})
+					mrep, note, err = builder.RunAgainst(sc, krep, builder.Options{View: report.Tap, Seed: seed, Context: cmd.Context()})
 				}
+			}
+			if err := stopped(cmd.Context()); err != nil {
+				return err
 			}
 			if err != nil {
 				return err
@@ -139,10 +235,10 @@ Exit status 0 when they agree, 1 on any difference.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "note: "+note)
 			}
 			if keep != "" {
-				if err := writeJSON(keep+".kernel.json", krep); err != nil {
+				if err := writeJSON(cmd.Context(), keep+".kernel.json", krep); err != nil {
 					return err
 				}
-				if err := writeJSON(keep+".model.json", mrep); err != nil {
+				if err := writeJSON(cmd.Context(), keep+".model.json", mrep); err != nil {
 					return err
 				}
 			}
@@ -168,17 +264,21 @@ Exit status 0 when they agree, 1 on any difference.`,
 	c.Flags().BoolVar(&all, "all", false, "print every difference, not only the first")
 	c.Flags().StringVar(&view, "view", "tap", "tap: the model's tap view against the kernel's capture; wire: the model's wire view against the kernel run with every offload off")
 	c.Flags().StringVar(&keep, "keep", "", "also write both reports to PREFIX.kernel.json and PREFIX.model.json")
+	lf.add(c)
 	return c
 }
 
 // wireReports runs the kernel with every offload off and the model's wire
 // view with the scenario's own features (builder.RunWireAgainst).
 func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, mrep *report.Report, note string, err error) {
-	krep, err = runKernel(cmd, builder.WithoutOffloads(sc))
+	krep, err = runKernel(cmd, builder.WithoutOffloads(sc), compareOpts())
 	if err != nil {
 		return nil, nil, "", err
 	}
-	mrep, err = builder.RunWireAgainst(sc, krep, builder.Options{Seed: seed})
+	mrep, err = builder.RunWireAgainst(sc, krep, builder.Options{Seed: seed, Context: cmd.Context()})
+	if err := stopped(cmd.Context()); err != nil {
+		return nil, nil, "", err
+	}
 	if err != nil {
 		return nil, nil, "", invalid("%s: %v", sc.Path, err)
 	}

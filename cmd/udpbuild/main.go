@@ -12,7 +12,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/udpbuild/udpbuild/capture"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -21,7 +23,18 @@ const (
 	exitOK       = 0 // the scenario ran and every expect held
 	exitMismatch = 1 // an expect did not hold, or a diff/verify found a difference
 	exitInvalid  = 2 // the scenario or the command line is invalid
+	// A signal that stops udpbuild gives 128 + its number, as a shell
+	// reports a process the signal killed.
+	exitSIGINT  = 128 + int(syscall.SIGINT)  // 130
+	exitSIGTERM = 128 + int(syscall.SIGTERM) // 143
 )
+
+// signalGrace is how long a command has to stop by itself after SIGINT or
+// SIGTERM. Commands check for the signal between steps, frames and pages,
+// so they stop in milliseconds; one blocked in a system call (opening a
+// FIFO nobody writes, reading a silent pipe) is not waited for longer:
+// main removes the temporary files of its outputs and exits.
+const signalGrace = 2 * time.Second
 
 // exitError carries an exit status out of a command.
 type exitError struct {
@@ -40,20 +53,95 @@ func mismatch(format string, args ...any) error {
 	return &exitError{code: exitMismatch, err: fmt.Errorf(format, args...)}
 }
 
+// signalled is the cause of the command context's cancellation when a
+// signal stopped udpbuild.
+type signalled struct{ sig os.Signal }
+
+func (s *signalled) Error() string {
+	if s.sig == syscall.SIGTERM {
+		return "stopped by SIGTERM"
+	}
+	return "stopped by SIGINT"
+}
+
+// status is the exit status for the signal.
+func (s *signalled) status() int {
+	if s.sig == syscall.SIGTERM {
+		return exitSIGTERM
+	}
+	return exitSIGINT
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	var pending capture.Pending
+	done := make(chan int, 1)
+	go func() { done <- runWith(ctx, &pending, os.Args[1:], os.Stdout, os.Stderr) }()
+	select {
+	case code := <-done:
+		os.Exit(code)
+	case sig := <-sigs:
+		why := &signalled{sig}
+		cancel(why)
+		grace := time.NewTimer(signalGrace)
+		select {
+		case code := <-done: // the command stopped by itself
+			os.Exit(code)
+		case <-grace.C:
+			fmt.Fprintf(os.Stderr, "udpbuild: %v; the command did not stop within %v, its temporary files are removed\n", why, signalGrace)
+		case <-sigs: // a second signal: no more waiting
+			fmt.Fprintf(os.Stderr, "udpbuild: %v, twice; temporary files are removed\n", why)
+		}
+		pending.AbortAll()
+		os.Exit(why.status())
+	}
+}
+
+// pendingKey is the context key of the command's capture.Pending.
+type pendingKey struct{}
+
+// outputs is the set of outputs the command has open, which main aborts if
+// a signal stops it.
+func outputs(ctx context.Context) *capture.Pending {
+	if p, ok := ctx.Value(pendingKey{}).(*capture.Pending); ok {
+		return p
+	}
+	return new(capture.Pending)
+}
+
+// stopped returns the cause (a *signalled) once ctx is cancelled, nil
+// before: long loops call it between steps.
+func stopped(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	default:
+		return nil
+	}
 }
 
 // run executes the command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, new(capture.Pending), args, stdout, stderr)
+}
+
+// runWith executes the command line, keeping the outputs it opens in
+// pending, and returns the exit status.
+func runWith(ctx context.Context, pending *capture.Pending, args []string, stdout, stderr io.Writer) int {
+	ctx = context.WithValue(ctx, pendingKey{}, pending)
 	root := newRoot()
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	// A signal decides the status, whatever the command made of it.
+	var sig *signalled
+	if errors.As(context.Cause(ctx), &sig) {
+		fmt.Fprintf(stderr, "udpbuild: %v\n", sig)
+		return sig.status()
+	}
 	if err == nil {
 		return exitOK
 	}

@@ -45,8 +45,14 @@ func (p *progress) update(done int) {
 }
 
 // done clears the bar.
-func (p *progress) done() {
+func (p *progress) done() { p.clear() }
+
+// clear wipes the bar, so that a line can be written in its place; the
+// next update draws it again.
+func (p *progress) clear() {
 	if p != nil && p.shown {
 		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", 70))
+		p.shown = false
+		p.last = time.Time{}
 	}
 }

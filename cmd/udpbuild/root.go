@@ -22,7 +22,14 @@ private network namespaces, and captures what leaves the device: the ground trut
 the model is measured against ('udpbuild diff').
 
 Exit status: 0 the scenario ran and every expect held; 1 an expect did not hold
-(or diff/verify found a difference); 2 the scenario or command line is invalid.`,
+(or diff/verify found a difference); 2 the scenario or command line is invalid;
+130 stopped by SIGINT, 143 stopped by SIGTERM. A signal leaves no partial file:
+the file being written is not renamed into place (what already went to
+standard output, a device or a FIFO stays written).
+
+Scenarios are untrusted input: "@file" payloads must lie inside the scenario's
+directory unless --payload-dir names another. docs/threat-model.md says what
+each command trusts and what it bounds.`,
 		Example: `  udpbuild run examples/fragmented.yaml -o out.pcap
   udpbuild run examples/gso.yaml -o - --view wire | tshark -r -
   sudo udpbuild kernel examples/fragmented.yaml -o kernel.pcap --report kernel.json

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -66,6 +67,7 @@ func (mf *modelFlags) check(what string) (report.View, capture.Format, error) {
 
 func newRunCmd() *cobra.Command {
 	var mf modelFlags
+	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "run SCENARIO.yaml -o OUT.pcap",
 		Short: "Run a scenario through the Go model of the kernel's send path",
@@ -89,7 +91,7 @@ output as they are made, in constant memory however long the scenario.`,
 			if err != nil {
 				return err
 			}
-			sc, err := scenario.Load(args[0])
+			sc, err := lf.load(args[0])
 			if err != nil {
 				return err
 			}
@@ -97,6 +99,7 @@ output as they are made, in constant memory however long the scenario.`,
 		},
 	}
 	mf.add(c)
+	lf.add(c)
 	return c
 }
 
@@ -110,24 +113,48 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 }
 
 // writeOutputs writes the capture and the report, each atomically.
-func writeOutputs(of outputFlags, f capture.Format, rep *report.Report, sc *scenario.Scenario) error {
+func writeOutputs(ctx context.Context, of outputFlags, f capture.Format, rep *report.Report, sc *scenario.Scenario) error {
 	if of.out != "" {
-		frames := make([][]byte, len(rep.Frames))
-		comments := make([]string, len(rep.Frames))
-		for i, fr := range rep.Frames {
-			frames[i] = fr.Data
-			comments[i] = frameComment(fr, sc)
-		}
-		if err := capture.WriteFile(of.out, f, frames, comments); err != nil {
+		if err := writeCapture(ctx, of.out, f, rep.Frames, sc); err != nil {
 			return err
 		}
 	}
 	if of.report != "" {
-		if err := writeJSON(of.report, rep); err != nil {
+		if err := writeJSON(ctx, of.report, rep); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeCapture writes frames to path (atomically, see capture.Output),
+// stopping at a signal with nothing written.
+func writeCapture(ctx context.Context, path string, f capture.Format, frames []report.Frame, sc *scenario.Scenario) error {
+	out, err := outputs(ctx).Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	w, err := capture.NewWriter(out.Writer(), f)
+	if err != nil {
+		return fmt.Errorf("output %s: %w", path, err)
+	}
+	for i, fr := range frames {
+		if err := stopped(ctx); err != nil {
+			return err
+		}
+		c := ""
+		if f == capture.PCAPNG {
+			c = frameComment(fr, sc)
+		}
+		if err := w.WriteFrame(fr.Data, c); err != nil {
+			return fmt.Errorf("output %s: frame %d: %w", path, i, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("output %s: %w", path, err)
+	}
+	return out.Commit()
 }
 
 // frameComment is the pcapng packet comment: the frame's provenance, e.g.
@@ -154,7 +181,9 @@ func frameComment(fr report.Frame, sc *scenario.Scenario) string {
 	return fmt.Sprintf("step %d %s: datagram %d, %s", fr.Step, call, fr.Datagram, why)
 }
 
-func writeJSON(path string, v any) error {
+// writeJSON writes v as indented JSON to path (atomically, see
+// capture.Output), or to standard output for "-".
+func writeJSON(ctx context.Context, path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -164,11 +193,14 @@ func writeJSON(path string, v any) error {
 		_, err := os.Stdout.Write(b)
 		return err
 	}
-	out, err := capture.Create(path)
+	out, err := outputs(ctx).Create(path)
 	if err != nil {
 		return err
 	}
 	defer out.Abort()
+	if err := stopped(ctx); err != nil {
+		return err
+	}
 	if _, err := out.Writer().Write(b); err != nil {
 		return fmt.Errorf("report %s: %w", path, err)
 	}
@@ -226,8 +258,10 @@ func (s *modelSink) Frame(fi *builder.FrameInfo, head, data []byte) error {
 // streamed to the capture as the model hands them over. Unless
 // --no-verify, every frame is verified with gopacket as it passes, a
 // datagram at a time. Without --report, expects are checked as steps
-// complete and nothing is kept.
+// complete and nothing is kept. A signal stops the run between steps, with
+// nothing written.
 func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report.View, f capture.Format) error {
+	ctx := cmd.Context()
 	of := mf.of
 	sink := &modelSink{sc: sc, ng: f == capture.PCAPNG, keep: of.report != ""}
 	if !mf.noVerify {
@@ -236,7 +270,7 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report
 	var out *capture.Output
 	if of.out != "" {
 		var err error
-		if out, err = capture.Create(of.out); err != nil {
+		if out, err = outputs(ctx).Create(of.out); err != nil {
 			return err
 		}
 		defer out.Abort()
@@ -244,7 +278,7 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report
 			return err
 		}
 	}
-	opts := builder.Options{View: v, Seed: mf.seed, Clock: func() uint32 { return uint32(mf.tsClock) }, Frames: sink}
+	opts := builder.Options{View: v, Seed: mf.seed, Clock: func() uint32 { return uint32(mf.tsClock) }, Frames: sink, Context: ctx}
 	var bad []string
 	nbad := 0
 	var bar *progress
@@ -265,6 +299,9 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report
 	}
 	rep, err := builder.Run(sc, opts)
 	bar.done()
+	if err := stopped(ctx); err != nil {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", sc.Path, err)
 	}
@@ -278,7 +315,7 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report
 	}
 	if of.report != "" {
 		rep.Frames = sink.records
-		if err := writeJSON(of.report, rep); err != nil {
+		if err := writeJSON(ctx, of.report, rep); err != nil {
 			return err
 		}
 		bad = sc.CheckExpect(rep)

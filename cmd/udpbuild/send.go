@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -71,15 +74,36 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 					return err
 				}
 			}
-			y, err := sf.yaml(cmd)
+			if sf.dump {
+				y, err := sf.yaml(cmd, sf.file)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(y)
+				return err
+			}
+			// --file names a file on the user's own command line: it is
+			// trusted, wherever it is and however it is reached
+			// (docs/threat-model.md). It is read by its resolved name,
+			// from its own directory, which the loader then allows.
+			var opts scenario.Options
+			file := sf.file
+			if file != "" {
+				real, err := filepath.EvalSymlinks(file)
+				if err == nil {
+					real, err = filepath.Abs(real)
+				}
+				if err != nil {
+					return invalid("--file %s: %v", file, unwrapPathErr(err))
+				}
+				file = real
+				opts.PayloadDirs = []string{filepath.Dir(real)}
+			}
+			y, err := sf.yaml(cmd, file)
 			if err != nil {
 				return err
 			}
-			if sf.dump {
-				_, err := cmd.OutOrStdout().Write(y)
-				return err
-			}
-			sc, err := scenario.Parse(y, "")
+			sc, err := scenario.ParseWith(y, "", opts)
 			if err != nil {
 				return invalid("the flags make an invalid scenario: %v (see --dump-scenario)", err)
 			}
@@ -116,10 +140,11 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 	return c
 }
 
-// yaml spells the flags as a scenario. Every string goes in quoted
-// (strconv.Quote is valid YAML), so no flag can change the document's
-// structure; values are validated by the scenario loader.
-func (sf *sendFlags) yaml(cmd *cobra.Command) ([]byte, error) {
+// yaml spells the flags as a scenario, reading the payload of --file from
+// file. Every string goes in quoted (strconv.Quote is valid YAML), so no
+// flag can change the document's structure; values are validated by the
+// scenario loader.
+func (sf *sendFlags) yaml(cmd *cobra.Command, file string) ([]byte, error) {
 	var b strings.Builder
 	q := strconv.Quote
 	fmt.Fprintf(&b, "name: %s\n", q("udpbuild send"))
@@ -189,7 +214,7 @@ func (sf *sendFlags) yaml(cmd *cobra.Command) ([]byte, error) {
 	case sf.hexData != "":
 		sends = []send{{payload: "payload: " + q("hex:"+sf.hexData)}}
 	case sf.file != "":
-		sends = []send{{payload: "payload: " + q("@"+sf.file)}}
+		sends = []send{{payload: "payload: " + q("@"+file)}}
 	case len(sf.lens) > 0:
 		for i, n := range sf.lens {
 			sends = append(sends, send{payload: fmt.Sprintf("len: %d", n), more: i < len(sf.lens)-1})
@@ -232,4 +257,14 @@ func (sf *sendFlags) yaml(cmd *cobra.Command) ([]byte, error) {
 		b.WriteString("  - setsockopt:\n      UDP_CORK: 0\n")
 	}
 	return []byte(b.String()), nil
+}
+
+// unwrapPathErr drops the operation and path of an *os.PathError, which
+// the message names already.
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -36,16 +38,23 @@ when the file cannot be read as a capture at all.`,
   udpbuild verify capture.pcapng --json | jq '.verdicts[] | select(.delivered == false)'`,
 		Args: exactArgs(1, "a capture file (- for standard input)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			in := cmd.InOrStdin()
 			if args[0] != "-" {
-				f, err := os.Open(args[0])
+				f, err := openInput(ctx, args[0])
 				if err != nil {
+					if serr := stopped(ctx); serr != nil {
+						return serr
+					}
 					return invalid("verify: %v", err)
 				}
 				defer f.Close()
 				in = f
 			}
-			frames, lt, diags, err := verify.ReadCapture(in)
+			frames, lt, diags, err := verify.ReadCapture(&ctxReader{ctx: ctx, r: in})
+			if err := stopped(ctx); err != nil {
+				return err
+			}
 			if err != nil && len(frames) == 0 {
 				return invalid("verify %s: %v", args[0], err)
 			}
@@ -75,4 +84,67 @@ when the file cannot be read as a capture at all.`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	return c
+}
+
+// openInput opens path for reading, giving up when ctx is cancelled: opening
+// a FIFO waits for a writer, in a system call no signal interrupts, so the
+// open runs on its own goroutine (left behind if abandoned: the process is
+// about to exit).
+func openInput(ctx context.Context, path string) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	c := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		c <- opened{f, err}
+	}()
+	select {
+	case o := <-c:
+		return o.f, o.err
+	case <-ctx.Done():
+		go func() { // close the file should the open still succeed
+			if o := <-c; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, context.Cause(ctx)
+	}
+}
+
+// ctxReader reads r until ctx is cancelled. A read of a pipe or FIFO may
+// wait for its writer indefinitely, so each read runs on its own
+// goroutine, into a buffer of the reader's own: an abandoned read must not
+// write into the caller's buffer later. (Once a read is abandoned no other
+// starts, so buf is never shared.)
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	buf []byte
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := stopped(c.ctx); err != nil {
+		return 0, err
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	if cap(c.buf) < len(p) {
+		c.buf = make([]byte, len(p))
+	}
+	buf := c.buf[:len(p)]
+	done := make(chan result, 1)
+	go func() {
+		n, err := c.r.Read(buf)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return copy(p, buf[:r.n]), r.err
+	case <-c.ctx.Done():
+		return 0, context.Cause(c.ctx)
+	}
 }
