@@ -51,24 +51,13 @@ var optSpecs = [...]optSpec{
 	{OptUDPLiteRecvCov, argInt, 0, 65535},
 }
 
-// optSpecOf finds the option named n.
+// optSpecOf finds the option named n; optNames lists them all, for
+// messages.
 func optSpecOf(n OptName) (optSpec, bool) {
-	for _, s := range optSpecs {
-		if s.name == n {
-			return s, true
-		}
-	}
-	return optSpec{}, false
+	return find(optSpecs[:], func(s optSpec) OptName { return s.name }, n)
 }
 
-// optNames lists the option names, for messages.
-func optNames() string {
-	names := make([]string, len(optSpecs))
-	for i, s := range optSpecs {
-		names[i] = string(s.name)
-	}
-	return strings.Join(names, ", ")
-}
+func optNames() string { return joined(optSpecs[:], func(s optSpec) OptName { return s.name }) }
 
 // cmsgSpec is what one control message takes: an integer in lo..hi sent
 // as a C object of size bytes (cType names it), or option bytes.
@@ -92,24 +81,13 @@ var cmsgSpecs = [...]cmsgSpec{
 	{CmsgIPOptions, argBytes, 0, MaxOptionBytes, 0, "", ""},
 }
 
-// cmsgSpecOf finds the control message of type t.
+// cmsgSpecOf finds the control message of type t; cmsgNames lists them
+// all, for messages.
 func cmsgSpecOf(t CmsgType) (cmsgSpec, bool) {
-	for _, s := range cmsgSpecs {
-		if s.typ == t {
-			return s, true
-		}
-	}
-	return cmsgSpec{}, false
+	return find(cmsgSpecs[:], func(s cmsgSpec) CmsgType { return s.typ }, t)
 }
 
-// cmsgNames lists the control message names, for messages.
-func cmsgNames() string {
-	names := make([]string, len(cmsgSpecs))
-	for i, s := range cmsgSpecs {
-		names[i] = string(s.typ)
-	}
-	return strings.Join(names, ", ")
-}
+func cmsgNames() string { return joined(cmsgSpecs[:], func(s cmsgSpec) CmsgType { return s.typ }) }
 
 // MsgProbe is MSG_PROBE (0x10) of <linux/socket.h>: "do not send, only
 // probe the path". x/sys/unix does not export it.
@@ -139,24 +117,14 @@ var flagsByBit = func() [len(msgFlags)]msgFlag {
 	return fs
 }()
 
-// flagBit is the bit of the flag named s.
-func flagBit(s string) (int, bool) {
-	for _, f := range msgFlags {
-		if f.name == s {
-			return f.bit, true
-		}
-	}
-	return 0, false
+// flagBit is the bit of the flag named name; flagList lists them all, for
+// messages.
+func flagBit(name string) (int, bool) {
+	f, ok := find(msgFlags[:], func(f msgFlag) string { return f.name }, name)
+	return f.bit, ok
 }
 
-// flagList lists the flag names, for messages.
-func flagList() string {
-	names := make([]string, len(msgFlags))
-	for i, f := range msgFlags {
-		names[i] = f.name
-	}
-	return strings.Join(names, ", ")
-}
+func flagList() string { return joined(msgFlags[:], func(f msgFlag) string { return f.name }) }
 
 // FlagNames renders a msg_flags bitmask with the spec's names, lowest bit
 // first; bits no name covers are left out.
@@ -168,4 +136,24 @@ func FlagNames(flags int) []string {
 		}
 	}
 	return out
+}
+
+// find returns the entry of table whose key is k.
+func find[E any, K comparable](table []E, key func(E) K, k K) (E, bool) {
+	for _, e := range table {
+		if key(e) == k {
+			return e, true
+		}
+	}
+	var zero E
+	return zero, false
+}
+
+// joined lists the keys of table, for messages ("UDP_CORK, IP_TOS, ...").
+func joined[E any, K ~string](table []E, key func(E) K) string {
+	names := make([]string, len(table))
+	for i, e := range table {
+		names[i] = string(key(e))
+	}
+	return strings.Join(names, ", ")
 }

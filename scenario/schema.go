@@ -208,25 +208,7 @@ func (l *loader) pmtudisc(n node) (PMTUDisc, error) {
 
 // optList reads a list of one-key mappings: the order matters.
 func (l *loader) optList(n node) ([]Opt, error) {
-	items, err := l.sequence(n, "a list of socket options")
-	if err != nil {
-		return nil, err
-	}
-	var out []Opt
-	for _, it := range items {
-		ents, err := l.mapping(it, "a socket option (NAME: value)")
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range ents {
-			o, err := l.opt(e)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, o)
-		}
-	}
-	return out, nil
+	return pairList(l, n, "a list of socket options", "a socket option (NAME: value)", l.opt)
 }
 
 // opt reads one socket option, as its entry in the option table
@@ -313,13 +295,11 @@ func (l *loader) stepOpts(n node) ([]Opt, error) {
 	if len(ents) == 0 {
 		return nil, l.errf(n, "setsockopt step names no option")
 	}
-	var out []Opt
-	for _, e := range ents {
-		o, err := l.opt(e)
-		if err != nil {
+	out := make([]Opt, len(ents))
+	for i, e := range ents {
+		if out[i], err = l.opt(e); err != nil {
 			return nil, err
 		}
-		out = append(out, o)
 	}
 	return out, nil
 }
@@ -416,48 +396,38 @@ func (l *loader) flags(n node) (int, error) {
 }
 
 func (l *loader) cmsgs(n node) ([]Cmsg, error) {
-	items, err := l.sequence(n, "a list of control messages")
-	if err != nil {
-		return nil, err
-	}
-	var out []Cmsg
-	for _, it := range items {
-		ents, err := l.mapping(it, "a control message (NAME: value)")
-		if err != nil {
-			return nil, err
+	return pairList(l, n, "a list of control messages", "a control message (NAME: value)", l.cmsg)
+}
+
+// cmsg reads one control message, as its entry in the table (names.go)
+// says.
+func (l *loader) cmsg(e entry) (Cmsg, error) {
+	c := Cmsg{Type: CmsgType(e.key)}
+	spec, ok := cmsgSpecOf(c.Type)
+	var v int64
+	var err error
+	switch {
+	case !ok:
+		err = l.unknown(e, cmsgNames())
+	case spec.kind == argBytes:
+		c.Bytes, err = l.hexBytes(e.val, int(spec.hi))
+		if c.Bytes == nil {
+			c.Bytes = []byte{}
 		}
-		for _, e := range ents {
-			c := Cmsg{Type: CmsgType(e.key)}
-			spec, ok := cmsgSpecOf(c.Type)
-			var v int64
-			switch {
-			case !ok:
-				err = l.unknown(e, cmsgNames())
-			case spec.kind == argBytes:
-				c.Bytes, err = l.hexBytes(e.val, int(spec.hi))
-				if c.Bytes == nil {
-					c.Bytes = []byte{}
-				}
-			case c.Type == CmsgIPTOS:
-				c.Int, c.Size, err = l.tosCmsg(e.val, spec)
-			case spec.noun != "":
-				// Any C int is read, then held to the value's range.
-				v, err = l.integer(e.val, math.MinInt32, math.MaxInt32)
-				c.Int, c.Size = int(v), spec.size
-				if err == nil && (v < spec.lo || v > spec.hi) {
-					err = l.errf(e.val, "%d is out of range %d..%d for %s", v, spec.lo, spec.hi, spec.noun)
-				}
-			default:
-				v, err = l.integer(e.val, spec.lo, spec.hi)
-				c.Int, c.Size = int(v), spec.size
-			}
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
+	case c.Type == CmsgIPTOS:
+		c.Int, c.Size, err = l.tosCmsg(e.val, spec)
+	case spec.noun != "":
+		// Any C int is read, then held to the value's range.
+		v, err = l.integer(e.val, math.MinInt32, math.MaxInt32)
+		c.Int, c.Size = int(v), spec.size
+		if err == nil && (v < spec.lo || v > spec.hi) {
+			err = l.errf(e.val, "%d is out of range %d..%d for %s", v, spec.lo, spec.hi, spec.noun)
 		}
+	default:
+		v, err = l.integer(e.val, spec.lo, spec.hi)
+		c.Int, c.Size = int(v), spec.size
 	}
-	return out, nil
+	return c, err
 }
 
 // tosCmsg reads IP_TOS as an int (4-byte form) or [value, u8] (1-byte form).

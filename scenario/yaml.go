@@ -170,6 +170,31 @@ func (l *loader) mapping(n node, what string) ([]entry, error) {
 	return out, nil
 }
 
+// pairList reads a list of one-key mappings (- NAME: value), in which
+// order matters and a name may repeat, reading each entry in turn with
+// one; what and item name the list and its elements in messages.
+func pairList[T any](l *loader, n node, what, item string, one func(entry) (T, error)) ([]T, error) {
+	items, err := l.sequence(n, what)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, it := range items {
+		ents, err := l.mapping(it, item)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			v, err := one(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
 func (l *loader) sequence(n node, what string) ([]node, error) {
 	n, err := l.deref(n)
 	if err != nil {

@@ -130,9 +130,7 @@ func streamKernel(cmd *cobra.Command, sc *scenario.Scenario, path string, f capt
 	if err != nil {
 		return err
 	}
-	bar := newProgress(cmd.ErrOrStderr(), len(sc.Steps)*max(sc.Repeat, 1), "steps")
-	var bad []string
-	nbad := 0
+	tally := newExpectTally(cmd, sc, 1024)
 	opts := kernel.Options{
 		Frame: func(fr report.Frame) error {
 			c := ""
@@ -141,21 +139,10 @@ func streamKernel(cmd *cobra.Command, sc *scenario.Scenario, path string, f capt
 			}
 			return w.WriteFrame(fr.Data, c)
 		},
-		Step: func(n int, r report.Step) error {
-			if msg := sc.CheckStep(n, r); msg != "" {
-				nbad++
-				if len(bad) < 5 {
-					bad = append(bad, msg)
-				}
-			}
-			if n%1024 == 0 {
-				bar.update(n)
-			}
-			return nil
-		},
+		Step: tally.step,
 	}
 	_, err = runKernel(cmd, sc, opts)
-	bar.done()
+	tally.done()
 	if err != nil {
 		return err
 	}
@@ -165,14 +152,7 @@ func streamKernel(cmd *cobra.Command, sc *scenario.Scenario, path string, f capt
 	if err := out.Commit(); err != nil {
 		return err
 	}
-	if nbad > 0 {
-		more := ""
-		if nbad > len(bad) {
-			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
-		}
-		return mismatch("%s: %s%s", sc.Path, strings.Join(bad, "; "), more)
-	}
-	return nil
+	return tally.err()
 }
 
 // compareOpts are the kernel options of a run compared with the model:

@@ -279,26 +279,13 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report
 		}
 	}
 	opts := builder.Options{View: v, Seed: mf.seed, Clock: func() uint32 { return uint32(mf.tsClock) }, Frames: sink, Context: ctx}
-	var bad []string
-	nbad := 0
-	var bar *progress
+	var tally *expectTally
 	if of.report == "" {
-		bar = newProgress(cmd.ErrOrStderr(), len(sc.Steps)*max(sc.Repeat, 1), "steps")
-		opts.Steps = func(n int, r report.Step) error {
-			if msg := sc.CheckStep(n, r); msg != "" {
-				nbad++
-				if len(bad) < 5 {
-					bad = append(bad, msg)
-				}
-			}
-			if n%4096 == 0 {
-				bar.update(n)
-			}
-			return nil
-		}
+		tally = newExpectTally(cmd, sc, 4096)
+		opts.Steps = tally.step
 	}
 	rep, err := builder.Run(sc, opts)
-	bar.done()
+	tally.done()
 	if err := stopped(ctx); err != nil {
 		return err
 	}
@@ -318,20 +305,64 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report
 		if err := writeJSON(ctx, of.report, rep); err != nil {
 			return err
 		}
-		bad = sc.CheckExpect(rep)
-		nbad = len(bad)
+		bad := sc.CheckExpect(rep)
+		tally = &expectTally{sc: sc, bad: bad, n: len(bad)}
 	}
 	if sink.check != nil {
 		if err := sink.check.err(); err != nil {
 			return err
 		}
 	}
-	if nbad > 0 {
-		more := ""
-		if nbad > len(bad) {
-			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
+	return tally.err()
+}
+
+// expectTally checks each step's result against its expect as the steps
+// complete, keeping a count and the first few messages, and draws the
+// progress bar (every steps at the most) of a run that keeps nothing else.
+type expectTally struct {
+	sc    *scenario.Scenario
+	bar   *progress
+	every int
+	bad   []string
+	n     int
+}
+
+// maxShownExpects is how many failed expects a message names.
+const maxShownExpects = 5
+
+func newExpectTally(cmd *cobra.Command, sc *scenario.Scenario, every int) *expectTally {
+	return &expectTally{sc: sc, every: every, bar: newProgress(cmd.ErrOrStderr(), len(sc.Steps)*max(sc.Repeat, 1), "steps")}
+}
+
+// step is the run's step callback.
+func (t *expectTally) step(n int, r report.Step) error {
+	if msg := t.sc.CheckStep(n, r); msg != "" {
+		t.n++
+		if len(t.bad) < maxShownExpects {
+			t.bad = append(t.bad, msg)
 		}
-		return mismatch("%s: %s%s", sc.Path, strings.Join(bad, "; "), more)
+	}
+	if n%t.every == 0 {
+		t.bar.update(n)
 	}
 	return nil
+}
+
+// done clears the progress bar.
+func (t *expectTally) done() {
+	if t != nil {
+		t.bar.done()
+	}
+}
+
+// err is nil when every expect held, else the mismatch naming them.
+func (t *expectTally) err() error {
+	if t == nil || t.n == 0 {
+		return nil
+	}
+	more := ""
+	if t.n > len(t.bad) {
+		more = fmt.Sprintf(" (and %d more)", t.n-len(t.bad))
+	}
+	return mismatch("%s: %s%s", t.sc.Path, strings.Join(t.bad, "; "), more)
 }
