@@ -407,6 +407,27 @@ func TestVerifyStopsOnCancel(t *testing.T) {
 			t.Fatal("Verify still blocked 10 s after the cancel")
 		}
 	})
+	t.Run("blocked read without deadlines", func(t *testing.T) {
+		r, w := io.Pipe()
+		defer r.Close()
+		go func() { _, _ = w.Write(writePcap(t, layers.LinkTypeEthernet, nil)) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := Verify(ctx, r, Options{}, &Summary{})
+			done <- err
+		}()
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err %v, want context.Canceled", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Verify still blocked 10 s after the cancel")
+		}
+	})
 	t.Run("endless stream", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		frame := testFrames(t)[0]

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"container/list"
 	"fmt"
 	"math/bits"
 	"sort"
@@ -107,7 +106,8 @@ type fragQueue struct {
 	// mem is what the queue charges to the fragment memory.
 	mem      int64
 	deadline int64
-	elem     *list.Element
+	// prev and next link the live queues in deadline order.
+	prev, next *fragQueue
 	// cut names the first queued fragment the capture did not keep
 	// whole ("" if none).
 	cut string
@@ -156,14 +156,120 @@ type fragPeer struct {
 type defragger struct {
 	cfg    fragConfig
 	queues map[fragKey]*fragQueue
-	order  *list.List // live queues, by deadline
-	peers  map[[4]byte]*fragPeer
-	mem    int64
-	out    func(*fragEvent)
+	// head and tail are the live queues by deadline, oldest first
+	// (creation order, a queue ip_frag_reinit restarted moving to the
+	// tail).
+	head, tail *fragQueue
+	peers      map[[4]byte]*fragPeer
+	mem        int64
+	out        func(*fragEvent)
+	// spare queues and bufs hold what dead queues leave, for the next
+	// ones: a capture of fragments then runs without allocating.
+	spare []*fragQueue
+	bufs  bufPool
 }
 
 func newDefragger(cfg fragConfig, out func(*fragEvent)) *defragger {
-	return &defragger{cfg: cfg, queues: map[fragKey]*fragQueue{}, order: list.New(), peers: map[[4]byte]*fragPeer{}, out: out}
+	return &defragger{cfg: cfg, queues: map[fragKey]*fragQueue{}, peers: map[[4]byte]*fragPeer{}, out: out}
+}
+
+// maxSpare bounds the dead queues kept for reuse.
+const maxSpare = 64
+
+// link appends q to the deadline list; unlink takes it out.
+func (d *defragger) link(q *fragQueue) {
+	q.prev, q.next = d.tail, nil
+	if d.tail != nil {
+		d.tail.next = q
+	} else {
+		d.head = q
+	}
+	d.tail = q
+}
+
+func (d *defragger) unlink(q *fragQueue) {
+	if q.prev != nil {
+		q.prev.next = q.next
+	} else {
+		d.head = q.next
+	}
+	if q.next != nil {
+		q.next.prev = q.prev
+	} else {
+		d.tail = q.prev
+	}
+	q.prev, q.next = nil, nil
+}
+
+// newQueue returns an empty queue, a spare one if there is one.
+func (d *defragger) newQueue(key fragKey, where string, now int64) *fragQueue {
+	var q *fragQueue
+	if n := len(d.spare); n > 0 {
+		q, d.spare = d.spare[n-1], d.spare[:n-1]
+		*q = fragQueue{frames: q.frames[:0], runs: q.runs[:0], notes: q.notes[:0]}
+	} else {
+		q = &fragQueue{}
+	}
+	q.key, q.where, q.mem, q.deadline = key, where, ipqSize, now+d.cfg.timeout
+	return q
+}
+
+// recycle takes back the buffers of a dead queue's fragments, and the
+// queue itself, once its event has been handled.
+func (d *defragger) recycle(q *fragQueue) {
+	d.release(q.runs)
+	if len(d.spare) < maxSpare {
+		clear(q.runs)
+		d.spare = append(d.spare, q)
+	}
+}
+
+// release returns the fragment buffers of runs to the pool.
+func (d *defragger) release(runs []fragRun) {
+	for _, r := range runs {
+		for _, p := range r.pieces {
+			d.bufs.put(p.data)
+		}
+	}
+}
+
+// bufPool recycles byte buffers by power-of-two size class (64 bytes to
+// 64 KiB). What it holds is bounded by maxPooled; what is in use is
+// charged to the fragment memory like the kernel's skbs.
+type bufPool struct {
+	free [11][][]byte
+	held int
+}
+
+const maxPooled = 1 << 20
+
+// class is the size class of a buffer of capacity n (n a power of two
+// from 64 on) or for a request of n bytes.
+func bufClass(n int) int { return max(bits.Len(uint(max(n, 64)-1)), 6) - 6 }
+
+// get returns a buffer of length n.
+func (b *bufPool) get(n int) []byte {
+	c := bufClass(n)
+	if c >= len(b.free) {
+		return make([]byte, n)
+	}
+	if k := len(b.free[c]); k > 0 {
+		buf := b.free[c][k-1]
+		b.free[c] = b.free[c][:k-1]
+		b.held -= cap(buf)
+		return buf[:n]
+	}
+	return make([]byte, n, 64<<c)
+}
+
+// put takes back a buffer get returned.
+func (b *bufPool) put(buf []byte) {
+	c := bufClass(cap(buf))
+	if c >= len(b.free) || cap(buf) != 64<<c || b.held+cap(buf) > maxPooled {
+		return
+	}
+	b.held += cap(buf)
+	b.free[c] = append(b.free[c], buf[:0])
 }
 
 // insertResult is inet_frag_queue_insert's return value.
@@ -249,6 +355,10 @@ type fragIn struct {
 	frameLen int
 	where    func() string
 	now      int64
+	// scratch is where a reassembled datagram is joined: one buffer
+	// for each tunnel depth, since a datagram reassembled inside a
+	// tunnel is judged while the tunnel's datagram still is.
+	scratch *[]byte
 }
 
 // add feeds one fragment to its queue, as ip_defrag, ip_find and
@@ -276,9 +386,9 @@ func (d *defragger) add(in fragIn) {
 		return
 	}
 	if q == nil {
-		q = &fragQueue{key: key, where: in.where(), mem: ipqSize, deadline: in.now + d.cfg.timeout}
+		q = d.newQueue(key, in.where(), in.now)
 		d.queues[key] = q
-		q.elem = d.order.PushBack(q)
+		d.link(q)
 		d.mem += ipqSize
 		p := d.peers[key.src]
 		if p == nil {
@@ -301,10 +411,12 @@ func (d *defragger) add(in fragIn) {
 			ev.code = CodeFragReset
 			ev.reason = fmt.Sprintf("%d fragments from this source (the last one included) since the queue last grew, more than ipfrag_max_dist %d (ip_frag_too_far)", now-start, d.cfg.maxDist)
 			d.mem -= q.mem - ipqSize
-			*q = fragQueue{key: key, where: in.where(), mem: ipqSize, rid: now, elem: q.elem,
-				deadline: in.now + d.cfg.timeout}
-			d.order.MoveToBack(q.elem)
+			old := q.runs
+			d.unlink(q)
+			*q = fragQueue{key: key, where: in.where(), mem: ipqSize, rid: now, deadline: in.now + d.cfg.timeout}
+			d.link(q)
 			d.out(&ev)
+			d.release(old)
 		}
 	}
 	q.frames = append(q.frames, in.frames...)
@@ -354,7 +466,9 @@ func (d *defragger) add(in fragIn) {
 	}
 	// Queued: keep the captured bytes (the frame's buffer is reused).
 	kept := in.data[:min(len(in.data), end-offset)]
-	q.setData(offset, append([]byte(nil), kept...))
+	buf := d.bufs.get(len(kept))
+	copy(buf, kept)
+	q.setData(offset, buf)
 	if len(kept) < end-offset && q.cut == "" {
 		q.cut = fmt.Sprintf("frame %d (%d of its %d data bytes captured)", frame, len(kept), end-offset)
 	}
@@ -368,7 +482,7 @@ func (d *defragger) add(in fragIn) {
 		q.headIHL = h.ihl()
 	}
 	if q.firstIn && q.lastIn && q.meat == q.length {
-		d.reasm(q)
+		d.reasm(q, in.scratch)
 	}
 }
 
@@ -403,7 +517,7 @@ func (q *fragQueue) event() fragEvent {
 // released; a later fragment with the same key starts a new queue.
 func (d *defragger) kill(q *fragQueue) {
 	delete(d.queues, q.key)
-	d.order.Remove(q.elem)
+	d.unlink(q)
 	d.mem -= q.mem
 	if p := d.peers[q.key.src]; p != nil {
 		if p.refs--; p.refs <= 0 {
@@ -418,13 +532,15 @@ func (d *defragger) discard(q *fragQueue, code Code, reason string) {
 	ev.code, ev.reason = code, reason
 	d.kill(q)
 	d.out(&ev)
+	d.recycle(q)
 }
 
 // reasm mirrors ip_frag_reasm: the queue is killed first, then an invalid
 // ECN mix or a datagram over 65535 bytes fails, else the data is joined
-// behind the offset-0 fragment's header.
-func (d *defragger) reasm(q *fragQueue) {
+// (into *scratch, grown as needed) behind the offset-0 fragment's header.
+func (d *defragger) reasm(q *fragQueue, scratch *[]byte) {
 	d.kill(q)
+	defer d.recycle(q)
 	ev := q.event()
 	// ip_frag_ecn_table: Not-ECT mixed with any ECT/CE value is 0xff.
 	if q.ecn&1 != 0 && q.ecn&^1 != 0 {
@@ -440,7 +556,10 @@ func (d *defragger) reasm(q *fragQueue) {
 		return
 	}
 	// The bytes the capture kept, up to the first gap a cut left.
-	buf := make([]byte, 0, q.length)
+	if cap(*scratch) < q.length {
+		*scratch = make([]byte, 0, max(q.length, 2*cap(*scratch)))
+	}
+	buf := (*scratch)[:0]
 	for _, r := range q.runs {
 		for _, p := range r.pieces {
 			buf = append(buf, p.data...)
@@ -461,29 +580,26 @@ joined:
 // expire mirrors ip_expire for every queue whose ipfrag_time ran out by
 // capture time now.
 func (d *defragger) expire(now int64) {
-	for e := d.order.Front(); e != nil; e = d.order.Front() {
-		q := e.Value.(*fragQueue)
-		if q.deadline > now {
-			return
-		}
+	for q := d.head; q != nil && q.deadline <= now; q = d.head {
 		ev := q.event()
 		ev.code = CodeFragTimeout
 		ev.reason = fmt.Sprintf("not reassembled within ipfrag_time %s of capture time: %s (ip_expire)", fmtSeconds(d.cfg.timeout), q.missing())
 		d.kill(q)
 		d.out(&ev)
+		d.recycle(q)
 	}
 }
 
 // finish reports every queue still waiting when the capture ends: the
 // kernel would expire it after ipfrag_time (ip_expire).
 func (d *defragger) finish() {
-	for e := d.order.Front(); e != nil; e = d.order.Front() {
-		q := e.Value.(*fragQueue)
+	for q := d.head; q != nil; q = d.head {
 		ev := q.event()
 		ev.code = CodeFragIncomplete
 		ev.reason = "never reassembled: " + q.missing() + " when the capture ended (expires after ipfrag_time, ip_expire)"
 		d.kill(q)
 		d.out(&ev)
+		d.recycle(q)
 	}
 }
 

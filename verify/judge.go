@@ -2,6 +2,7 @@ package verify
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/gopacket/gopacket/layers"
 )
@@ -84,7 +85,9 @@ type Summary struct {
 
 // Verdict appends a copy of v.
 func (s *Summary) Verdict(v *Verdict) error {
-	s.Verdicts = append(s.Verdicts, *v)
+	c := *v
+	c.Frames = slices.Clone(v.Frames)
+	s.Verdicts = append(s.Verdicts, c)
 	return nil
 }
 

@@ -66,6 +66,7 @@ func roundTripPayload(seed []byte, n int) []byte {
 // came out whole, in completion order.
 func reassembled(frames [][]byte) [][]byte {
 	var out [][]byte
+	var scratch []byte
 	d := newDefragger(fragConfig{highThresh: DefaultFragHighThresh, timeout: DefaultFragTimeSeconds * 1e9, maxDist: DefaultFragMaxDist},
 		func(ev *fragEvent) {
 			if ev.done && !ev.notCaptured {
@@ -91,7 +92,7 @@ func reassembled(frames [][]byte) [][]byte {
 			out = append(out, data)
 			continue
 		}
-		d.add(fragIn{h: h, data: data, full: len(data), frames: []int{i + 1}, frameLen: len(f), where: func() string { return "" }})
+		d.add(fragIn{h: h, data: data, full: len(data), frames: []int{i + 1}, frameLen: len(f), where: func() string { return "" }, scratch: &scratch})
 	}
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -24,16 +23,29 @@ const (
 	portGTPU   = 2152
 )
 
+// verdict returns the verdict slot of the current depth, cleared. A
+// verdict is written before anything inside its datagram is judged, one
+// depth further in, so one slot a depth serves; reusing it keeps the
+// Verdict (which a Sink call would otherwise move to the heap) from costing
+// an allocation per datagram.
+func (v *Verifier) verdict() *Verdict {
+	vd := &v.slots[v.depth]
+	*vd = Verdict{}
+	return vd
+}
+
 // verdictFor starts a verdict for a datagram with header h.
-func (v *Verifier) verdictFor(h ipv4Header, p *pkt) Verdict {
-	return Verdict{
-		Frames: slices.Clone(p.frames),
+func (v *Verifier) verdictFor(h ipv4Header, p *pkt) *Verdict {
+	vd := v.verdict()
+	*vd = Verdict{
+		Frames: p.frames,
 		Where:  v.where(),
 		Src:    netip.AddrPortFrom(netip.AddrFrom4(h.src()), 0),
 		Dst:    netip.AddrPortFrom(netip.AddrFrom4(h.dst()), 0),
 		Proto:  h.proto(),
 		ID:     h.id(),
 	}
+	return vd
 }
 
 // ipv4 takes an IPv4 packet through ip_rcv_core and ip_rcv_finish (header
@@ -79,56 +91,56 @@ func (v *Verifier) ipv4(ip []byte, p *pkt) {
 	if len(ip) < ihl {
 		if p.missing > 0 {
 			vd.Reason = fmt.Sprintf("the capture kept %d of the %d header bytes", len(ip), ihl)
-			v.emit(&vd)
+			v.emit(vd)
 			return
 		}
-		v.drop(&vd, CodeIPTruncated, fmt.Sprintf("header length %d > %d bytes received (ip_rcv_core)", ihl, len(ip)))
+		v.drop(vd, CodeIPTruncated, fmt.Sprintf("header length %d > %d bytes received (ip_rcv_core)", ihl, len(ip)))
 		return
 	}
 	h = h[:ihl]
 	tot := h.totalLen()
 	after := ip[ihl:] // what the frame holds after the header, captured
 	if !ipHeaderOK(h) {
-		v.udpHint(&vd, h, after)
-		v.drop(&vd, CodeIPChecksum, "IPv4 header checksum does not verify (ip_rcv_core)")
+		v.udpHint(vd, h, after)
+		v.drop(vd, CodeIPChecksum, "IPv4 header checksum does not verify (ip_rcv_core)")
 		return
 	}
 	if tot > len(ip) {
-		v.udpHint(&vd, h, after)
+		v.udpHint(vd, h, after)
 		if p.missing == 0 || tot > len(ip)+p.missing {
-			v.drop(&vd, CodeIPTruncated, fmt.Sprintf("total length %d > %d bytes received (ip_rcv_core)", tot, len(ip)+p.missing))
+			v.drop(vd, CodeIPTruncated, fmt.Sprintf("total length %d > %d bytes received (ip_rcv_core)", tot, len(ip)+p.missing))
 			return
 		}
 	} else if tot < ihl {
-		v.drop(&vd, CodeIPLength, fmt.Sprintf("total length %d < header length %d (ip_rcv_core)", tot, ihl))
+		v.drop(vd, CodeIPLength, fmt.Sprintf("total length %d < header length %d (ip_rcv_core)", tot, ihl))
 		return
 	}
 	// pskb_trim_rcsum to tot_len: link-layer padding goes.
 	data := ip[ihl:min(tot, len(ip))]
 	full := tot - ihl
 	if m := martian(h.src(), h.dst()); m != "" {
-		v.udpHint(&vd, h, data)
-		v.drop(&vd, CodeIPMartian, m+" (ip_route_input_slow)")
+		v.udpHint(vd, h, data)
+		v.drop(vd, CodeIPMartian, m+" (ip_route_input_slow)")
 		return
 	}
 	if ihl > ipHeaderMin {
 		srr, complaint := optionsCheck(h[ipHeaderMin:])
 		if complaint != "" {
-			v.udpHint(&vd, h, data)
-			v.drop(&vd, CodeIPOptions, complaint+" (ip_options_compile)")
+			v.udpHint(vd, h, data)
+			v.drop(vd, CodeIPOptions, complaint+" (ip_options_compile)")
 			return
 		}
 		if srr {
-			v.udpHint(&vd, h, data)
-			v.drop(&vd, CodeIPSourceRoute, "source-route option refused: accept_source_route is off by default (ip_rcv_options)")
+			v.udpHint(vd, h, data)
+			v.drop(vd, CodeIPSourceRoute, "source-route option refused: accept_source_route is off by default (ip_rcv_options)")
 			return
 		}
 	}
 	if h.isFragment() {
-		v.defrag.add(fragIn{h: h, data: data, full: full, frames: p.frames, frameLen: v.frameLen, where: v.where, now: v.now})
+		v.defrag.add(fragIn{h: h, data: data, full: full, frames: p.frames, frameLen: v.frameLen, where: v.whereFn, now: v.now, scratch: &v.scratch[v.depth]})
 		return
 	}
-	v.transport(&vd, data, full, "", p.frames)
+	v.transport(vd, data, full, "", p.frames)
 }
 
 // udpHint fills in the ports and length of a verdict for a datagram dropped
@@ -202,8 +214,9 @@ func (v *Verifier) udp(vd *Verdict, data []byte, full int, notes string, frames 
 
 // fragVerdict turns a reassembly queue's fate into a verdict.
 func (v *Verifier) fragVerdict(ev *fragEvent) {
-	vd := Verdict{
-		Frames:     slices.Clone(ev.frames),
+	vd := v.verdict()
+	*vd = Verdict{
+		Frames:     ev.frames,
 		MoreFrames: ev.more,
 		Where:      ev.where,
 		Src:        netip.AddrPortFrom(netip.AddrFrom4(ev.key.src), 0),
@@ -215,7 +228,7 @@ func (v *Verifier) fragVerdict(ev *fragEvent) {
 		if ev.notCaptured {
 			vd.Reason = ev.reason
 		}
-		v.transport(&vd, ev.payload, ev.full, ev.notes, vd.Frames)
+		v.transport(vd, ev.payload, ev.full, ev.notes, vd.Frames)
 		return
 	}
 	if len(ev.first) >= 4 && (vd.Proto == protoUDP || vd.Proto == protoUDPLite) {
@@ -226,7 +239,7 @@ func (v *Verifier) fragVerdict(ev *fragEvent) {
 		}
 	}
 	vd.Note = ev.notes
-	v.drop(&vd, ev.code, ev.reason)
+	v.drop(vd, ev.code, ev.reason)
 }
 
 // tunnel is a tunnel header found in a datagram: what it carries starts at

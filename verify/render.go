@@ -34,16 +34,34 @@ func NewTextWriter(w io.Writer, quiet bool) *TextWriter {
 	return &TextWriter{w: bufio.NewWriterSize(w, 64<<10), quiet: quiet}
 }
 
-// cell appends s padded to column c.
-func (t *TextWriter) cell(c int, s string) {
-	t.buf = append(t.buf, s...)
-	if w := textColumns[c].width; w > 0 {
-		n := utf8.RuneCountInString(s)
-		for ; n < w-1; n++ {
-			t.buf = append(t.buf, ' ')
-		}
+// pad pads the cell that started at byte start of t.buf to column c.
+func (t *TextWriter) pad(c, start int) {
+	w := textColumns[c].width
+	if w == 0 {
+		return
+	}
+	n := utf8.RuneCount(t.buf[start:])
+	for ; n < w-1; n++ {
 		t.buf = append(t.buf, ' ')
 	}
+	t.buf = append(t.buf, ' ')
+}
+
+// cell appends s padded to column c.
+func (t *TextWriter) cell(c int, s string) {
+	start := len(t.buf)
+	t.buf = append(t.buf, s...)
+	t.pad(c, start)
+}
+
+// endLine trims trailing blanks, ends the line and writes it.
+func (t *TextWriter) endLine() error {
+	for len(t.buf) > 0 && t.buf[len(t.buf)-1] == ' ' {
+		t.buf = t.buf[:len(t.buf)-1]
+	}
+	t.buf = append(t.buf, '\n')
+	_, err := t.w.Write(t.buf)
+	return err
 }
 
 func (t *TextWriter) writeHeader() {
@@ -55,57 +73,70 @@ func (t *TextWriter) writeHeader() {
 	for c, col := range textColumns {
 		t.cell(c, col.name)
 	}
-	for len(t.buf) > 0 && t.buf[len(t.buf)-1] == ' ' {
-		t.buf = t.buf[:len(t.buf)-1]
-	}
-	t.buf = append(t.buf, '\n')
-	_, _ = t.w.Write(t.buf)
+	_ = t.endLine()
 }
 
-// Verdict writes one row.
+// Verdict writes one row. It appends into one buffer, allocating nothing:
+// a capture's worth of rows is written at the speed it is judged.
 func (t *TextWriter) Verdict(v *Verdict) error {
 	if t.quiet && v.Delivered {
 		return nil
 	}
 	t.writeHeader()
 	t.buf = t.buf[:0]
-	t.cell(0, strconv.Itoa(v.Datagram))
-	t.cell(1, frameList(v.Frames, v.MoreFrames))
-	t.cell(2, v.Src.String()+" → "+v.Dst.String())
+	t.buf = strconv.AppendInt(t.buf, int64(v.Datagram), 10)
+	t.pad(0, 0)
+	start := len(t.buf)
+	t.buf = appendFrameList(t.buf, v.Frames, v.MoreFrames)
+	t.pad(1, start)
+	start = len(t.buf)
+	t.buf = v.Src.AppendTo(t.buf)
+	t.buf = append(t.buf, " → "...)
+	t.buf = v.Dst.AppendTo(t.buf)
+	t.pad(2, start)
 	t.cell(3, protoName(v.Proto))
-	t.cell(4, strconv.Itoa(int(v.ID)))
-	t.cell(5, strconv.Itoa(v.Len))
-	verdict := v.Result
-	if verdict == "" {
-		verdict = ResultDropped
-		if v.Delivered {
-			verdict = ResultDelivered
-		}
+	start = len(t.buf)
+	t.buf = strconv.AppendUint(t.buf, uint64(v.ID), 10)
+	t.pad(4, start)
+	start = len(t.buf)
+	t.buf = strconv.AppendInt(t.buf, int64(v.Len), 10)
+	t.pad(5, start)
+	start = len(t.buf)
+	switch {
+	case v.Result != "":
+		t.buf = append(t.buf, v.Result...)
+	case v.Delivered:
+		t.buf = append(t.buf, ResultDelivered...)
+	default:
+		t.buf = append(t.buf, ResultDropped...)
 	}
 	if v.Checksum != "" && v.Checksum != csumOK {
-		verdict += " (" + v.Checksum + ")"
+		t.buf = append(t.buf, " ("...)
+		t.buf = append(t.buf, v.Checksum...)
+		t.buf = append(t.buf, ')')
 	}
-	t.cell(6, verdict)
-	var last []string
+	t.pad(6, start)
+	sep := ""
 	if v.Where != "" {
-		last = append(last, "in "+v.Where)
+		t.buf = append(t.buf, "in "...)
+		t.buf = append(t.buf, v.Where...)
+		sep = "; "
 	}
-	switch {
-	case v.Code != "":
-		last = append(last, string(v.Code)+": "+v.Reason)
-	case v.Reason != "":
-		last = append(last, v.Reason)
+	if v.Code != "" || v.Reason != "" {
+		t.buf = append(t.buf, sep...)
+		if v.Code != "" {
+			t.buf = append(t.buf, v.Code...)
+			t.buf = append(t.buf, ": "...)
+		}
+		t.buf = append(t.buf, v.Reason...)
+		sep = "; "
 	}
 	if v.Note != "" {
-		last = append(last, "note: "+v.Note)
+		t.buf = append(t.buf, sep...)
+		t.buf = append(t.buf, "note: "...)
+		t.buf = append(t.buf, v.Note...)
 	}
-	t.buf = append(t.buf, strings.Join(last, "; ")...)
-	for len(t.buf) > 0 && t.buf[len(t.buf)-1] == ' ' {
-		t.buf = t.buf[:len(t.buf)-1]
-	}
-	t.buf = append(t.buf, '\n')
-	_, err := t.w.Write(t.buf)
-	return err
+	return t.endLine()
 }
 
 // Diagnostic writes one line, "! frame 12: LinuxSLL: ...".
@@ -216,8 +247,10 @@ const maxRanges = 8
 
 // frameList writes sorted frame numbers compactly: "3", "3-5", "1,4-6",
 // with "+N" for frames not listed.
-func frameList(fs []int, more int) string {
-	var b strings.Builder
+func frameList(fs []int, more int) string { return string(appendFrameList(nil, fs, more)) }
+
+// appendFrameList appends frameList's text to b.
+func appendFrameList(b []byte, fs []int, more int) []byte {
 	ranges := 0
 	for i := 0; i < len(fs); {
 		k := i
@@ -228,19 +261,20 @@ func frameList(fs []int, more int) string {
 			more += len(fs) - i
 			break
 		}
-		ranges++
-		if b.Len() > 0 {
-			b.WriteByte(',')
+		if ranges > 0 {
+			b = append(b, ',')
 		}
-		b.WriteString(strconv.Itoa(fs[i]))
+		ranges++
+		b = strconv.AppendInt(b, int64(fs[i]), 10)
 		if k > i {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(fs[k]))
+			b = append(b, '-')
+			b = strconv.AppendInt(b, int64(fs[k]), 10)
 		}
 		i = k + 1
 	}
 	if more > 0 {
-		fmt.Fprintf(&b, ",+%d", more)
+		b = append(b, ",+"...)
+		b = strconv.AppendInt(b, int64(more), 10)
 	}
-	return b.String()
+	return b
 }

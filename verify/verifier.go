@@ -29,8 +29,9 @@ type Options struct {
 	FragMaxDist int
 }
 
-// Sink receives verdicts and diagnostics as they are known. The pointers
-// are valid only during the call; the slices inside stay valid.
+// Sink receives verdicts and diagnostics as they are known. A verdict or
+// diagnostic, its Frames included, is valid only during the call: a Sink
+// that keeps one copies it (Summary does).
 type Sink interface {
 	Verdict(v *Verdict) error
 	Diagnostic(d *Diagnostic) error
@@ -107,9 +108,19 @@ type Verifier struct {
 	// depth counts the tunnels (and link wrappers) being unwrapped;
 	// hops says what they are.
 	depth int
+	hops  []hop
+	// whereCache keeps where's last renderings; whereNext is the one
+	// to replace next.
+	whereCache []whereEntry
+	whereNext  int
+	// slots hold the verdict being built at each depth (see verdict);
+	// scratch the datagrams reassembled there.
+	slots   [maxDepth + 2]Verdict
+	scratch [maxDepth + 2][]byte
+	// whereFn is v.where as a func value, made once.
+	whereFn func() string
 	// incomplete is set when the input could not be read to its end.
 	incomplete bool
-	hops       []hop
 	// unknownLinks remembers the link types already reported as not
 	// decodable (at most 65536).
 	unknownLinks map[layers.LinkType]bool
@@ -133,6 +144,7 @@ func NewVerifier(opt Options, sink Sink) *Verifier {
 	}
 	v := &Verifier{opt: opt, sink: sink, unknownLinks: map[layers.LinkType]bool{}, hops: make([]hop, 0, 2*maxDepth)}
 	v.defrag = newDefragger(cfg, v.fragVerdict)
+	v.whereFn = v.where
 	return v
 }
 
@@ -214,22 +226,76 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// asyncReader reads in a goroutine of its own so that a Read blocked in
+// the kernel (standard input, a pipe without deadlines) cannot keep the
+// caller from seeing its context end. After the end, the goroutine stays
+// blocked until its Read returns, and the buffer it was given is written
+// to no longer matters: the caller has given up the whole stream.
+type asyncReader struct {
+	ctx  context.Context
+	req  chan []byte
+	resp chan readResult
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func newAsyncReader(ctx context.Context, r io.Reader) *asyncReader {
+	a := &asyncReader{ctx: ctx, req: make(chan []byte), resp: make(chan readResult, 1)}
+	go func() {
+		for {
+			select {
+			case p := <-a.req:
+				n, err := r.Read(p)
+				a.resp <- readResult{n, err} // buffered: never blocks
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return a
+}
+
+func (a *asyncReader) Read(p []byte) (int, error) {
+	if err := a.ctx.Err(); err != nil {
+		return 0, err
+	}
+	select {
+	case a.req <- p:
+	case <-a.ctx.Done():
+		return 0, a.ctx.Err()
+	}
+	select {
+	case res := <-a.resp:
+		return res.n, res.err
+	case <-a.ctx.Done():
+		return 0, a.ctx.Err()
+	}
+}
+
 // Verify reads a pcap or pcapng capture from r (gzip-compressed too) and
 // judges every frame as it is read, as Verifier does. Memory does not grow
 // with the capture: nothing is kept per frame.
 //
-// It stops promptly when ctx is done (a read blocked on a pipe or FIFO is
-// woken through SetReadDeadline when r has it) and returns ctx's error.
+// It stops promptly when ctx is done and returns ctx's error: a read
+// blocked on a pipe or FIFO is woken through SetReadDeadline when r has it;
+// any other reader is read in a goroutine that is left behind, blocked,
+// when ctx ends during a read.
 // A file that is not a capture at all gives a *NotCaptureError; damage
 // later in the file ends the reading with a diagnostic and Stats.Complete
 // unset, not an error. The sink's first error ends the run and is
 // returned.
 func Verify(ctx context.Context, r io.Reader, opt Options, sink Sink) (Stats, error) {
-	if d, ok := r.(deadliner); ok {
+	if d, ok := r.(deadliner); ok && d.SetReadDeadline(time.Time{}) == nil {
 		stop := context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Now()) })
 		defer stop()
+		r = ctxReader{ctx, r}
+	} else if ctx.Done() != nil {
+		r = newAsyncReader(ctx, r)
 	}
-	rd, err := pcapread.NewReader(ctxReader{ctx, r})
+	rd, err := pcapread.NewReader(r)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return Stats{}, cerr

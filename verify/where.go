@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -73,14 +74,36 @@ func (v *Verifier) push(h hop) int {
 
 func (v *Verifier) pop(n int) { v.hops = v.hops[:n] }
 
+// whereCacheSize is how many renderings where keeps: a capture's
+// encapsulated datagrams mostly share a few VLANs and tunnels.
+const whereCacheSize = 8
+
+// whereEntry is one kept rendering.
+type whereEntry struct {
+	hops []hop
+	s    string
+}
+
 // where renders the encapsulations, innermost first.
 func (v *Verifier) where() string {
 	if len(v.hops) == 0 {
 		return ""
 	}
+	for _, e := range v.whereCache {
+		if slices.Equal(e.hops, v.hops) {
+			return e.s
+		}
+	}
 	parts := make([]string, len(v.hops))
 	for i, h := range v.hops {
 		parts[len(v.hops)-1-i] = h.String()
 	}
-	return strings.Join(parts, " in ")
+	e := whereEntry{hops: slices.Clone(v.hops), s: strings.Join(parts, " in ")}
+	if len(v.whereCache) < whereCacheSize {
+		v.whereCache = append(v.whereCache, e)
+	} else {
+		v.whereCache[v.whereNext] = e
+		v.whereNext = (v.whereNext + 1) % whereCacheSize
+	}
+	return e.s
 }
