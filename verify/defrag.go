@@ -17,19 +17,25 @@ const (
 	DefaultFragMaxDist = 64
 )
 
-// Memory accounting constants (see fragTruesize).
+// Memory accounting constants (see fragTruesize), as Linux 6.18 on x86-64
+// has them; TestKernelAgrees/ipfrag_high_thresh checks them against the
+// running kernel's own count (/proc/net/sockstat).
 const (
-	// ipqSize stands for sizeof(struct ipq), which inet_frag_alloc
-	// charges to the fragment memory for every queue (x86-64, 6.x).
-	ipqSize = 208
+	// ipqSize is sizeof(struct ipq), which inet_frag_alloc charges to
+	// the fragment memory for every queue.
+	ipqSize = 200
 	// skbOverhead is SKB_DATA_ALIGN(sizeof(struct sk_buff)), part of
-	// every skb's truesize.
-	skbOverhead = 256
-	// skbSharedInfo is SKB_DATA_ALIGN(sizeof(struct skb_shared_info)),
-	// allocated behind an skb's data; skbHeadroom the headroom before it
-	// (NET_SKB_PAD plus alignment).
+	// every skb's truesize; skbSharedInfo is
+	// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)), allocated behind
+	// an skb's data.
+	skbOverhead   = 256
 	skbSharedInfo = 320
-	skbHeadroom   = 64
+	// skbSmallHead is SKB_SMALL_HEAD_CACHE_SIZE: heads of up to
+	// skbSmallHead-skbSharedInfo bytes come from skb_small_head_cache.
+	skbSmallHead = 576
+	// skbReserve is the headroom AF_PACKET's packet_snd allocates in
+	// front of a frame on a veth: LL_RESERVED_SPACE, 16 bytes.
+	skbReserve = 16
 )
 
 // maxListed bounds the frames a verdict lists beyond its queued fragments
@@ -42,16 +48,20 @@ const (
 
 // fragTruesize is the skb->truesize ip_frag_queue charges for a fragment
 // that arrived in a frame of n bytes. The capture cannot show it: it
-// depends on the driver. Used here is what a linear skb of a veth or
-// AF_PACKET sender gets (__alloc_skb through kmalloc_reserve): the data,
-// headroom and skb_shared_info rounded up to the kmalloc bucket (a power of
-// two), plus the sk_buff. A NIC that receives into pages charges 2 or 4 KiB
-// for small frames instead, so the queue count at which ipfrag_high_thresh
-// bites is an estimate.
+// depends on how the driver allocated the skb. Used here is a linear skb as
+// AF_PACKET sends it through a veth (the path TestKernelAgrees takes):
+// __alloc_skb for the frame and its headroom, from skb_small_head_cache
+// when that fits, else from a kmalloc bucket (a power of two) holding the
+// cache-aligned data and skb_shared_info; SKB_TRUESIZE adds the sk_buff. A
+// NIC that receives into pages charges 2 or 4 KiB even for small frames,
+// so the number of queues at which ipfrag_high_thresh bites is an
+// estimate for captures from other hosts.
 func fragTruesize(n int) int {
-	need := uint(n + skbHeadroom + skbSharedInfo)
-	bucket := 1 << bits.Len(need-1)
-	return max(bucket, 512) + skbOverhead
+	data := (n + skbReserve + 63) &^ 63
+	if data+skbSharedInfo <= skbSmallHead {
+		return skbSmallHead + skbOverhead
+	}
+	return 1<<bits.Len(uint(data+skbSharedInfo-1)) + skbOverhead
 }
 
 // fragKey identifies a reassembly queue as ip_find does (frag_v4_compare_key

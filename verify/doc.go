@@ -116,7 +116,11 @@
 // Each of these rules, and the UDP and UDP-Lite rules in udpRcv, is checked
 // against the running kernel by TestKernelAgrees (as root; in CI it must run):
 // the same frames are written into a veth in a scratch network namespace and
-// what the kernel's sockets receive must match the verdicts.
+// what the kernel's sockets receive must match the verdicts. The same cases
+// go through again inside VXLAN datagrams (to a vxlan device) and, where the
+// kernel has 802.1Q, VLAN-tagged; ipfrag_time is checked with capture
+// times, and the memory each queue charges, and the ipfrag_high_thresh cut,
+// against the kernel's own count in /proc/net/sockstat.
 //
 // # What Verify does not see
 //
@@ -127,8 +131,9 @@
 // ipfrag_max_dist is 64, ipfrag_high_thresh 4 MiB and ipfrag_time 30 s, no
 // UDPLITE_RECV_CSCOV minimum is set, and routing, rp_filter and the
 // destination MAC never interfere. The memory a fragment costs the kernel
-// depends on the driver; fragTruesize assumes a linear skb as veth and
-// AF_PACKET make, so where ipfrag_high_thresh bites is an estimate.
+// depends on the driver; fragTruesize charges what a linear skb from
+// AF_PACKET through a veth costs (exact there, on Linux 6.18), so where
+// ipfrag_high_thresh bites for a capture from a NIC is an estimate.
 // Fragments still waiting when the capture ends are reported then
 // (CodeFragIncomplete).
 //
