@@ -81,61 +81,89 @@ func verdictLines(vs []linkcorpus.Verdict) string {
 // TestLinkCorpusTshark reads the corpus with tshark (IPv4 reassembly and UDP
 // checksums on) and checks that it numbers the frames as verify does and,
 // for every UDP datagram verify judges, finds the same IPv4 ID in the frame
-// that completed it with the same checksum status.
+// that completed it with the same checksum status. tshark starts slowly, so
+// the files are joined end to end (mergecap -a) and read in one run;
+// multi-interface.pcapng, whose journal block tests frame numbering, is
+// read on its own.
 func TestLinkCorpusTshark(t *testing.T) {
 	tshark := testenv.NeedTool(t, "tshark", "tshark")
+	mergecap := testenv.NeedTool(t, "mergecap", "wireshark-common")
+	var joined, alone []linkcorpus.Capture
 	for _, c := range linkCorpus(t) {
-		if !c.Tshark {
-			continue
+		switch {
+		case !c.Tshark:
+		case strings.HasSuffix(c.Name, ".pcapng"):
+			alone = append(alone, c)
+		default:
+			joined = append(joined, c)
 		}
-		t.Run(c.Name, func(t *testing.T) {
-			t.Parallel()
-			cmd := exec.Command(tshark, "-r", filepath.Join(corpusDir, c.Name), "-n",
-				"-o", "ip.defragment:TRUE", "-o", "udp.check_checksum:TRUE",
-				"-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,",
-				"-e", "frame.number", "-e", "ip.id", "-e", "udp.checksum.status")
-			cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("tshark: %v", err)
+	}
+	all := filepath.Join(t.TempDir(), "all.pcapng")
+	args := []string{"-a", "-F", "pcapng", "-w", all}
+	for _, c := range joined {
+		args = append(args, filepath.Join(corpusDir, c.Name))
+	}
+	if out, err := exec.Command(mergecap, args...).CombinedOutput(); err != nil {
+		t.Fatalf("mergecap: %v\n%s", err, out)
+	}
+	checkTshark(t, tshark, all, joined)
+	for _, c := range alone {
+		checkTshark(t, tshark, filepath.Join(corpusDir, c.Name), []linkcorpus.Capture{c})
+	}
+}
+
+// checkTshark reads file, the captures cs end to end, with tshark and
+// compares it with verify's verdicts on each capture.
+func checkTshark(t *testing.T, tshark, file string, cs []linkcorpus.Capture) {
+	t.Helper()
+	cmd := exec.Command(tshark, "-r", file, "-n",
+		"-o", "ip.defragment:TRUE", "-o", "udp.check_checksum:TRUE",
+		"-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,",
+		"-e", "frame.number", "-e", "ip.id", "-e", "udp.checksum.status")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", file, err)
+	}
+	type row struct{ ids, status []string }
+	rows := map[int]row{}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, l := range lines {
+		f := strings.Split(l, "\t")
+		n, _ := strconv.Atoi(f[0])
+		r := row{}
+		if len(f) > 1 && f[1] != "" {
+			r.ids = strings.Split(f[1], ",")
+		}
+		if len(f) > 2 && f[2] != "" {
+			r.status = strings.Split(f[2], ",")
+		}
+		rows[n] = r
+	}
+	offset := 0
+	for _, c := range cs {
+		s, err := verifyBytes(t, c.File, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range s.Verdicts {
+			if v.Proto != protoUDP {
+				continue
 			}
-			type row struct{ ids, status []string }
-			rows := map[int]row{}
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			for _, l := range lines {
-				f := strings.Split(l, "\t")
-				n, _ := strconv.Atoi(f[0])
-				r := row{}
-				if len(f) > 1 && f[1] != "" {
-					r.ids = strings.Split(f[1], ",")
-				}
-				if len(f) > 2 && f[2] != "" {
-					r.status = strings.Split(f[2], ",")
-				}
-				rows[n] = r
+			last := v.Frames[len(v.Frames)-1] + offset
+			r := rows[last]
+			id := fmt.Sprintf("0x%04x", v.ID)
+			if !slices.Contains(r.ids, id) {
+				t.Errorf("%s: datagram %d (ID %s): tshark shows IDs %v in frame %d", c.Name, v.Datagram, id, r.ids, last)
 			}
-			s, err := verifyBytes(t, c.File, Options{})
-			if err != nil {
-				t.Fatal(err)
+			want := map[string]string{csumOK: "1", csumBad: "0"}[v.Checksum]
+			if want != "" && !slices.Contains(r.status, want) {
+				t.Errorf("%s: datagram %d (ID %s): checksum %s, tshark's statuses in frame %d: %v", c.Name, v.Datagram, id, v.Checksum, last, r.status)
 			}
-			if len(lines) != s.Stats.Frames {
-				t.Errorf("tshark shows %d frames, verify read %d", len(lines), s.Stats.Frames)
-			}
-			for _, v := range s.Verdicts {
-				if v.Proto != protoUDP {
-					continue
-				}
-				last := v.Frames[len(v.Frames)-1]
-				r := rows[last]
-				id := fmt.Sprintf("0x%04x", v.ID)
-				if !slices.Contains(r.ids, id) {
-					t.Errorf("datagram %d (ID %s): tshark shows IDs %v in frame %d", v.Datagram, id, r.ids, last)
-				}
-				want := map[string]string{csumOK: "1", csumBad: "0"}[v.Checksum]
-				if want != "" && !slices.Contains(r.status, want) {
-					t.Errorf("datagram %d (ID %s): checksum %s, tshark's statuses in frame %d: %v", v.Datagram, id, v.Checksum, last, r.status)
-				}
-			}
-		})
+		}
+		offset += s.Stats.Frames
+	}
+	if len(lines) != offset {
+		t.Errorf("tshark shows %d frames in %s, verify read %d", len(lines), file, offset)
 	}
 }
