@@ -10,8 +10,10 @@
 # RUNS times each and alternating: `udpbuild verify FILE` (every verdict
 # written), `udpbuild verify -q FILE` (only the drops) and
 # `tshark -r FILE -o ip.defragment:TRUE -o udp.check_checksum:TRUE` (one
-# line per frame), all to /dev/null. It prints the median wall time,
-# MB/s and frames/s of each, their peak RSS, and verify's speed-up.
+# line per frame), all to /dev/null. It prints, for each, the median wall
+# time and CPU time (user + system; on a shared machine the fairer
+# measure), MB/s and frames/s by CPU time, peak RSS, and verify's speed-up
+# by both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-2000000000}
@@ -27,12 +29,12 @@ frames=$(jq .Frames "$dir/counts.json")
 echo "capture: $bytes bytes, $frames frames ($(jq -c . "$dir/counts.json"))"
 cat "$dir/cap.pcap" >/dev/null
 
-# run NAME CMD...: one timed run, appending "seconds maxrss_kB" to $dir/NAME.
+# run NAME CMD...: one timed run, appending "wall cpu maxrss_kB" to $dir/NAME.
 run() {
 	local name=$1
 	shift
-	/usr/bin/time -q -f "%e %M" -o "$dir/t" "$@" >/dev/null 2>"$dir/err" || true
-	cat "$dir/t" >>"$dir/$name"
+	/usr/bin/time -q -f "%e %U %S %M" -o "$dir/t" "$@" >/dev/null 2>"$dir/err" || true
+	awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' "$dir/t" >>"$dir/$name"
 }
 export HOME="$dir" # no tshark profile
 for _ in $(seq "$runs"); do
@@ -41,14 +43,15 @@ for _ in $(seq "$runs"); do
 	run tshark tshark -r "$dir/cap.pcap" -o ip.defragment:TRUE -o udp.check_checksum:TRUE
 done
 
-median() { sort -n "$1" | awk -v f="$2" '{a[NR]=$f} END {print a[int((NR+1)/2)]}'; }
-printf "%-22s %10s %10s %12s %12s\n" tool seconds MB/s frames/s "peak RSS"
+median() { sort -n -k"$2" "$1" | awk -v f="$2" '{a[NR]=$f} END {print a[int((NR+1)/2)]}'; }
+printf "%-10s %8s %8s %10s %12s %12s\n" tool wall_s cpu_s MB/s_cpu frames/s_cpu "peak RSS"
 for name in verify verify-q tshark; do
-	s=$(median "$dir/$name" 1)
-	rss=$(median "$dir/$name" 2)
-	printf "%-22s %10s %10.0f %12.0f %9.1f MiB\n" "$name" "$s" "$(echo "$bytes / $s / 1000000" | bc -l)" \
-		"$(echo "$frames / $s" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+	w=$(median "$dir/$name" 1)
+	c=$(median "$dir/$name" 2)
+	rss=$(median "$dir/$name" 3)
+	printf "%-10s %8s %8s %10.0f %12.0f %9.1f MiB\n" "$name" "$w" "$c" "$(echo "$bytes / $c / 1000000" | bc -l)" \
+		"$(echo "$frames / $c" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
 done
-printf "verify is %.1fx tshark (%.1fx with -q); load average %s\n" \
-	"$(echo "$(median "$dir/tshark" 1) / $(median "$dir/verify" 1)" | bc -l)" \
-	"$(echo "$(median "$dir/tshark" 1) / $(median "$dir/verify-q" 1)" | bc -l)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+ratio() { echo "$(median "$dir/tshark" "$2") / $(median "$dir/$1" "$2")" | bc -l; }
+printf "verify is %.1fx tshark by CPU time, %.1fx by wall time (-q: %.1fx, %.1fx); load average %s\n" \
+	"$(ratio verify 2)" "$(ratio verify 1)" "$(ratio verify-q 2)" "$(ratio verify-q 1)" "$(cut -d' ' -f1-3 /proc/loadavg)"

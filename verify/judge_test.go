@@ -78,6 +78,13 @@ func TestJudgeFields(t *testing.T) {
 	if !strings.Contains(v.Note, "frame 3: duplicate of queued data [400,800)") {
 		t.Errorf("note %q", v.Note)
 	}
+	// A datagram dropped at the IP layer shows the ports and length its
+	// UDP header gives.
+	bad := w.frame(t, ipOpt{id: 0x4321}, w.udp(t, 4000, 9999, pattern(10, 1)))
+	bad[14+8]-- // TTL; the header checksum is now wrong
+	if v := Judge([][]byte{bad}, layers.LinkTypeEthernet).Verdicts[0]; v.Code != CodeIPChecksum || v.Src.Port() != 4000 || v.Dst.Port() != 9999 || v.Len != 10 {
+		t.Errorf("IP-layer drop %+v", v)
+	}
 	// A dropped fragment queue still names the ports of its first fragment.
 	s = Judge([][]byte{f[0], f[2]}, layers.LinkTypeEthernet)
 	if v := s.Verdicts[0]; v.Src.Port() != 4000 || v.Dst.Port() != 9999 || v.Len != 1000 || !strings.Contains(v.Reason, "hole at [400,800)") {

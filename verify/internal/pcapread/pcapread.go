@@ -447,8 +447,8 @@ func (r *Reader) interfaceBlock(body int64) error {
 		switch {
 		case code == 9 && l >= 1: // if_tsresol
 			ifc.tsres, ifc.binary = v[0]&0x7f, v[0]&0x80 != 0
-		case code == 14 && l >= 8: // if_tsoffset
-			ifc.offset = int64(r.order.Uint64(v))
+		case code == 14 && l >= 8: // if_tsoffset, kept to ±2^33 s so that nanos cannot overflow
+			ifc.offset = min(max(int64(r.order.Uint64(v)), -1<<33), 1<<33)
 		}
 		opts = opts[min(len(opts), 4+(l+3)&^3):]
 	}
