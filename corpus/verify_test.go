@@ -2,10 +2,12 @@ package corpus_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,12 +40,15 @@ const csumNotReady = "TP_STATUS_CSUMNOTREADY"
 const partialChecksum = "partial (offload)"
 
 // wantVerdict is one verdict a test expects: the frames that make up the
-// datagram and its drop code ("" for delivered). checksum, when set, is
-// the expected Verdict.Checksum.
+// datagram (indexes into the capture's frames, from 0, as the damage
+// helpers use them) and its drop code ("" for delivered, or for not
+// captured when notCaptured is set). checksum, when set, is the expected
+// Verdict.Checksum.
 type wantVerdict struct {
-	frames   []int
-	code     verify.Code
-	checksum string
+	frames      []int
+	code        verify.Code
+	notCaptured bool
+	checksum    string
 }
 
 // srcRoute is the verdict for a frame a Linux receiver refuses in
@@ -73,19 +78,57 @@ var corpusDrops = map[string][]wantVerdict{
 	"124-corked-source-route": {srcRoute(0), srcRoute(1), srcRoute(2)},
 }
 
-// readCaptureFile reads a capture exactly as `udpbuild verify FILE` does.
-func readCaptureFile(t *testing.T, path string) ([][]byte, layers.LinkType, []verify.Problem) {
+// readCaptureFile reads a capture's frames with pcapgo, for the damage
+// helpers.
+func readCaptureFile(t *testing.T, path string) ([][]byte, layers.LinkType) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	frames, lt, diags, err := verify.ReadCapture(f)
+	r, err := pcapgo.NewReader(f)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return frames, lt, diags
+	var frames [][]byte
+	for {
+		data, _, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return frames, r.LinkType()
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		frames = append(frames, data)
+	}
+}
+
+// verifyFile judges a capture file exactly as `udpbuild verify FILE` does.
+func verifyFile(t *testing.T, path string) verify.Summary {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var s verify.Summary
+	st, err := verify.Verify(context.Background(), f, verify.Options{}, &s)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	s.Stats = st
+	return s
+}
+
+// fromZero turns verdict frame numbers (Wireshark's, from 1) into indexes
+// of the capture's frames.
+func fromZero(fs []int) []int {
+	out := make([]int, len(fs))
+	for i, f := range fs {
+		out[i] = f - 1
+	}
+	return out
 }
 
 // TestCorpusCapturesVerify judges every kernel capture of the golden corpus
@@ -123,19 +166,17 @@ func TestCorpusCapturesVerify(t *testing.T) {
 // checkCorpusCapture judges one golden capture; drops are the verdicts
 // expected to be drops, in order.
 func checkCorpusCapture(t *testing.T, c corpus.Case, drops []wantVerdict) {
-	frames, lt, diags := readCaptureFile(t, filepath.Join(kernelDir, c.Name+".pcap"))
+	path := filepath.Join(kernelDir, c.Name+".pcap")
+	frames, lt := readCaptureFile(t, path)
 	if lt != layers.LinkTypeEthernet {
 		t.Fatalf("link type %v, want Ethernet", lt)
 	}
-	for _, d := range diags {
-		t.Errorf("ReadCapture: %s", d)
-	}
-	if len(frames) != len(c.Golden.Frames) {
-		t.Fatalf("ReadCapture gave %d frames, the golden report has %d", len(frames), len(c.Golden.Frames))
-	}
-	sum := verify.Judge(frames, lt)
+	sum := verifyFile(t, path)
 	for _, d := range sum.Diagnostics {
-		t.Errorf("Judge: %s", d)
+		t.Errorf("Verify: %s", d)
+	}
+	if len(frames) != len(c.Golden.Frames) || sum.Stats.Frames != len(frames) {
+		t.Fatalf("pcapgo read %d frames, verify %d, the golden report has %d", len(frames), sum.Stats.Frames, len(c.Golden.Frames))
 	}
 
 	// The model's record of each datagram's payload, and which datagram
@@ -161,6 +202,7 @@ func checkCorpusCapture(t *testing.T, c corpus.Case, drops []wantVerdict) {
 	dropped := make([]bool, len(payload))
 	var gotDrops []wantVerdict
 	for _, v := range sum.Verdicts {
+		v.Frames = fromZero(v.Frames)
 		d := model.Frames[v.Frames[0]].Datagram
 		partial := false
 		for _, f := range v.Frames {
@@ -171,7 +213,7 @@ func checkCorpusCapture(t *testing.T, c corpus.Case, drops []wantVerdict) {
 			partial = partial || strings.Contains(c.Golden.Frames[f].Why, csumNotReady)
 		}
 		if d < 0 || d >= len(payload) {
-			t.Fatalf("frame %d belongs to datagram %d; the model reported %d datagrams", v.Frames[0], d, len(payload))
+			t.Fatalf("frame %d belongs to datagram %d; the model reported %d datagrams", v.Frames[0]+1, d, len(payload))
 		}
 		if v.Delivered != (v.Code == "") {
 			t.Errorf("verdict %d: delivered %v with code %q", v.Datagram, v.Delivered, v.Code)
@@ -190,7 +232,7 @@ func checkCorpusCapture(t *testing.T, c corpus.Case, drops []wantVerdict) {
 	}
 	for f, n := range seen {
 		if n != 1 {
-			t.Errorf("frame %d appears in %d verdicts, want 1", f, n)
+			t.Errorf("frame %d appears in %d verdicts, want 1", f+1, n)
 		}
 		// Source routes are the only drops this corpus should see:
 		// refused exactly where a frame carries one.
@@ -199,7 +241,7 @@ func checkCorpusCapture(t *testing.T, c corpus.Case, drops []wantVerdict) {
 			return w.code == verify.CodeIPSourceRoute && slices.Contains(w.frames, f)
 		})
 		if srr != refused {
-			t.Errorf("frame %d: carries a source route: %v; refused for one: %v", f, srr, refused)
+			t.Errorf("frame %d: carries a source route: %v; refused for one: %v", f+1, srr, refused)
 		}
 	}
 	if !sameVerdicts(gotDrops, drops) {
@@ -220,13 +262,20 @@ func checkCorpusCapture(t *testing.T, c corpus.Case, drops []wantVerdict) {
 }
 
 // sameVerdicts compares verdict expectations by frames, code and (when the
-// expectation sets it) checksum.
+// expectation sets it) checksum, in the order of their first frames (verify
+// writes a verdict when a datagram completes, not at its first frame).
 func sameVerdicts(got, want []wantVerdict) bool {
 	if len(got) != len(want) {
 		return false
 	}
+	byFirst := func(vs []wantVerdict) []wantVerdict {
+		vs = slices.Clone(vs)
+		slices.SortStableFunc(vs, func(a, b wantVerdict) int { return a.frames[0] - b.frames[0] })
+		return vs
+	}
+	got, want = byFirst(got), byFirst(want)
 	for i := range got {
-		if !slices.Equal(got[i].frames, want[i].frames) || got[i].code != want[i].code {
+		if !slices.Equal(got[i].frames, want[i].frames) || got[i].code != want[i].code || got[i].notCaptured != want[i].notCaptured {
 			return false
 		}
 		if want[i].checksum != "" && got[i].checksum != want[i].checksum {
@@ -244,7 +293,10 @@ func verdictList(vs []wantVerdict) string {
 	var parts []string
 	for _, v := range vs {
 		code := string(v.code)
-		if code == "" {
+		switch {
+		case v.notCaptured:
+			code = "not captured"
+		case code == "":
 			code = "delivered"
 		}
 		if v.checksum != "" {
@@ -325,8 +377,8 @@ type damageCase struct {
 	// want are the verdicts of every datagram the damage touches, in
 	// order; every other verdict must be as in the undamaged capture.
 	want []wantVerdict
-	// diags are the frames and fields of the expected diagnostics,
-	// ReadCapture's first.
+	// diags are the frames (indexes, from 0) and fields of the expected
+	// diagnostics.
 	diags []string
 }
 
@@ -346,6 +398,7 @@ func damageCases() []damageCase {
 	ok := func(checksum string, frames ...int) wantVerdict {
 		return wantVerdict{frames: frames, checksum: checksum}
 	}
+	notCaptured := func(frames ...int) wantVerdict { return wantVerdict{frames: frames, notCaptured: true} }
 	return []damageCase{
 		// A plain datagram.
 		{name: "plain/payload-byte", corpus: plain,
@@ -369,8 +422,7 @@ func damageCases() []damageCase {
 				fixIPChecksum(fs[0])
 				return fs
 			},
-			want:  []wantVerdict{bad(verify.CodeIPTruncated, 0)},
-			diags: []string{"0 IPv4.Length"}},
+			want: []wantVerdict{bad(verify.CodeIPTruncated, 0)}},
 		{name: "plain/ip-header-byte", corpus: plain,
 			damage: func(t *testing.T, fs [][]byte) [][]byte { ipOf(fs[0])[8]--; return fs }, // TTL, checksum left stale
 			want:   []wantVerdict{bad(verify.CodeIPChecksum, 0)}},
@@ -424,20 +476,18 @@ func damageCases() []damageCase {
 		// length: ip_rcv_core drops it, the rest never reassembles.
 		{name: "frag3/final-cut", corpus: plain,
 			damage: func(t *testing.T, fs [][]byte) [][]byte { fs[5] = fs[5][:len(fs[5])-8]; return fs },
-			want:   []wantVerdict{bad(verify.CodeFragIncomplete, 3, 4), bad(verify.CodeIPTruncated, 5)},
-			diags:  []string{"5 IPv4.Length"}},
+			want:   []wantVerdict{bad(verify.CodeFragIncomplete, 3, 4), bad(verify.CodeIPTruncated, 5)}},
 		{name: "frag3/udp-length", corpus: plain,
 			damage: func(t *testing.T, fs [][]byte) [][]byte { setUDPLength(fs[3], udpLength(fs[3])+1); return fs },
 			want:   []wantVerdict{bad(verify.CodeUDPShort, 3, 4, 5)}},
 		// What `tcpdump -s 96` records of the same datagrams: every
-		// frame longer than 96 bytes is cut (and noted), each cut frame
-		// fails ip_rcv_core's length check, and the short final
-		// fragments wait for data that never comes.
+		// frame longer than 96 bytes is cut. The receiver got them
+		// whole, so nothing is a drop: the fragments still reassemble
+		// (their lengths are in the IP headers), but no checksum can be
+		// verified, and every datagram is "not captured".
 		{name: "snaplen-96", corpus: plain, snaplen: 96,
 			damage: func(t *testing.T, fs [][]byte) [][]byte { return fs },
-			want: []wantVerdict{bad(verify.CodeIPTruncated, 0), bad(verify.CodeIPTruncated, 1), bad(verify.CodeFragIncomplete, 2),
-				bad(verify.CodeIPTruncated, 3), bad(verify.CodeIPTruncated, 4), bad(verify.CodeFragIncomplete, 5)},
-			diags: []string{"0 Capture", "1 Capture", "3 Capture", "4 Capture", "0 IPv4.Length", "1 IPv4.Length", "3 IPv4.Length", "4 IPv4.Length"}},
+			want:   []wantVerdict{notCaptured(0), notCaptured(1, 2), notCaptured(3, 4, 5)}},
 
 		// A fragmented datagram with IP options (frames 1-3 of 038).
 		{name: "frag-options/payload-byte", corpus: withOpt,
@@ -451,8 +501,7 @@ func damageCases() []damageCase {
 			want:   []wantVerdict{bad(verify.CodeFragOverlap, 1, 2), bad(verify.CodeFragIncomplete, 3)}},
 		{name: "frag-options/final-cut", corpus: withOpt,
 			damage: func(t *testing.T, fs [][]byte) [][]byte { fs[3] = fs[3][:len(fs[3])-1]; return fs },
-			want:   []wantVerdict{bad(verify.CodeFragIncomplete, 1, 2), bad(verify.CodeIPTruncated, 3)},
-			diags:  []string{"3 IPv4.Length"}},
+			want:   []wantVerdict{bad(verify.CodeFragIncomplete, 1, 2), bad(verify.CodeIPTruncated, 3)}},
 		{name: "frag-options/udp-length", corpus: withOpt,
 			damage: func(t *testing.T, fs [][]byte) [][]byte { setUDPLength(fs[1], 7); return fs },
 			want:   []wantVerdict{bad(verify.CodeUDPLength, 1, 2, 3)}},
@@ -528,8 +577,7 @@ func damageCases() []damageCase {
 			want:   []wantVerdict{bad(verify.CodeUDPShort, 2)}},
 		{name: "gso/cut", corpus: gso,
 			damage: func(t *testing.T, fs [][]byte) [][]byte { fs[0] = fs[0][:len(fs[0])/2]; return fs },
-			want:   []wantVerdict{bad(verify.CodeIPTruncated, 0)},
-			diags:  []string{"0 IPv4.Length"}},
+			want:   []wantVerdict{bad(verify.CodeIPTruncated, 0)}},
 
 		// Checksums left partial (CHECKSUM_PARTIAL seen by the tap):
 		// the seed covers only the pseudo-header, so a damaged payload
@@ -603,11 +651,7 @@ func TestDamagedCorpusCaptures(t *testing.T) {
 		t.Run(dc.name, func(t *testing.T) {
 			orig, ok := originals[dc.corpus]
 			if !ok {
-				var diags []verify.Problem
-				orig, _, diags = readCaptureFile(t, filepath.Join(kernelDir, dc.corpus+".pcap"))
-				if len(diags) > 0 {
-					t.Fatalf("undamaged %s: %v", dc.corpus, diags)
-				}
+				orig, _ = readCaptureFile(t, filepath.Join(kernelDir, dc.corpus+".pcap"))
 				originals[dc.corpus] = orig
 			}
 			base := verify.Judge(orig, layers.LinkTypeEthernet)
@@ -616,9 +660,7 @@ func TestDamagedCorpusCaptures(t *testing.T) {
 			}
 			path := filepath.Join(dir, strings.ReplaceAll(dc.name, "/", "-")+".pcap")
 			writeDamaged(t, path, dc.damage(t, cloneFrames(orig)), dc.snaplen)
-			frames, lt, diags := readCaptureFile(t, path)
-			got := verify.Judge(frames, lt)
-			checkDamaged(t, base, got, append(diags, got.Diagnostics...), dc)
+			checkDamaged(t, base, verifyFile(t, path), dc)
 		})
 	}
 }
@@ -626,8 +668,13 @@ func TestDamagedCorpusCaptures(t *testing.T) {
 // checkDamaged compares a damaged capture's verdicts with the undamaged
 // ones: the verdicts touching dc.want's frames must be dc.want, all others
 // unchanged.
-func checkDamaged(t *testing.T, base, got verify.Summary, diags []verify.Problem, dc damageCase) {
+func checkDamaged(t *testing.T, base, got verify.Summary, dc damageCase) {
 	t.Helper()
+	for _, s := range []*verify.Summary{&base, &got} {
+		for i := range s.Verdicts {
+			s.Verdicts[i].Frames = fromZero(s.Verdicts[i].Frames)
+		}
+	}
 	var touched []int
 	for _, w := range dc.want {
 		touched = append(touched, w.frames...)
@@ -650,9 +697,10 @@ func checkDamaged(t *testing.T, base, got verify.Summary, diags []verify.Problem
 			gotOthers = append(gotOthers, v)
 			continue
 		}
-		gotWant = append(gotWant, wantVerdict{frames: v.Frames, code: v.Code, checksum: v.Checksum})
-		if v.Delivered != (v.Code == "") {
-			t.Errorf("frames %v: delivered %v with code %q", v.Frames, v.Delivered, v.Code)
+		notCaptured := v.Result == verify.ResultNotCaptured
+		gotWant = append(gotWant, wantVerdict{frames: v.Frames, code: v.Code, notCaptured: notCaptured, checksum: v.Checksum})
+		if v.Delivered != (v.Code == "" && !notCaptured) {
+			t.Errorf("frames %v: delivered %v with code %q, result %q", v.Frames, v.Delivered, v.Code, v.Result)
 		}
 		if v.Code != "" && v.Reason == "" {
 			t.Errorf("frames %v: dropped (%s) without a reason", v.Frames, v.Code)
@@ -673,11 +721,11 @@ func checkDamaged(t *testing.T, base, got verify.Summary, diags []verify.Problem
 		t.Errorf("the damage changed other verdicts:\ngot  %+v\nwant %+v", gotOthers, others)
 	}
 	var gotDiags []string
-	for _, d := range diags {
-		gotDiags = append(gotDiags, fmt.Sprintf("%d %s", d.Frame, d.Field))
+	for _, d := range got.Diagnostics {
+		gotDiags = append(gotDiags, fmt.Sprintf("%d %s", d.Frame-1, d.Field))
 	}
 	if !slices.Equal(gotDiags, dc.diags) {
-		t.Errorf("diagnostics %q, want %q (%v)", gotDiags, dc.diags, diags)
+		t.Errorf("diagnostics %q, want %q (%v)", gotDiags, dc.diags, got.Diagnostics)
 	}
 }
 
@@ -697,7 +745,7 @@ func TestVerifyCLIOnDamagedCapture(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	good := filepath.Join(kernelDir, "008-fragmented.pcap")
-	frames, _, _ := readCaptureFile(t, good)
+	frames, _ := readCaptureFile(t, good)
 	frames = cloneFrames(frames)
 	shiftFragment(frames[4], -8) // overlaps the first fragment
 	damaged := filepath.Join(dir, "damaged.pcap")
@@ -737,12 +785,29 @@ func TestVerifyCLIOnDamagedCapture(t *testing.T) {
 
 	cmd := exec.Command(bin, "verify", "--json", damaged)
 	js, _ := cmd.Output() // exit 1, checked above
-	var got verify.Summary
-	if err := json.Unmarshal(js, &got); err != nil {
-		t.Fatalf("verify --json: %v\n%s", err, js)
+	var got []verify.Verdict
+	var summary verify.Stats
+	for _, line := range bytes.Split(bytes.TrimSpace(js), []byte("\n")) {
+		var rec struct{ Type string }
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatalf("verify --json: %v\n%s", err, line)
+		}
+		var err error
+		switch rec.Type {
+		case "verdict":
+			var v verify.Verdict
+			err = json.Unmarshal(line, &v)
+			got = append(got, v)
+		case "summary":
+			err = json.Unmarshal(line, &summary)
+		default:
+			t.Errorf("verify --json: unexpected %s line: %s", rec.Type, line)
+		}
+		if err != nil {
+			t.Fatalf("verify --json: %v\n%s", err, line)
+		}
 	}
-	// Verdicts only: the CLI writes "diagnostics": null for none.
-	if !reflect.DeepEqual(got.Verdicts, want.Verdicts) || len(got.Diagnostics) != 0 {
-		t.Errorf("verify --json:\n%+v\nJudge in-process:\n%+v", got, want)
+	if !reflect.DeepEqual(got, want.Verdicts) || summary.Datagrams != 4 || summary.Dropped != 2 || !summary.Complete {
+		t.Errorf("verify --json:\n%+v\n%+v\nJudge in-process:\n%+v", got, summary, want.Verdicts)
 	}
 }

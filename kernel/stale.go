@@ -129,6 +129,8 @@ type Stale struct {
 	Err error
 }
 
+// String is the line the CLI prints for s: "removed network namespace
+// NAME left by pid PID, which is gone", or why it could not be removed.
 func (s Stale) String() string {
 	if s.Err != nil {
 		return fmt.Sprintf("could not remove network namespace %s left by pid %d, which is gone: %v", s.Name, s.PID, s.Err)

@@ -332,12 +332,12 @@ func (c *frameChecker) udp(sf *sentFrame, trans []byte) ([]byte, bool) {
 		c.add(sf.idx, d, "IPv4.Protocol", fmt.Sprintf("%d, want UDP (17) or UDP-Lite (136)", proto))
 		return nil, false
 	}
-	o := udpRcv(src, dst, proto, trans)
+	o := udpRcv(src, dst, proto, trans, len(trans))
 	if o.code != "" {
 		c.add(sf.idx, d, o.field, o.reason)
 		return nil, false
 	}
-	if ulen := len(o.payload) + udpHeaderLen; proto == protoUDP && ulen < len(trans) {
+	if ulen := o.plen + udpHeaderLen; proto == protoUDP && ulen < len(trans) {
 		c.add(sf.idx, d, "UDP.Length", fmt.Sprintf("%d < %d bytes after the IP header (a receiver trims the rest)", ulen, len(trans)))
 	}
 	if o.checksum == csumPartial && c.view != report.Tap {

@@ -2,60 +2,109 @@ package verify
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/udpbuild/udpbuild/report"
 )
 
 // checkSummary asserts the invariants every Summary keeps, whatever the
-// input.
-func checkSummary(t *testing.T, s Summary, nframes int) {
+// input: verdicts numbered from 1 in order, naming frames that exist, a
+// result consistent with the code and reason, and both renderers able to
+// write them.
+func checkSummary(t *testing.T, s Summary) {
 	t.Helper()
 	for i, v := range s.Verdicts {
-		if v.Datagram != i || len(v.Frames) == 0 {
+		if v.Datagram != i+1 || len(v.Frames) == 0 {
 			t.Fatalf("verdict %d: %+v", i, v)
 		}
 		for _, f := range v.Frames {
-			if f < 0 || f >= nframes {
-				t.Fatalf("verdict %d names frame %d of %d", i, f, nframes)
+			if f < 1 || f > s.Stats.Frames {
+				t.Fatalf("verdict %d names frame %d of %d", i, f, s.Stats.Frames)
 			}
 		}
-		if v.Delivered != (v.Code == "") || (v.Code == "") != (v.Reason == "") {
-			t.Fatalf("verdict %d: delivered %v code %q reason %q", i, v.Delivered, v.Code, v.Reason)
+		switch v.Result {
+		case ResultDelivered:
+			if !v.Delivered || v.Code != "" || v.Reason != "" {
+				t.Fatalf("verdict %d: %+v", i, v)
+			}
+		case ResultDropped:
+			if v.Delivered || v.Code == "" || v.Reason == "" {
+				t.Fatalf("verdict %d: %+v", i, v)
+			}
+		case ResultNotCaptured:
+			if v.Delivered || v.Code != "" || v.Reason == "" {
+				t.Fatalf("verdict %d: %+v", i, v)
+			}
+		default:
+			t.Fatalf("verdict %d: result %q", i, v.Result)
 		}
 		if v.Len < 0 || v.Len > ipMaxTotLen {
 			t.Fatalf("verdict %d: len %d", i, v.Len)
 		}
 	}
-	if _, err := json.Marshal(s); err != nil {
-		t.Fatal(err)
+	st := s.Stats
+	if st.Datagrams != len(s.Verdicts) || st.Delivered+st.Dropped+st.NotCaptured != st.Datagrams || st.Diagnostics != len(s.Diagnostics) {
+		t.Fatalf("stats %+v for %d verdicts, %d diagnostics", st, len(s.Verdicts), len(s.Diagnostics))
 	}
-	if err := Render(io.Discard, s); err != nil {
-		t.Fatal(err)
+	for _, d := range s.Diagnostics {
+		if d.Frame < 0 || d.Frame > st.Frames || d.Field == "" || d.Msg == "" {
+			t.Fatalf("diagnostic %+v", d)
+		}
+	}
+	tw, jw := NewTextWriter(io.Discard, false), NewJSONWriter(io.Discard)
+	for _, sink := range []interface {
+		Sink
+		Close(Stats) error
+	}{tw, jw} {
+		for i := range s.Verdicts {
+			if err := sink.Verdict(&s.Verdicts[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range s.Diagnostics {
+			if err := sink.Diagnostic(&s.Diagnostics[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := sink.Close(s.Stats); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
-// FuzzVerify feeds arbitrary bytes to ReadCapture and whatever it returns to
-// Judge: neither may panic, and the summary keeps its invariants.
+// FuzzVerify feeds arbitrary bytes to Verify: it may not panic, must keep
+// its bounds (testing allocates no more than the input is worth), and the
+// summary keeps its invariants. Small reassembly limits let the fuzzer
+// reach the memory and timeout paths.
 func FuzzVerify(f *testing.F) {
 	frames := testFrames(&testing.T{})
 	f.Add(writePcap(&testing.T{}, layers.LinkTypeEthernet, frames))
 	f.Add(writePcapng(&testing.T{}, layers.LinkTypeEthernet, frames))
 	f.Add(writePcap(&testing.T{}, layers.LinkTypeLinuxSLL, [][]byte{append(make([]byte, 16), frames[0][14:]...)}))
 	f.Add(writePcap(&testing.T{}, layers.LinkTypeRaw, [][]byte{frames[1][14:], frames[2][14:]}))
+	for _, c := range linkCorpus(&testing.T{}) {
+		f.Add(c.File)
+	}
 	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1})
 	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		lim := Limits{MaxBytes: 1 << 20, MaxFrame: 65536, MaxFrames: 4096}
-		frames, lt, _, err := ReadCaptureLimits(bytes.NewReader(data), lim)
-		if err != nil {
+		s := Summary{}
+		st, err := Verify(context.Background(), bytes.NewReader(data), Options{FragHighThresh: 20000, FragTime: time.Second}, &s)
+		var nc *NotCaptureError
+		if errors.As(err, &nc) {
 			return
 		}
-		checkSummary(t, Judge(frames, lt), len(frames))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Stats = st
+		checkSummary(t, s)
 	})
 }
 
@@ -78,7 +127,8 @@ func FuzzFrames(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		lts := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeNull}
+		lts := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeNull,
+			layers.LinkTypePPP, layers.LinkTypeIEEE80211Radio, linkTypeNFLOG, linkTypePKTAP, linkTypeCHDLC}
 		lt := lts[int(data[0])%len(lts)]
 		var frames [][]byte
 		var recs []report.Frame
@@ -96,7 +146,7 @@ func FuzzFrames(f *testing.F) {
 			}
 			recs = append(recs, report.Frame{Datagram: k % 3, Kind: kinds[k%len(kinds)], Index: k % 4, Count: 1 + k%3, Len: len(fr), Data: fr})
 		}
-		checkSummary(t, Judge(frames, lt), len(frames))
+		checkSummary(t, Judge(frames, lt))
 		for _, view := range []report.View{report.Tap, report.Wire} {
 			for _, p := range Frames(recs, view, 1500, [][]byte{nil, {1}}) {
 				if p.Frame < -1 || p.Frame >= len(recs) || p.Field == "" || p.Msg == "" {

@@ -1,42 +1,70 @@
 package verify
 
 import (
-	"encoding/binary"
-	"fmt"
 	"net/netip"
-	"sort"
-	"strings"
+	"slices"
 
 	"github.com/gopacket/gopacket/layers"
 )
 
+// Results a Verdict can have.
+const (
+	// ResultDelivered: every check up to the socket lookup passes.
+	ResultDelivered = "delivered"
+	// ResultDropped: a Linux receiver drops the datagram; Code says why.
+	ResultDropped = "dropped"
+	// ResultNotCaptured: the capture cut a frame of the datagram, so
+	// a check it needs could not be made. This is never a receiver's
+	// verdict: the receiver got the whole frame.
+	ResultNotCaptured = "not captured"
+)
+
 // Verdict is what a Linux receiver would do with one UDP or UDP-Lite
-// datagram found in a capture. "Delivered" means every check up to the
-// socket lookup in __udp4_lib_rcv passes; whether a socket is listening on
-// the port is not something a capture can show.
+// datagram found in a capture (or with a GRE or IP-in-IP packet that fails
+// before what it carries can be looked at). "Delivered" means every check up
+// to the socket lookup in __udp4_lib_rcv passes; whether a socket is
+// listening on the port is not something a capture can show.
 type Verdict struct {
-	// Datagram numbers the verdicts from 0 in order of their first frame.
+	// Datagram numbers the verdicts from 1 in the order they are
+	// written: a datagram's verdict comes when it completes (its last
+	// fragment, or its queue's end), not at its first frame.
 	Datagram int `json:"datagram"`
-	// Frames are the frames (0-based) that made up the datagram,
-	// duplicates and the frame that caused a drop included.
+	// Frames are the frames (Wireshark's numbers, from 1) that made up
+	// the datagram, duplicates and the frame that caused a drop
+	// included; a datagram found inside a tunnel names the frames of
+	// the packet that carried it.
 	Frames []int `json:"frames"`
-	// Src and Dst are the addresses and, when the UDP header was seen,
-	// ports (0 otherwise).
+	// MoreFrames counts frames that belong to the verdict (duplicates
+	// and fragments dropped for memory beyond the first 16) but are not
+	// listed.
+	MoreFrames int `json:"more_frames,omitempty"`
+	// Where says, innermost first, what the datagram was found in when
+	// it was not directly in the frame's link layer: "VXLAN vni 42 in
+	// IPv4 10.0.0.1 → 10.0.0.2 in VLAN 5".
+	Where string `json:"where,omitempty"`
+	// Src and Dst are the addresses and, when the UDP header was
+	// captured (in the first fragment), the ports (0 otherwise).
 	Src netip.AddrPort `json:"src"`
 	Dst netip.AddrPort `json:"dst"`
-	// Proto is 17 (UDP) or 136 (UDP-Lite).
+	// Proto is 17 (UDP) or 136 (UDP-Lite); 4 (IP-in-IP) or 47 (GRE)
+	// for a tunnel packet dropped before its contents were reached.
 	Proto uint8 `json:"proto"`
 	// ID is the IPv4 identification.
 	ID uint16 `json:"id"`
-	// Len is the UDP payload a socket would receive (after the trim to
-	// the UDP length); 0 when the datagram never reached UDP.
+	// Len is the UDP payload length: what a socket would receive when
+	// delivered (after the trim to the UDP length), otherwise what the
+	// captured UDP header says (UDP: its length field less 8;
+	// UDP-Lite: the datagram less 8); 0 when no UDP header was seen.
 	Len int `json:"len"`
-	// Delivered is true when the receiver would hand the datagram to a
-	// socket (see the package documentation for partial checksums).
+	// Result is ResultDelivered, ResultDropped or ResultNotCaptured.
+	Result string `json:"result"`
+	// Delivered is Result == ResultDelivered (see the package
+	// documentation for partial checksums).
 	Delivered bool `json:"delivered"`
-	// Code says why the datagram was dropped; empty when delivered.
+	// Code says why the datagram was dropped; empty otherwise.
 	Code Code `json:"code,omitempty"`
-	// Reason explains the drop in words, naming the kernel function.
+	// Reason explains a drop in words, naming the kernel function, or
+	// what the capture did not keep of a datagram not captured.
 	Reason string `json:"reason,omitempty"`
 	// Checksum is "ok", "zero (none)", "partial (offload)", "bad",
 	// "coverage N" (UDP-Lite partial coverage, verified) or "" when the
@@ -47,188 +75,39 @@ type Verdict struct {
 	Note string `json:"note,omitempty"`
 }
 
-// Summary is Judge's answer for a whole capture.
+// Summary collects everything a verification wrote; it is a Sink.
 type Summary struct {
 	Verdicts []Verdict `json:"verdicts"`
-	// Diagnostics are per-frame (or per-capture) remarks about frames
-	// that could not be judged: empty, non-IPv4, not UDP, undecodable,
-	// cut short by the capture.
-	Diagnostics []Problem `json:"diagnostics"`
+	// Diagnostics are remarks about frames no verdict covers.
+	Diagnostics []Diagnostic `json:"diagnostics"`
+	Stats       Stats        `json:"stats"`
 }
 
-// judge is the state of one Judge call.
-type judge struct {
-	lt       layers.LinkType
-	verdicts []Verdict
-	diags    []Problem
-	defrag   *defragger
+// Verdict appends a copy of v.
+func (s *Summary) Verdict(v *Verdict) error {
+	c := *v
+	c.Frames = slices.Clone(v.Frames)
+	s.Verdicts = append(s.Verdicts, c)
+	return nil
 }
 
-// Judge reassembles the IPv4 fragments in frames as ip_defrag would and
-// judges every UDP and UDP-Lite datagram as ip_rcv_core, ip_rcv_options and
-// __udp4_lib_rcv would. linkType says how to find the IPv4 header: Ethernet
-// (with VLAN tags), raw IPv4, Linux cooked (SLL, SLL2) and BSD loopback are
-// understood; any other link type gives a single diagnostic. Judge never
-// panics and its memory is bounded by the input's size.
+// Diagnostic appends a copy of d.
+func (s *Summary) Diagnostic(d *Diagnostic) error {
+	s.Diagnostics = append(s.Diagnostics, *d)
+	return nil
+}
+
+// Judge runs frames (all of link type linkType, numbered from 1 in slice
+// order, without timestamps, so no fragment queue expires before the end)
+// through a Verifier with default options and returns everything it
+// wrote. It is Verify for frames already in memory.
 func Judge(frames [][]byte, linkType layers.LinkType) Summary {
-	j := &judge{lt: linkType, defrag: newDefragger()}
-	if !linkSupported(linkType) {
-		j.diag(-1, "LinkType", fmt.Sprintf("unsupported link type %d (%v); %d frames not judged", int(linkType), linkType, len(frames)))
-	} else {
-		for i, f := range frames {
-			j.frame(i, f)
-		}
-		for _, ev := range j.defrag.finish() {
-			j.fragVerdict(ev)
-		}
+	s := Summary{Verdicts: []Verdict{}, Diagnostics: []Diagnostic{}}
+	v := NewVerifier(Options{}, &s)
+	for i, f := range frames {
+		// A Summary never fails, so neither does Frame.
+		_ = v.Frame(Frame{Number: i + 1, LinkType: linkType, Data: f})
 	}
-	sort.SliceStable(j.verdicts, func(a, b int) bool {
-		return j.verdicts[a].Frames[0] < j.verdicts[b].Frames[0]
-	})
-	for i := range j.verdicts {
-		j.verdicts[i].Datagram = i
-	}
-	s := Summary{Verdicts: j.verdicts, Diagnostics: j.diags}
-	if s.Verdicts == nil {
-		s.Verdicts = []Verdict{}
-	}
-	if s.Diagnostics == nil {
-		s.Diagnostics = []Problem{}
-	}
+	s.Stats, _ = v.Finish()
 	return s
-}
-
-func (j *judge) diag(frame int, field, msg string) {
-	j.diags = append(j.diags, Problem{Frame: frame, Datagram: -1, Field: field, Msg: msg})
-}
-
-// frame takes one captured frame through the receive path.
-func (j *judge) frame(i int, data []byte) {
-	if len(data) == 0 {
-		j.diag(i, "Frame", "empty frame (0 bytes)")
-		return
-	}
-	ip, ld := networkPayload(data, j.lt)
-	if ld != nil {
-		j.diag(i, ld.field, ld.msg)
-		return
-	}
-	// ip_rcv_core: a header we cannot even read is an inhdr error; with
-	// no trustworthy addresses it is a diagnostic, not a verdict.
-	if len(ip) < ipHeaderMin {
-		j.diag(i, "IPv4", fmt.Sprintf("truncated: %d bytes, an IPv4 header needs 20", len(ip)))
-		return
-	}
-	h := ipv4Header(ip)
-	if h.version() != 4 {
-		j.diag(i, "IPv4.Version", fmt.Sprintf("version %d, not 4 (ip_rcv_core drops it)", h.version()))
-		return
-	}
-	if h.ihl() < ipHeaderMin {
-		j.diag(i, "IPv4.IHL", fmt.Sprintf("header length %d < 20 (ip_rcv_core drops it)", h.ihl()))
-		return
-	}
-	if len(ip) < h.ihl() {
-		j.diag(i, "IPv4.IHL", fmt.Sprintf("truncated: header of %d bytes, only %d captured", h.ihl(), len(ip)))
-		return
-	}
-	if p := h.proto(); p != protoUDP && p != protoUDPLite {
-		j.diag(i, "IPv4.Protocol", fmt.Sprintf("protocol %d is not UDP or UDP-Lite; not judged", p))
-		return
-	}
-	h = h[:h.ihl()]
-	v := Verdict{
-		Frames: []int{i},
-		Src:    netip.AddrPortFrom(netip.AddrFrom4(h.src()), 0),
-		Dst:    netip.AddrPortFrom(netip.AddrFrom4(h.dst()), 0),
-		Proto:  h.proto(),
-		ID:     h.id(),
-	}
-	tot := h.totalLen()
-	switch {
-	case !ipHeaderOK(h):
-		j.drop(v, CodeIPChecksum, "IPv4 header checksum does not verify (ip_rcv_core)")
-		return
-	case tot > len(ip):
-		j.diag(i, "IPv4.Length", fmt.Sprintf("truncated: total length %d, only %d bytes captured", tot, len(ip)))
-		j.drop(v, CodeIPTruncated, fmt.Sprintf("total length %d > %d bytes received (ip_rcv_core)", tot, len(ip)))
-		return
-	case tot < h.ihl():
-		j.drop(v, CodeIPLength, fmt.Sprintf("total length %d < header length %d (ip_rcv_core)", tot, h.ihl()))
-		return
-	}
-	// pskb_trim_rcsum to tot_len: link-layer padding goes.
-	payload := ip[h.ihl():tot]
-	if m := martian(h.src(), h.dst()); m != "" {
-		j.drop(v, CodeIPMartian, m+" (ip_route_input_slow)")
-		return
-	}
-	if h.ihl() > ipHeaderMin {
-		srr, complaint := optionsCheck(h[ipHeaderMin:])
-		if complaint != "" {
-			j.drop(v, CodeIPOptions, complaint+" (ip_options_compile)")
-			return
-		}
-		if srr {
-			j.drop(v, CodeIPSourceRoute, "source-route option refused: accept_source_route is off by default (ip_rcv_options)")
-			return
-		}
-	}
-	if h.isFragment() {
-		for _, ev := range j.defrag.add(h, payload, i) {
-			j.fragVerdict(ev)
-		}
-		return
-	}
-	j.udp(v, h, payload, nil)
-}
-
-// drop records a datagram dropped before UDP saw it.
-func (j *judge) drop(v Verdict, code Code, reason string) {
-	v.Code, v.Reason = code, reason
-	j.verdicts = append(j.verdicts, v)
-}
-
-// udp finishes a verdict with __udp4_lib_rcv's judgement of p.
-func (j *judge) udp(v Verdict, h ipv4Header, p []byte, notes []string) {
-	o := udpRcv(h.src(), h.dst(), h.proto(), p)
-	if o.ports {
-		v.Src = netip.AddrPortFrom(v.Src.Addr(), o.sport)
-		v.Dst = netip.AddrPortFrom(v.Dst.Addr(), o.dport)
-	}
-	v.Len = len(o.payload)
-	v.Checksum = o.checksum
-	if o.note != "" {
-		notes = append(notes, o.note)
-	}
-	v.Note = strings.Join(notes, "; ")
-	if o.code != "" {
-		v.Code, v.Reason = o.code, o.reason
-	} else {
-		v.Delivered = true
-	}
-	j.verdicts = append(j.verdicts, v)
-}
-
-// fragVerdict turns a reassembly queue's fate into a verdict.
-func (j *judge) fragVerdict(ev fragEvent) {
-	frames := append([]int(nil), ev.frames...)
-	sort.Ints(frames)
-	v := Verdict{
-		Frames: frames,
-		Src:    netip.AddrPortFrom(netip.AddrFrom4(ev.key.src), 0),
-		Dst:    netip.AddrPortFrom(netip.AddrFrom4(ev.key.dst), 0),
-		Proto:  ev.key.proto,
-		ID:     ev.key.id,
-	}
-	if ev.done {
-		j.udp(v, ev.head, ev.payload, ev.notes)
-		return
-	}
-	if len(ev.first) >= 4 {
-		v.Src = netip.AddrPortFrom(v.Src.Addr(), binary.BigEndian.Uint16(ev.first[0:2]))
-		v.Dst = netip.AddrPortFrom(v.Dst.Addr(), binary.BigEndian.Uint16(ev.first[2:4]))
-	}
-	v.Note = strings.Join(ev.notes, "; ")
-	j.drop(v, ev.code, ev.reason)
 }

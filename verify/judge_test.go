@@ -20,13 +20,13 @@ func TestJudgeCases(t *testing.T) {
 			}
 			for k, w := range c.want {
 				v := s.Verdicts[k]
-				if v.Datagram != k {
+				if v.Datagram != k+1 {
 					t.Errorf("verdict %d numbered %d", k, v.Datagram)
 				}
 				if v.Delivered != w.delivered || v.Code != w.code {
 					t.Errorf("verdict %d: delivered %v code %q (%s), want %v %q", k, v.Delivered, v.Code, v.Reason, w.delivered, w.code)
 				}
-				if (v.Reason == "") != (w.code == "") {
+				if (v.Reason == "") != (w.code == "" && v.Result != ResultNotCaptured) {
 					t.Errorf("verdict %d: reason %q with code %q", k, v.Reason, v.Code)
 				}
 				if w.checksum != "" && v.Checksum != w.checksum {
@@ -37,6 +37,9 @@ func TestJudgeCases(t *testing.T) {
 				}
 				if w.frames != nil && !slices.Equal(v.Frames, w.frames) {
 					t.Errorf("verdict %d: frames %v, want %v", k, v.Frames, w.frames)
+				}
+				if wantResult := map[bool]string{true: ResultDelivered, false: ResultDropped}[w.delivered]; v.Result != wantResult {
+					t.Errorf("verdict %d: result %q, want %q", k, v.Result, wantResult)
 				}
 				if v.Proto != 17 && v.Proto != 136 {
 					t.Errorf("verdict %d: proto %d", k, v.Proto)
@@ -72,12 +75,19 @@ func TestJudgeFields(t *testing.T) {
 	if v.ID != 0x1234 || v.Proto != 17 {
 		t.Errorf("id %#x proto %d", v.ID, v.Proto)
 	}
-	if !strings.Contains(v.Note, "frame 2: duplicate of queued data [400,800)") {
+	if !strings.Contains(v.Note, "frame 3: duplicate of queued data [400,800)") {
 		t.Errorf("note %q", v.Note)
+	}
+	// A datagram dropped at the IP layer shows the ports and length its
+	// UDP header gives.
+	bad := w.frame(t, ipOpt{id: 0x4321}, w.udp(t, 4000, 9999, pattern(10, 1)))
+	bad[14+8]-- // TTL; the header checksum is now wrong
+	if v := Judge([][]byte{bad}, layers.LinkTypeEthernet).Verdicts[0]; v.Code != CodeIPChecksum || v.Src.Port() != 4000 || v.Dst.Port() != 9999 || v.Len != 10 {
+		t.Errorf("IP-layer drop %+v", v)
 	}
 	// A dropped fragment queue still names the ports of its first fragment.
 	s = Judge([][]byte{f[0], f[2]}, layers.LinkTypeEthernet)
-	if v := s.Verdicts[0]; v.Src.Port() != 4000 || v.Dst.Port() != 9999 || !strings.Contains(v.Reason, "hole at [400,800)") {
+	if v := s.Verdicts[0]; v.Src.Port() != 4000 || v.Dst.Port() != 9999 || v.Len != 1000 || !strings.Contains(v.Reason, "hole at [400,800)") {
 		t.Errorf("incomplete verdict %+v", v)
 	}
 }
@@ -148,26 +158,36 @@ func TestJudgeFragReset(t *testing.T) {
 	}
 }
 
-func TestSummaryJSON(t *testing.T) {
+// TestJSONLines checks the --json output: one object per line with a type,
+// verdict fields as documented, then the summary.
+func TestJSONLines(t *testing.T) {
 	w := testWire
 	good := w.frame(t, ipOpt{id: 9}, w.udp(t, 4000, 9999, []byte("hi")))
 	s := Judge([][]byte{good, nil}, layers.LinkTypeEthernet)
-	b, err := json.Marshal(s)
-	if err != nil {
+	var b bytes.Buffer
+	jw := NewJSONWriter(&b)
+	if err := jw.Verdict(&s.Verdicts[0]); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"verdicts":[{"datagram":0,"frames":[0],"src":"10.9.0.1:4000","dst":"10.9.0.2:9999","proto":17,"id":9,"len":2,"delivered":true,"checksum":"ok"}],` +
-		`"diagnostics":[{"frame":1,"datagram":-1,"field":"Frame","msg":"empty frame (0 bytes)"}]}`
-	if string(b) != want {
-		t.Fatalf("got  %s\nwant %s", b, want)
+	if err := jw.Diagnostic(&s.Diagnostics[0]); err != nil {
+		t.Fatal(err)
 	}
-	var back Summary
-	if err := json.Unmarshal(b, &back); err != nil || back.Verdicts[0].Src != s.Verdicts[0].Src {
+	if err := jw.Close(s.Stats); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"verdict","datagram":1,"frames":[1],"src":"10.9.0.1:4000","dst":"10.9.0.2:9999","proto":17,"id":9,"len":2,"result":"delivered","delivered":true,"checksum":"ok"}` + "\n" +
+		`{"type":"diagnostic","frame":2,"field":"Frame","msg":"empty frame (0 bytes)"}` + "\n" +
+		`{"type":"summary","frames":2,"bytes":60,"datagrams":1,"delivered":1,"dropped":0,"not_captured":0,"ipv6":0,"not_udp":0,"not_ip":0,"unjudged":1,"diagnostics":1,"complete":true}` + "\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	var back Verdict
+	if err := json.Unmarshal(bytes.Split(b.Bytes(), []byte("\n"))[0], &back); err != nil || back.Src != s.Verdicts[0].Src || back.Result != ResultDelivered {
 		t.Fatalf("round trip: %v %+v", err, back)
 	}
-	b, _ = json.Marshal(Judge(nil, layers.LinkTypeEthernet))
-	if string(b) != `{"verdicts":[],"diagnostics":[]}` {
-		t.Fatalf("empty summary %s", b)
+	e, _ := json.Marshal(Judge(nil, layers.LinkTypeEthernet))
+	if !strings.HasPrefix(string(e), `{"verdicts":[],"diagnostics":[],`) {
+		t.Fatalf("empty summary %s", e)
 	}
 }
 
@@ -177,20 +197,39 @@ func TestRender(t *testing.T) {
 	bad := w.frame(t, ipOpt{id: 4}, w.udp(t, 4000, 9999, pattern(10, 1)))
 	bad[udpOff+8+5] ^= 1
 	s := Judge([][]byte{f[0], f[1], f[2], bad, {}}, layers.LinkTypeEthernet)
-	var b bytes.Buffer
-	if err := Render(&b, s); err != nil {
-		t.Fatal(err)
+	for _, quiet := range []bool{false, true} {
+		var b bytes.Buffer
+		tw := NewTextWriter(&b, quiet)
+		for i := range s.Verdicts {
+			if err := tw.Verdict(&s.Verdicts[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range s.Diagnostics {
+			if err := tw.Diagnostic(&s.Diagnostics[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tw.Close(s.Stats); err != nil {
+			t.Fatal(err)
+		}
+		want := "" +
+			"#      frames      src → dst                                     proto   id    len   verdict         reason\n"
+		if !quiet {
+			want += "1      1-3         10.9.0.1:4000 → 10.9.0.2:9999                 udp     3     1000  delivered\n"
+		}
+		want += "2      4           10.9.0.1:4000 → 10.9.0.2:9999                 udp     4     10    dropped (bad)   udp-checksum: bad checksum 0x" + checksumHex(bad) + " (udp_lib_checksum_complete)\n" +
+			"! frame 5: Frame: empty frame (0 bytes)\n" +
+			"5 frames, 1170 bytes captured: 2 datagrams judged (1 delivered, 1 dropped)\n" +
+			"1 frames not judged, 1 diagnostics (lines marked !)\n"
+		if b.String() != want {
+			t.Fatalf("quiet %v: got\n%s\nwant\n%s", quiet, b.String(), want)
+		}
 	}
-	want := "" +
-		"#  frames  src → dst                      proto  id  len   verdict        reason\n" +
-		"0  0-2     10.9.0.1:4000 → 10.9.0.2:9999  udp    3   1000  delivered\n" +
-		"1  3       10.9.0.1:4000 → 10.9.0.2:9999  udp    4   10    dropped (bad)  udp-checksum: bad checksum 0x" + checksumHex(bad) + " (udp_lib_checksum_complete)\n" +
-		"\n1 diagnostics:\n" +
-		"  frame 4: Frame: empty frame (0 bytes)\n"
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	if got := frameList([]int{1, 2, 3, 5, 7, 8}, 0); got != "1-3,5,7-8" {
+		t.Errorf("frameList %q", got)
 	}
-	if got := frameList([]int{1, 2, 3, 5, 7, 8}); got != "1-3,5,7-8" {
+	if got := frameList([]int{1, 3, 5, 7, 9, 11, 13, 15, 17, 19}, 4); got != "1,3,5,7,9,11,13,15,+6" {
 		t.Errorf("frameList %q", got)
 	}
 }
@@ -199,6 +238,21 @@ func checksumHex(frame []byte) string {
 	const hex = "0123456789abcdef"
 	c := frame[udpOff+6 : udpOff+8]
 	return string([]byte{hex[c[0]>>4], hex[c[0]&15], hex[c[1]>>4], hex[c[1]&15]})
+}
+
+func TestDiagnosticString(t *testing.T) {
+	for _, c := range []struct {
+		d    Diagnostic
+		want string
+	}{
+		{Diagnostic{Frame: 3, Field: "LinuxSLL", Msg: "undecodable"}, "frame 3: LinuxSLL: undecodable"},
+		{Diagnostic{Frame: 0, Field: "Capture", Msg: "truncated"}, "capture: Capture: truncated"},
+		{Diagnostic{Frame: 0, Msg: "truncated"}, "capture: truncated"},
+	} {
+		if got := c.d.String(); got != c.want {
+			t.Errorf("got %q, want %q", got, c.want)
+		}
+	}
 }
 
 func TestProblemString(t *testing.T) {

@@ -2,10 +2,12 @@ package verify
 
 import "fmt"
 
-// Problem is one inconsistency or diagnostic, naming the frame and the field:
-// e.g. Frame 3, Field "IPv4.FragOffset", Msg "not a multiple of 8".
+// Problem is one inconsistency Frames found in a run's own frames, naming
+// the frame and the field: e.g. Frame 3, Field "IPv4.FragOffset", Msg "not
+// a multiple of 8".
 type Problem struct {
-	// Frame is the 0-based index of the frame concerned, -1 if none.
+	// Frame is the 0-based index of the frame concerned in the slice
+	// given to Frames, -1 if none.
 	Frame int `json:"frame"`
 	// Datagram is the datagram the frame belongs to, -1 if not applicable.
 	Datagram int `json:"datagram"`
@@ -75,6 +77,15 @@ const (
 	// CodeFragIncomplete: the capture ended with the queue still missing
 	// data; the kernel would expire it after ipfrag_time (ip_expire).
 	CodeFragIncomplete Code = "frag-incomplete"
+	// CodeFragTimeout: ip_expire, ipfrag_time (30 s by default, counted
+	// in capture time) passed with the queue still missing data.
+	CodeFragTimeout Code = "frag-timeout"
+	// CodeFragMemory: inet_frag_find, the fragment queues held more than
+	// ipfrag_high_thresh bytes when the fragment arrived; it was dropped.
+	CodeFragMemory Code = "frag-memory"
+	// CodeGREChecksum: gre_parse_header, a GRE checksum that does not
+	// verify drops the GRE packet and whatever it carries.
+	CodeGREChecksum Code = "gre-checksum"
 	// CodeUDPHeader: __udp4_lib_rcv, fewer than 8 bytes for the header.
 	CodeUDPHeader Code = "udp-header"
 	// CodeUDPShort: __udp4_lib_rcv, the UDP length field (or UDP-Lite
@@ -89,3 +100,31 @@ const (
 	// CodeUDPLiteCoverage: udplite_checksum_init, coverage 1..7.
 	CodeUDPLiteCoverage Code = "udplite-coverage"
 )
+
+// Diagnostic is a remark about a frame (or the whole capture) that no
+// verdict covers: a frame that could not be read or decoded, damage that
+// stopped the reading, a frame not judged.
+type Diagnostic struct {
+	// Frame is the frame's number as Wireshark shows it (from 1); 0 when
+	// the remark is about the capture as a whole.
+	Frame int `json:"frame"`
+	// Field names the layer or header field at fault, in gopacket's
+	// Layer.Field spelling where there is one ("LinuxSLL"), or
+	// "Capture" for the file itself.
+	Field string `json:"field"`
+	// Msg says what is wrong.
+	Msg string `json:"msg"`
+}
+
+// String renders the diagnostic on one line: "frame 3: LinuxSLL:
+// undecodable (5 bytes)".
+func (d Diagnostic) String() string {
+	where := "capture"
+	if d.Frame > 0 {
+		where = fmt.Sprintf("frame %d", d.Frame)
+	}
+	if d.Field == "" {
+		return where + ": " + d.Msg
+	}
+	return where + ": " + d.Field + ": " + d.Msg
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/udpbuild/udpbuild/builder"
@@ -60,15 +61,25 @@ func roundTripPayload(seed []byte, n int) []byte {
 	return p
 }
 
-// reassembled runs frames through the receive side exactly as Judge does
-// (networkPayload, then the defragger for fragments) and returns the L4
-// bytes of every datagram that came out whole, in completion order.
+// reassembled runs Ethernet frames through the defragger the Verifier uses
+// (with its default limits) and returns the L4 bytes of every datagram that
+// came out whole, in completion order.
 func reassembled(frames [][]byte) [][]byte {
-	d := newDefragger()
 	var out [][]byte
+	var scratch []byte
+	d := newDefragger(fragConfig{highThresh: DefaultFragHighThresh, timeout: DefaultFragTimeSeconds * 1e9, maxDist: DefaultFragMaxDist},
+		func(ev *fragEvent) {
+			if ev.done && !ev.notCaptured {
+				out = append(out, slices.Clone(ev.payload))
+			}
+		})
 	for i, f := range frames {
-		ip, ld := networkPayload(f, layers.LinkTypeEthernet)
-		if ld != nil || len(ip) < ipHeaderMin {
+		var eth layers.Ethernet
+		if eth.DecodeFromBytes(f, gopacket.NilDecodeFeedback) != nil || eth.EthernetType != layers.EthernetTypeIPv4 {
+			continue
+		}
+		ip := eth.Payload
+		if len(ip) < ipHeaderMin {
 			continue
 		}
 		h := ipv4Header(ip)
@@ -81,11 +92,7 @@ func reassembled(frames [][]byte) [][]byte {
 			out = append(out, data)
 			continue
 		}
-		for _, ev := range d.add(h, data, i) {
-			if ev.done {
-				out = append(out, ev.payload)
-			}
-		}
+		d.add(fragIn{h: h, data: data, full: len(data), frames: []int{i + 1}, frameLen: len(f), where: func() string { return "" }, scratch: &scratch})
 	}
 	return out
 }

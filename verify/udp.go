@@ -20,12 +20,18 @@ const (
 type udpOutcome struct {
 	sport, dport uint16
 	ports        bool
-	// payload is the UDP payload the socket would be handed (after the
-	// trim to ulen for UDP).
+	// plen is the payload length the header gives (UDP: the length
+	// field less 8, after the trim; UDP-Lite: the datagram less 8), when
+	// the header was seen; for a delivered datagram it is what the
+	// socket gets.
+	plen int
+	// payload is the captured part of that payload.
 	payload []byte
-	// code is empty when the datagram passes.
-	code   Code
-	reason string
+	// code is empty when the datagram passes; notCaptured is set instead
+	// when the capture lacks bytes the verdict needs.
+	code        Code
+	notCaptured bool
+	reason      string
 	// checksum is one of the csum* strings or "coverage N".
 	checksum string
 	// field names the header field a failure is about, for Frames.
@@ -33,9 +39,11 @@ type udpOutcome struct {
 	note  string
 }
 
-// udpRcv judges the transport part p of an IPv4 datagram (everything after
-// the IP header, already trimmed to tot_len and reassembled) as
-// __udp4_lib_rcv does for proto IPPROTO_UDP or IPPROTO_UDPLITE:
+// udpRcv judges the transport part of an IPv4 datagram (everything after
+// the IP header, trimmed to tot_len and reassembled) as __udp4_lib_rcv does
+// for proto IPPROTO_UDP or IPPROTO_UDPLITE. full is the part's length; p
+// holds its first len(p) bytes, all of them unless the capture cut the
+// frame:
 //
 //   - fewer than 8 bytes: drop, no room for the header;
 //   - ulen (the length field; UDP-Lite: the checksum coverage) larger than
@@ -51,28 +59,50 @@ type udpOutcome struct {
 //     header (length: the datagram's, for UDP-Lite too) and the covered
 //     bytes must be 0xffff.
 //
-// A stored checksum equal to the folded pseudo-header sum is what
-// udp4_hwcsum leaves for a CHECKSUM_PARTIAL offload; see the package
-// documentation for why it passes with a note.
-func udpRcv(src, dst [4]byte, proto uint8, p []byte) udpOutcome {
+// A check that needs bytes the capture did not keep is not made: the
+// outcome is "not captured", never a guess. A stored checksum equal to the
+// folded pseudo-header sum is what udp4_hwcsum leaves for a
+// CHECKSUM_PARTIAL offload; see the package documentation for why it
+// passes with a note.
+func udpRcv(src, dst [4]byte, proto uint8, p []byte, full int) udpOutcome {
 	var o udpOutcome
-	if len(p) < udpHeaderLen {
+	if full < udpHeaderLen {
 		o.code, o.field = CodeUDPHeader, "UDP.Length"
-		o.reason = fmt.Sprintf("%d bytes, no room for the UDP header (__udp4_lib_rcv)", len(p))
+		o.reason = fmt.Sprintf("%d bytes, no room for the UDP header (__udp4_lib_rcv)", full)
+		return o
+	}
+	if len(p) < 4 {
+		o.notCaptured = true
+		o.reason = fmt.Sprintf("the capture kept %d bytes of the UDP header", len(p))
 		return o
 	}
 	o.sport = binary.BigEndian.Uint16(p[0:2])
 	o.dport = binary.BigEndian.Uint16(p[2:4])
 	o.ports = true
+	if len(p) < udpHeaderLen {
+		o.notCaptured = true
+		o.reason = fmt.Sprintf("the capture kept %d bytes of the UDP header", len(p))
+		return o
+	}
 	ulen := int(binary.BigEndian.Uint16(p[4:6]))
 	check := binary.BigEndian.Uint16(p[6:8])
 	name := "UDP"
 	if proto == protoUDPLite {
 		name = "UDPLite"
 	}
-	if ulen > len(p) {
+	if proto == protoUDP {
+		o.plen = max(ulen-udpHeaderLen, 0)
+	} else {
+		o.plen = full - udpHeaderLen
+	}
+	if ulen > full {
 		o.code, o.field = CodeUDPShort, name+".Length"
-		o.reason = fmt.Sprintf("short packet: length field %d > %d bytes (__udp4_lib_rcv)", ulen, len(p))
+		o.reason = fmt.Sprintf("short packet: length field %d > %d bytes (__udp4_lib_rcv)", ulen, full)
+		return o
+	}
+	notCaptured := func(need int) udpOutcome {
+		o.notCaptured = true
+		o.reason = fmt.Sprintf("checksum not verified: it covers %d bytes, the capture kept %d", need, len(p))
 		return o
 	}
 	if proto == protoUDP {
@@ -81,21 +111,25 @@ func udpRcv(src, dst [4]byte, proto uint8, p []byte) udpOutcome {
 			o.reason = fmt.Sprintf("short packet: length field %d < 8 (__udp4_lib_rcv)", ulen)
 			return o
 		}
-		if ulen < len(p) {
-			o.note = fmt.Sprintf("UDP length %d < %d bytes after the IP header: trimmed (pskb_trim_rcsum)", ulen, len(p))
-			p = p[:ulen]
+		if ulen < full {
+			o.note = fmt.Sprintf("UDP length %d < %d bytes after the IP header: trimmed (pskb_trim_rcsum)", ulen, full)
+			full = ulen
+			p = p[:min(len(p), ulen)]
 		}
 		o.payload = p[udpHeaderLen:]
 		if check == 0 {
 			o.checksum = csumNone
 			return o
 		}
-		acc := sum16(pseudoSum(src, dst, proto, len(p)), p)
+		if len(p) < full {
+			return notCaptured(full)
+		}
+		acc := sum16(pseudoSum(src, dst, proto, full), p)
 		if fold16(acc) == 0xffff {
 			o.checksum = csumOK
 			return o
 		}
-		if check == fold16(pseudoSum(src, dst, proto, len(p))) {
+		if check == fold16(pseudoSum(src, dst, proto, full)) {
 			o.checksum = csumPartial
 			o.note = appendNote(o.note, "checksum field holds the pseudo-header sum: CHECKSUM_PARTIAL seen before the device filled it in (capture on the sending host); counted as delivered")
 			return o
@@ -113,19 +147,22 @@ func udpRcv(src, dst [4]byte, proto uint8, p []byte) udpOutcome {
 	}
 	cscov := ulen
 	if cscov == 0 {
-		cscov = len(p)
+		cscov = full
 	} else if cscov < udpHeaderLen {
 		o.code, o.field = CodeUDPLiteCoverage, "UDPLite.ChecksumCoverage"
-		o.reason = fmt.Sprintf("bad checksum coverage %d/%d (udplite_checksum_init)", cscov, len(p))
+		o.reason = fmt.Sprintf("bad checksum coverage %d/%d (udplite_checksum_init)", cscov, full)
 		return o
 	}
-	acc := sum16(pseudoSum(src, dst, proto, len(p)), p[:cscov])
+	if len(p) < cscov {
+		return notCaptured(cscov)
+	}
+	acc := sum16(pseudoSum(src, dst, proto, full), p[:cscov])
 	if fold16(acc) != 0xffff {
 		o.checksum, o.code, o.field = csumBad, CodeUDPChecksum, "UDPLite.Checksum"
-		o.reason = fmt.Sprintf("bad checksum 0x%04x over %d of %d bytes (udp_lib_checksum_complete)", check, cscov, len(p))
+		o.reason = fmt.Sprintf("bad checksum 0x%04x over %d of %d bytes (udp_lib_checksum_complete)", check, cscov, full)
 		return o
 	}
-	if cscov < len(p) {
+	if cscov < full {
 		o.checksum = fmt.Sprintf("coverage %d", cscov)
 	} else {
 		o.checksum = csumOK

@@ -139,7 +139,7 @@ func TestCommandsStopOnSignal(t *testing.T) {
 		{name: "run", args: []string{"run", long, "-o", out}, ready: writing, check: untouched},
 		{name: "run --report", args: []string{"run", reportLong, "-o", out, "--report", rep, "--no-verify"}, delay: 300 * time.Millisecond, check: untouched},
 		{name: "send", args: []string{"send", "--len", "1000", "--count", "1073741824", "-o", out}, ready: writing, check: untouched},
-		{name: "explain", args: []string{"explain", explainLong}, delay: 300 * time.Millisecond, check: func(t *testing.T, stdout string) {
+		{name: "explain", args: []string{"explain", explainLong}, delay: 100 * time.Millisecond, check: func(t *testing.T, stdout string) {
 			if stdout != "" {
 				t.Errorf("explain printed %d bytes before stopping", len(stdout))
 			}
@@ -183,12 +183,10 @@ func ourNamespaces(t *testing.T) []string {
 func TestKernelCommandsStopOnSignal(t *testing.T) {
 	testenv.NeedKernel(t)
 	dir := t.TempDir()
-	var steps strings.Builder
-	steps.WriteString("steps:\n")
-	for range 5000 { // 20 ms of settling each: minutes
-		steps.WriteString("  - send: {len: 100}\n")
-	}
-	long := writeFile(t, dir, "long.yaml", steps.String())
+	// The kernel runner plays a repeated step with no wait between calls
+	// (tens of thousands a second), so a billion of them cannot end
+	// before the signal.
+	long := writeFile(t, dir, "long.yaml", "repeat: 1000000000\nsteps:\n  - send: {len: 100}\n")
 	out := filepath.Join(dir, "out.pcap")
 	cases := []signalCase{
 		{name: "kernel", args: []string{"kernel", long, "-o", out}, delay: 1500 * time.Millisecond},
@@ -235,7 +233,9 @@ type procCase struct {
 	name  string
 	args  []string
 	stdin func(t *testing.T) *os.File
-	ready func() bool
+	// ready says, given its pid, that the process is under way: its
+	// signal handler is installed (before that a signal kills it).
+	ready func(pid int) bool
 	// sigs are sent in turn, 50 ms apart.
 	sigs []syscall.Signal
 	// want is the exit status; stderr must contain each of wantErr.
@@ -264,13 +264,7 @@ func (c procCase) run(t *testing.T, bin string) {
 			<-done
 		}
 	}()
-	if c.ready != nil {
-		waitFor(t, 30*time.Second, c.name+" to get under way", c.ready)
-	} else {
-		// Nothing to watch: give the process time to reach main and
-		// install its handler (before that a signal kills it).
-		time.Sleep(time.Second)
-	}
+	waitFor(t, 30*time.Second, c.name+" to get under way", func() bool { return c.ready(cmd.Process.Pid) })
 	start := time.Now()
 	for i, s := range c.sigs {
 		if i > 0 {
@@ -326,7 +320,23 @@ func TestSignalExitStatus(t *testing.T) {
 			t.Errorf("the FIFO is gone or replaced: %v", err)
 		}
 	}
-	writing := func() bool { return len(temporaries(dir)) > 0 }
+	writing := func(int) bool { return len(temporaries(dir)) > 0 }
+	// blocked says that a thread of the process sleeps in the kernel
+	// function fn: reached only from the command, after main installed
+	// its handler.
+	blocked := func(fn string) func(int) bool {
+		return func(pid int) bool {
+			tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+			for _, w := range tasks {
+				if b, _ := os.ReadFile(w); string(b) == fn {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	fifoOpen := blocked("wait_for_partner") // open(2) of a FIFO without a partner
+	pipeRead := blocked("anon_pipe_read")
 	// silentStdin is a pipe whose writer stays open and silent.
 	silentStdin := func(t *testing.T) *os.File {
 		r, w, err := os.Pipe()
@@ -341,13 +351,13 @@ func TestSignalExitStatus(t *testing.T) {
 		{name: "run SIGINT", args: []string{"run", long, "-o", out}, ready: writing, sigs: []syscall.Signal{int_}, want: 130, wantErr: []string{"stopped by SIGINT"}, check: untouched},
 		{name: "run SIGTERM", args: []string{"run", long, "-o", out}, ready: writing, sigs: []syscall.Signal{term}, want: 143, wantErr: []string{"stopped by SIGTERM"}, check: untouched},
 		{name: "send SIGTERM", args: []string{"send", "--len", "1000", "--count", "1073741824", "-o", out}, ready: writing, sigs: []syscall.Signal{term}, want: 143, check: untouched},
-		{name: "verify FIFO SIGINT", args: []string{"verify", fifo}, sigs: []syscall.Signal{int_}, want: 130, check: untouched},
-		{name: "verify stdin SIGTERM", args: []string{"verify", "-"}, stdin: silentStdin, sigs: []syscall.Signal{term}, want: 143, check: untouched},
+		{name: "verify FIFO SIGINT", args: []string{"verify", fifo}, ready: fifoOpen, sigs: []syscall.Signal{int_}, want: 130, check: untouched},
+		{name: "verify stdin SIGTERM", args: []string{"verify", "-"}, stdin: silentStdin, ready: pipeRead, sigs: []syscall.Signal{term}, want: 143, check: untouched},
 		// Opening a FIFO nobody reads blocks in open(2): main gives up
 		// after the grace period...
-		{name: "run -o FIFO SIGINT", args: []string{"run", long, "-o", fifo}, sigs: []syscall.Signal{int_}, want: 130, wantErr: []string{"did not stop within"}, check: untouched},
+		{name: "run -o FIFO SIGINT", args: []string{"run", long, "-o", fifo}, ready: fifoOpen, sigs: []syscall.Signal{int_}, want: 130, wantErr: []string{"did not stop within"}, check: untouched},
 		// ... or at once on a second signal (the first one's status).
-		{name: "run -o FIFO SIGTERM twice", args: []string{"run", long, "-o", fifo}, sigs: []syscall.Signal{term, term}, want: 143, wantErr: []string{"twice"}, check: untouched},
+		{name: "run -o FIFO SIGTERM twice", args: []string{"run", long, "-o", fifo}, ready: fifoOpen, sigs: []syscall.Signal{term, term}, want: 143, wantErr: []string{"twice"}, check: untouched},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"io"
 	"os"
 
@@ -11,37 +11,66 @@ import (
 	"github.com/udpbuild/udpbuild/verify"
 )
 
+// verifySink is a verify.Sink that ends with a summary.
+type verifySink interface {
+	verify.Sink
+	Close(verify.Stats) error
+}
+
 func newVerifyCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, quiet, strict bool
 	c := &cobra.Command{
 		Use:   "verify CAPTURE.pcap",
 		Short: "Judge every UDP datagram of any capture as a Linux receiver would",
 		Long: `Verify reads a pcap or pcapng file (from tcpdump, tshark, the kernel or
-udpbuild; gzip-compressed too), reassembles IPv4 fragments as Linux's ip_defrag
-does (overlapping fragments drop the whole datagram) and judges each datagram as
-__udp4_lib_rcv would: UDP length against IP length, checksum (0 allowed for UDP,
-not for UDP-Lite), UDP-Lite coverage. It prints one row per datagram: delivered
-or dropped, and why.
+udpbuild; gzip-compressed too) of any size, as it is read and in constant
+memory, reassembles IPv4 fragments as Linux's ip_defrag does (overlapping
+fragments drop the whole datagram; queues expire after ipfrag_time, 30 s of
+capture time, and hold at most ipfrag_high_thresh, 4 MiB) and judges each
+UDP and UDP-Lite datagram as __udp4_lib_rcv would: UDP length against IP
+length, checksum (0 allowed for UDP, not for UDP-Lite), UDP-Lite coverage. It
+prints one row per datagram as soon as its fate is known: delivered,
+dropped and why, or "not captured" when the capture cut a frame the verdict
+needs (a snaplen): that is never a receiver's verdict.
+
+Frame numbers are Wireshark's (from 1). Every link type gopacket decodes is
+read (Ethernet, Linux cooked v1 and v2, raw IP, loopback, PPP, 802.11 with
+radiotap or Prism, FDDI, PFLog, ...) plus NFLOG, PKTAP and Cisco HDLC, and
+pcapng files whose interfaces have different link types. VLAN and QinQ tags,
+MPLS, PPPoE, GRE, IP-in-IP, VXLAN (UDP 4789), Geneve (6081) and GTP-U (2152)
+are unwrapped: a tunnel's outer UDP datagram gets a verdict of its own, and
+when it is delivered the datagrams inside are judged too, each saying where
+it was found ("in VXLAN vni 42 in IPv4 ...").
 
 A checksum left partial by offload (the pseudo-header sum a capture on the
 sending host shows) is recognised as such: the datagram is reported delivered
 with a note, not called corrupt.
 
-Frames that cannot be judged (truncated, cut by the snaplen, not IPv4, an
-unknown link type) get one diagnostic each.
+Frames that hold no UDP (TCP, ARP, ...) and IPv6 packets (not judged yet) are
+counted in the closing summary, not listed (--strict lists each as a
+diagnostic). Frames that cannot be read or decoded get a diagnostic, a line
+starting with "!".
 
-Exit status: 0 when every datagram would be delivered and every frame could be
-read; 1 when any datagram would be dropped or any frame drew a diagnostic; 2
-when the file cannot be read as a capture at all.`,
+Exit status: 0 when every datagram would be delivered and every frame could
+be read; 1 when a datagram would be dropped or was not captured, or a frame
+drew a diagnostic; 2 when the input is not a capture file at all.`,
 		Example: `  udpbuild verify kernel.pcap
+  udpbuild verify -q big.pcapng.gz          # only what is not delivered
   udpbuild run examples/gso.yaml -o - --view wire | udpbuild verify -
-  udpbuild verify capture.pcapng --json | jq '.verdicts[] | select(.delivered == false)'`,
+  udpbuild verify capture.pcapng --json | jq 'select(.type == "verdict" and .delivered == false)'`,
 		Args: exactArgs(1, "a capture file (- for standard input)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			name := args[0]
 			in := cmd.InOrStdin()
-			if args[0] != "-" {
-				f, err := openInput(ctx, args[0])
+			if name != "-" {
+				if fi, err := os.Stat(name); err == nil && fi.IsDir() {
+					return invalid("verify %s: is a directory, not a capture file", name)
+				}
+				f, err := openInput(ctx, name)
 				if err != nil {
 					if serr := stopped(ctx); serr != nil {
 						return serr
@@ -51,38 +80,36 @@ when the file cannot be read as a capture at all.`,
 				defer f.Close()
 				in = f
 			}
-			frames, lt, diags, err := verify.ReadCapture(&ctxReader{ctx: ctx, r: in})
+			var sink verifySink
+			if asJSON {
+				sink = verify.NewJSONWriter(cmd.OutOrStdout())
+			} else {
+				sink = verify.NewTextWriter(cmd.OutOrStdout(), quiet)
+			}
+			stats, err := verify.Verify(ctx, &ctxReader{ctx: ctx, r: in}, verify.Options{Strict: strict}, sink)
 			if err := stopped(ctx); err != nil {
 				return err
 			}
-			if err != nil && len(frames) == 0 {
-				return invalid("verify %s: %v", args[0], err)
+			var nc *verify.NotCaptureError
+			if errors.As(err, &nc) {
+				return invalid("verify %s: %v", name, err)
 			}
-			sum := verify.Judge(frames, lt)
-			// Keep an empty list empty, not null, in --json.
-			sum.Diagnostics = append(append([]verify.Problem{}, diags...), sum.Diagnostics...)
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(sum); err != nil {
-					return err
-				}
-			} else if err := verify.Render(cmd.OutOrStdout(), sum); err != nil {
+			if err != nil {
 				return err
 			}
-			dropped := 0
-			for _, v := range sum.Verdicts {
-				if !v.Delivered {
-					dropped++
-				}
+			if err := sink.Close(stats); err != nil {
+				return err
 			}
-			if dropped > 0 || len(sum.Diagnostics) > 0 {
-				return mismatch("%s: %d of %d datagrams would be dropped, %d frame diagnostics", args[0], dropped, len(sum.Verdicts), len(sum.Diagnostics))
+			if !stats.Clean() {
+				return mismatch("%s: %d of %d datagrams would be dropped, %d not captured, %d diagnostics",
+					name, stats.Dropped, stats.Datagrams, stats.NotCaptured, stats.Diagnostics)
 			}
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON Lines for scripts: one object per verdict and diagnostic, then a summary")
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "leave out delivered datagrams")
+	c.Flags().BoolVar(&strict, "strict", false, "a diagnostic for every frame not judged (TCP, IPv6, ARP, ...)")
 	return c
 }
 
