@@ -17,6 +17,7 @@ import (
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/capture"
 	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -26,22 +27,21 @@ var (
 )
 
 // modelToPcap is the model sending n-byte datagrams, unconnected, MTU
-// 1500, into a pcap writer on io.Discard. Frames go over in pieces
-// (TransmitV, WriteFrameV): the writer's buffer is then the only place the
+// 1500, into a pcap writer on io.Discard. Frames go over in pieces (the
+// device's FrameSink, WriteFrameV): the writer's buffer is then the only place the
 // payload is copied to, as a pcap file written with writev would have it.
 func modelToPcap(b *testing.B, n int) {
 	w, err := capture.NewWriter(io.Discard, capture.PCAP)
 	if err != nil {
 		b.Fatal(err)
 	}
-	dev := &builder.Device{MTU: 1500, SrcMAC: builder.DefaultSrcMAC, DstMAC: builder.DefaultDstMAC}
 	frames := 0
-	sock := builder.NewSocket(dev, builder.Config{Proto: scenario.UDP, Src: src, Seed: 1, Out: func(d *builder.Datagram) error {
-		return dev.TransmitV(d, builder.Tap, func(_ *builder.FrameInfo, head, data []byte) error {
+	dev := &builder.Device{MTU: 1500, SrcMAC: scenario.DefaultSrcMAC, DstMAC: scenario.DefaultDstMAC, View: report.Tap,
+		Sink: builder.FrameFunc(func(_ *builder.FrameInfo, head, data []byte) error {
 			frames++
 			return w.WriteFrameV(head, data, "")
-		})
-	}})
+		})}
+	sock := builder.NewSocket(dev, builder.Config{Proto: scenario.UDP, Src: src, Seed: 1})
 	m := &builder.Msg{Payload: scenario.Pattern(0, n), Name: dst}
 	b.SetBytes(int64(n))
 	b.ReportAllocs()
@@ -68,7 +68,7 @@ func BenchmarkSmallSendGopacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	payload := scenario.Pattern(0, 64)
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(builder.DefaultSrcMAC[:]), DstMAC: net.HardwareAddr(builder.DefaultDstMAC[:]), EthernetType: layers.EthernetTypeIPv4}
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(scenario.DefaultSrcMAC[:]), DstMAC: net.HardwareAddr(scenario.DefaultDstMAC[:]), EthernetType: layers.EthernetTypeIPv4}
 	buf := gopacket.NewSerializeBuffer()
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
 	b.SetBytes(64)

@@ -26,9 +26,12 @@ func streamSends(tb testing.TB, n int, w io.Writer, sample func()) int {
 	}
 	frames := 0
 	_, err = builder.Run(sc, builder.Options{
-		Frame: func(f report.Frame) error { frames++; return cw.WriteFrame(f.Data, "") },
-		Step: func(i int, r report.Step) error {
-			if msg := builder.CheckStep(sc, i, r); msg != "" {
+		Frames: builder.FrameFunc(func(_ *builder.FrameInfo, head, data []byte) error {
+			frames++
+			return cw.WriteFrameV(head, data, "")
+		}),
+		Steps: func(i int, r report.Step) error {
+			if msg := sc.CheckStep(i, r); msg != "" {
 				return fmt.Errorf("%s", msg)
 			}
 			if i%10000 == 0 && sample != nil {

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
@@ -41,8 +42,34 @@ func TestFixFeatures(t *testing.T) {
 
 func newTestSocket(t testing.TB, mtu int, f Features, out func(*Datagram) error) *Socket {
 	t.Helper()
-	dev := &Device{MTU: mtu, Features: f, SrcMAC: DefaultSrcMAC, DstMAC: DefaultDstMAC}
-	return NewSocket(dev, Config{Proto: scenario.UDP, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 7, Out: out})
+	dev := &Device{MTU: mtu, Features: f, SrcMAC: scenario.DefaultSrcMAC, DstMAC: scenario.DefaultDstMAC}
+	if out != nil {
+		dev.Sink = datagramSink(out)
+	}
+	return NewSocket(dev, Config{Proto: scenario.UDP, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 7})
+}
+
+// datagramSink calls fn with every datagram the device transmits and drops
+// the frames.
+type datagramSink func(*Datagram) error
+
+func (fn datagramSink) Datagram(d *Datagram) error          { return fn(d) }
+func (datagramSink) Frame(*FrameInfo, []byte, []byte) error { return nil }
+
+// collect returns a sink that keeps a copy of every frame, and its info.
+func collect(frames *[][]byte, infos *[]FrameInfo) FrameFunc {
+	return func(fi *FrameInfo, head, data []byte) error {
+		*frames = append(*frames, append(slices.Clone(head), data...))
+		if infos != nil {
+			*infos = append(*infos, *fi)
+		}
+		return nil
+	}
+}
+
+// transmit hands d to dev as ip_finish_output decides.
+func transmit(dev *Device, d *Datagram) error {
+	return ipOutput(dev, d, ipFinishOutput(d, dev))
 }
 
 var dst = netip.MustParseAddrPort("10.0.0.2:9000")
@@ -220,21 +247,19 @@ func TestChecksumPaths(t *testing.T) {
 		name    string
 		f       Features
 		noCheck bool
-		view    View
+		view    report.View
 		want    string // "full", "partial", "zero"
 	}{
-		{"software", 0, false, Tap, "full"},
-		{"offload tap", FeatHWCsum, false, Tap, "partial"},
-		{"offload wire", FeatHWCsum, false, Wire, "full"},
-		{"ip-csum tap", FeatIPCsum, false, Tap, "partial"},
-		{"no check", FeatHWCsum, true, Tap, "zero"},
+		{"software", 0, false, report.Tap, "full"},
+		{"offload tap", FeatHWCsum, false, report.Tap, "partial"},
+		{"offload wire", FeatHWCsum, false, report.Wire, "full"},
+		{"ip-csum tap", FeatIPCsum, false, report.Tap, "partial"},
+		{"no check", FeatHWCsum, true, report.Tap, "zero"},
 	}
 	for _, c := range cases {
 		var frames [][]byte
-		var s *Socket
-		s = newTestSocket(t, 1500, c.f, func(d *Datagram) error {
-			return s.dev.Transmit(d, c.view, func(_ FrameInfo, b []byte) error { frames = append(frames, slices.Clone(b)); return nil })
-		})
+		s := newTestSocket(t, 1500, c.f, nil)
+		s.rt.dev.View, s.rt.dev.Sink = c.view, collect(&frames, nil)
 		if c.noCheck {
 			s.Setsockopt(scenario.Opt{Name: scenario.OptSONoCheck, Int: 1})
 		}
@@ -258,32 +283,26 @@ func TestGSOViews(t *testing.T) {
 	cases := []struct {
 		name   string
 		f      Features
-		view   View
+		view   report.View
 		frames int
 		kind   report.Kind
 	}{
-		{"device segments: tap sees the super-packet", FeatHWCsum | FeatSG | FeatGSOUDPL4, Tap, 1, report.Super},
-		{"device segments: wire sees segments", FeatHWCsum | FeatSG | FeatGSOUDPL4, Wire, 4, report.Segment},
-		{"software GSO: tap sees segments", FeatHWCsum, Tap, 4, report.Segment},
-		{"no offload at all", 0, Tap, 4, report.Segment},
+		{"device segments: tap sees the super-packet", FeatHWCsum | FeatSG | FeatGSOUDPL4, report.Tap, 1, report.Super},
+		{"device segments: wire sees segments", FeatHWCsum | FeatSG | FeatGSOUDPL4, report.Wire, 4, report.Segment},
+		{"software GSO: tap sees segments", FeatHWCsum, report.Tap, 4, report.Segment},
+		{"no offload at all", 0, report.Tap, 4, report.Segment},
 	}
 	for _, c := range cases {
 		var frames [][]byte
-		var kinds []report.Kind
-		var s *Socket
-		s = newTestSocket(t, 1500, c.f, func(d *Datagram) error {
-			return s.dev.Transmit(d, c.view, func(fi FrameInfo, b []byte) error {
-				frames = append(frames, slices.Clone(b))
-				kinds = append(kinds, fi.Kind)
-				return nil
-			})
-		})
+		var infos []FrameInfo
+		s := newTestSocket(t, 1500, c.f, nil)
+		s.rt.dev.View, s.rt.dev.Sink = c.view, collect(&frames, &infos)
 		s.Setsockopt(scenario.Opt{Name: scenario.OptUDPSegment, Int: 1000})
 		if r, e := s.Sendmsg(&Msg{Payload: scenario.Pattern(0, 3500), Name: dst}); e != 0 || r != 3500 {
 			t.Fatalf("%s: %d %v", c.name, r, e)
 		}
-		if len(frames) != c.frames || kinds[0] != c.kind {
-			t.Fatalf("%s: %d frames of kind %s, want %d %s", c.name, len(frames), kinds[0], c.frames, c.kind)
+		if len(frames) != c.frames || infos[0].Kind != c.kind {
+			t.Fatalf("%s: %d frames of kind %s, want %d %s", c.name, len(frames), infos[0].Kind, c.frames, c.kind)
 		}
 		if c.frames == 1 {
 			continue
@@ -305,7 +324,7 @@ func TestGSOViews(t *testing.T) {
 				t.Errorf("%s: segment %d UDP length %d, want %d", c.name, i, udp.Length, wantLen)
 			}
 			full := wireChecksum(t, ip, udp)
-			partial := c.view == Tap && c.f.CanChecksum()
+			partial := c.view == report.Tap && c.f.CanChecksum()
 			if !partial && udp.Checksum != full {
 				t.Errorf("%s: segment %d checksum %#04x, want %#04x", c.name, i, udp.Checksum, full)
 			}
@@ -348,14 +367,13 @@ func TestGSOChecks(t *testing.T) {
 func TestFragmentSlowPath(t *testing.T) {
 	d := &Datagram{IP: make([]byte, 20), UDP: make([]byte, 8), Payload: make([]byte, 3000), SkbData: []int{1004, 2004}, Proto: 17}
 	header.IPv4(d.IP).Init(20, 0, 3028, 0, 0, 64, 17, [4]byte{10, 0, 0, 1}, [4]byte{10, 0, 0, 2})
-	dev := &Device{MTU: 1500}
 	var offs, lens []int
-	err := dev.Transmit(d, Wire, func(fi FrameInfo, b []byte) error {
+	dev := &Device{MTU: 1500, View: report.Wire, Sink: FrameFunc(func(fi *FrameInfo, head, data []byte) error {
 		offs = append(offs, fi.Offset)
-		lens = append(lens, len(b)-14-20)
+		lens = append(lens, len(head)+len(data)-14-20)
 		return nil
-	})
-	if err != nil {
+	})}
+	if err := transmit(dev, d); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(offs, []int{0, 1480, 2960}) || !slices.Equal(lens, []int{1480, 1480, 48}) {
@@ -365,8 +383,8 @@ func TestFragmentSlowPath(t *testing.T) {
 
 func TestUDPLiteCoverage(t *testing.T) {
 	var got *Datagram
-	dev := &Device{MTU: 1500}
-	s := NewSocket(dev, Config{Proto: scenario.UDPLite, Src: netip.MustParseAddrPort("10.0.0.1:1"), Out: func(d *Datagram) error { got = d; return nil }})
+	dev := &Device{MTU: 1500, Sink: datagramSink(func(d *Datagram) error { got = d; return nil })}
+	s := NewSocket(dev, Config{Proto: scenario.UDPLite, Src: netip.MustParseAddrPort("10.0.0.1:1")})
 	for _, c := range []struct {
 		cov, wantLen int
 	}{{20, 20}, {3, 8}, {0, 0}, {5000, 108}} {
@@ -393,11 +411,9 @@ func BenchmarkSend65507(b *testing.B) {
 }
 
 func benchSend(b *testing.B, n int) {
-	var s *Socket
 	frames := 0
-	s = newTestSocket(b, 1500, 0, func(d *Datagram) error {
-		return s.dev.Transmit(d, Tap, func(FrameInfo, []byte) error { frames++; return nil })
-	})
+	s := newTestSocket(b, 1500, 0, nil)
+	s.rt.dev.Sink = FrameFunc(func(*FrameInfo, []byte, []byte) error { frames++; return nil })
 	m := &Msg{Payload: scenario.Pattern(0, n), Name: dst}
 	b.SetBytes(int64(n))
 	b.ReportAllocs()
@@ -460,40 +476,30 @@ func TestPiecesMatchFrames(t *testing.T) {
 		return &c
 	}
 	byRef, copied, frames := 0, 0, 0
-	for _, v := range []View{Tap, Wire} {
+	for _, v := range []report.View{report.Tap, report.Wire} {
 		for _, c := range cases {
-			dev := &Device{MTU: c.mtu, Features: c.feats, SrcMAC: DefaultSrcMAC, DstMAC: DefaultDstMAC}
+			dev := &Device{MTU: c.mtu, Features: c.feats, SrcMAC: scenario.DefaultSrcMAC, DstMAC: scenario.DefaultDstMAC}
 			twin := *dev
 			proto := scenario.UDP
 			if c.lite {
 				proto = scenario.UDPLite
 			}
-			out := func(d *Datagram) error {
-				if d.contig {
-					copied++
-				} else {
-					byRef++
-				}
-				cd := contiguous(d)
-				var got, want [][]byte
-				err := dev.TransmitV(d, v, func(_ *FrameInfo, head, data []byte) error {
-					got = append(got, append(slices.Clone(head), data...))
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				err = twin.Transmit(cd, v, func(_ FrameInfo, b []byte) error {
-					want = append(want, slices.Clone(b))
-					return nil
-				})
-				if !slices.EqualFunc(want, got, slices.Equal) {
-					t.Errorf("%v view, %+v: %d frames from pieces, %d in place, not the same bytes", v, c, len(got), len(want))
-				}
-				frames += len(got)
-				return err
+			// Every datagram the socket sends is copied in contiguous form
+			// and transmitted on the twin before dev transmits it.
+			var got, want [][]byte
+			twin.View, twin.Sink = v, collect(&want, nil)
+			dev.View, dev.Sink = v, pieces{
+				datagram: func(d *Datagram) error {
+					if d.contig {
+						copied++
+					} else {
+						byRef++
+					}
+					return transmit(&twin, contiguous(d))
+				},
+				frame: collect(&got, nil),
 			}
-			s := NewSocket(dev, Config{Proto: proto, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 7, Out: out})
+			s := NewSocket(dev, Config{Proto: proto, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 7})
 			if c.gso > 0 {
 				s.Setsockopt(scenario.Opt{Name: scenario.OptUDPSegment, Int: c.gso})
 			}
@@ -509,6 +515,13 @@ func TestPiecesMatchFrames(t *testing.T) {
 				p = p[c.n/2:]
 			}
 			s.Sendmsg(&Msg{Payload: p, Name: dst})
+			if s.outErr != nil {
+				t.Fatal(s.outErr)
+			}
+			if !slices.EqualFunc(want, got, slices.Equal) {
+				t.Errorf("%v view, %+v: %d frames from pieces, %d in place, not the same bytes", v, c, len(got), len(want))
+			}
+			frames += len(got)
 			if !slices.Equal(payload, pristine) {
 				t.Fatalf("%v view, %+v: the send wrote to the caller's payload", v, c)
 			}
@@ -519,23 +532,39 @@ func TestPiecesMatchFrames(t *testing.T) {
 	}
 }
 
+// pieces is a sink made of two functions.
+type pieces struct {
+	datagram func(*Datagram) error
+	frame    FrameFunc
+}
+
+func (p pieces) Datagram(d *Datagram) error                   { return p.datagram(d) }
+func (p pieces) Frame(fi *FrameInfo, head, data []byte) error { return p.frame(fi, head, data) }
+
+// errStop keeps a datagram from the device: the sink refuses it.
+var errStop = errors.New("stop")
+
 // TestTransmitTwice: transmitting the same datagram again, in either view
 // and order, gives the same frames. Completing a CHECKSUM_PARTIAL checksum
 // used to leave the datagram partial, so a second wire-view Transmit summed
 // over the finished checksum.
 func TestTransmitTwice(t *testing.T) {
-	for _, views := range [][2]View{{Wire, Wire}, {Tap, Wire}} {
+	for _, views := range [][2]report.View{{report.Wire, report.Wire}, {report.Tap, report.Wire}} {
 		for _, f := range []Features{0, FeatHWCsum} {
 			var d *Datagram
-			s := newTestSocket(t, 1500, f, func(dg *Datagram) error { d = dg; return nil })
+			s := newTestSocket(t, 1500, f, func(dg *Datagram) error { d = dg; return errStop })
 			if _, e := s.Sendmsg(&Msg{Payload: scenario.Pattern(0, 300), Name: dst}); e != 0 {
 				t.Fatal(e)
 			}
 			var frames [2][]byte
+			dev := s.rt.dev
 			for k, v := range views {
-				if err := s.dev.Transmit(d, v, func(_ FrameInfo, b []byte) error { frames[k] = slices.Clone(b); return nil }); err != nil {
+				var got [][]byte
+				dev.View, dev.Sink = v, collect(&got, nil)
+				if err := transmit(dev, d); err != nil {
 					t.Fatal(err)
 				}
+				frames[k] = got[0]
 			}
 			if views[0] == views[1] && !slices.Equal(frames[0], frames[1]) {
 				t.Errorf("features %v: %v view twice: %x then %x", f, views[0], frames[0][40:42], frames[1][40:42])
@@ -555,7 +584,7 @@ func TestSetsockoptStepAppliesEveryOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(sc, Options{View: Tap, Seed: 1})
+	rep, err := Run(sc, Options{View: report.Tap, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,39 +33,11 @@ func (s *Socket) tracef(fn, v string, value any, why string, args ...any) {
 
 func (s *Socket) tracing() bool { return s.trace != nil }
 
-// SetTrace installs fn to receive every decision; nil turns tracing off.
+// SetTrace installs fn to receive every decision of the socket's send
+// path; nil turns tracing off. The device traces its frames apart
+// (Device.SetTrace).
 func (s *Socket) SetTrace(fn func(Event)) { s.trace = fn }
 
-// SetStep tells the socket which scenario step it is serving, for events.
+// SetStep tells the socket which scenario step it is serving, for events
+// and for the datagrams it makes (Datagram.Step).
 func (s *Socket) SetStep(i int) { s.step = i }
-
-// Layout constants of skb allocation on x86_64 (4 KiB pages, 64-byte
-// cache lines, MAX_SKB_FRAGS 17). They decide where bytes live, linear or
-// in page fragments, and how much write memory a datagram costs the socket,
-// which is what ENOBUFS depends on; never the bytes themselves.
-const (
-	hhLen         = 16     // LL_RESERVED_SPACE of an Ethernet device
-	skbMaxAlloc   = 16064  // SKB_MAX_ORDER(0, 2)
-	skbSharedInfo = 320    // SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
-	skbOverhead   = 256    // SKB_DATA_ALIGN(sizeof(struct sk_buff))
-	skbSmallHead  = 576    // SKB_SMALL_HEAD_CACHE_SIZE
-	sockSndbuf    = 212992 // sk_sndbuf: net.core.wmem_default
-	smpCacheBytes = 64
-)
-
-// skbHeadSize is the size of the head buffer __alloc_skb gets for a
-// request of size bytes (kmalloc_reserve): heads up to the small-head cache
-// size come from that cache, larger ones from kmalloc, rounded up to its
-// next size (powers of two from 1 KiB, pages beyond 8 KiB). The skb's
-// truesize is this plus skbOverhead (SKB_TRUESIZE).
-func skbHeadSize(size int) int {
-	obj := (size+smpCacheBytes-1)&^(smpCacheBytes-1) + skbSharedInfo
-	if obj <= skbSmallHead {
-		return skbSmallHead
-	}
-	p := 1024
-	for p < obj {
-		p <<= 1
-	}
-	return p
-}

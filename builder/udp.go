@@ -2,24 +2,274 @@ package builder
 
 import (
 	"fmt"
+	"net/netip"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/udpbuild/udpbuild/cmsg"
 	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/ipopt"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
-// sendSkb mirrors udp_send_skb: the UDP header, the GSO checks and marks,
-// and the checksum, then ip_send_skb.
-func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
+// This file re-tells net/ipv4/udp.c: udp_sendmsg with its corked and
+// lockless paths, udp_push_pending_frames, udp_send_skb (the UDP header,
+// the GSO checks and the checksum) and the UDP-level socket options.
+
+// Limits of the UDP send path (include/net/udp.h, include/linux/udp.h).
+const (
+	udpHdrLen      = header.UDPLen // sizeof(struct udphdr)
+	udpMaxSegments = 128           // UDP_MAX_SEGMENTS (1 << 7) on 6.x
+)
+
+// msg_flags bits the send path reads.
+const (
+	msgOOB       = unix.MSG_OOB
+	msgProbe     = scenario.MsgProbe
+	msgConfirm   = unix.MSG_CONFIRM
+	msgDontroute = unix.MSG_DONTROUTE
+	msgMore      = unix.MSG_MORE
+)
+
+// Msg is one sendmsg() call.
+type Msg struct {
+	Payload []byte
+	Flags   int
+	// Name is msg_name; the zero AddrPort means none.
+	Name netip.AddrPort
+	// Control is the raw msg_control buffer (cmsg.Build makes one).
+	Control []byte
+}
+
+// Sendmsg mirrors udp_sendmsg. It returns the byte count or the errno the
+// kernel would return.
+func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
+	length := len(m.Payload)
+	corkreq := s.corkFlag || m.Flags&msgMore != 0
+	if s.tracing() {
+		why := "neither UDP_CORK nor MSG_MORE: the lockless fast path (ip_make_skb)"
+		switch {
+		case s.corkFlag && m.Flags&msgMore != 0:
+			why = "UDP_CORK is set and the call has MSG_MORE"
+		case s.corkFlag:
+			why = "UDP_CORK is set"
+		case m.Flags&msgMore != 0:
+			why = "the call has MSG_MORE"
+		}
+		s.tracef("udp_sendmsg", "len", length, "")
+		s.tracef("udp_sendmsg", "corkreq", corkreq, why)
+	}
+	if length > 0xFFFF {
+		return 0, errno.EMSGSIZE
+	}
+	if m.Flags&msgOOB != 0 {
+		return 0, errno.EOPNOTSUPP
+	}
+	if s.pending {
+		// More data for a corked datagram: the destination, control
+		// messages and options of this call are not looked at.
+		if s.tracing() {
+			s.tracef("udp_sendmsg", "up->pending", "AF_INET", "data is already corked: append to it (do_append_data); msg_name and control messages of this call are ignored")
+		}
+		return s.doAppendData(m, length, corkreq, nil, s.cork.fl)
+	}
+
+	var fl flow
+	fl.saddr, fl.sport = s.saddr, s.sport
+	connected := false
+	if m.Name.IsValid() {
+		if m.Name.Port() == 0 {
+			return 0, errno.EINVAL
+		}
+		fl.daddr, fl.dport = m.Name.Addr(), m.Name.Port()
+	} else {
+		if !s.connected {
+			return 0, errno.EDESTADDRREQ
+		}
+		fl.daddr, fl.dport = s.daddr, s.dport
+		connected = true // "Open fast path for connected socket"
+	}
+
+	if s.tracing() {
+		if m.Name.IsValid() {
+			s.tracef("udp_sendmsg", "daddr", fl.daddr, "from msg_name; connected = 0")
+		} else {
+			s.tracef("udp_sendmsg", "daddr", fl.daddr, "no msg_name: the connected socket's destination (connected = 1)")
+		}
+	}
+	ipc := s.ipcmInitSk()
+	if len(m.Control) > 0 {
+		needIP, e := s.cmsgSend(m.Control, &ipc)
+		if e != 0 {
+			return 0, e
+		}
+		if needIP {
+			connected = false // ip_cmsg_send ran
+		}
+	}
+	if ipc.opt == nil && s.opt != nil {
+		ipc.opt = s.opt
+	}
+	daddr, dport := fl.daddr, fl.dport
+	ipc.addr = daddr
+	if ipc.opt != nil && ipc.opt.Srr != 0 {
+		if !daddr.IsValid() || daddr.IsUnspecified() {
+			return 0, errno.EINVAL
+		}
+		// A source route is routed to its first hop; the final
+		// destination goes into the option by ip_options_build.
+		connected = false
+		if hop, ok := ipopt.FirstHop(ipc.opt); ok {
+			fl.daddr = hop
+			if s.tracing() {
+				s.tracef("udp_sendmsg", "faddr", hop, "the source route's first hop; %s goes into the option", daddr)
+			}
+		}
+	}
+	if m.Flags&msgDontroute != 0 || (ipc.opt != nil && ipc.opt.IsStrictroute) {
+		connected = false // RT_SCOPE_LINK
+	}
+	// The route: a connected send reuses the socket's cached route, and
+	// with it inet->cork.fl as its flow, which the last corked call may
+	// have rewritten. Otherwise a fresh lookup on a flow of its own; a
+	// connected send caches the route it found (but not the flow).
+	if connected && s.dstCached {
+		fl = s.corkFl
+		if s.tracing() {
+			s.tracef("udp_sendmsg", "fl4", fmt.Sprintf("%s:%d", fl.daddr, fl.dport), "sk_dst_check: the cached route, with inet->cork.fl as the flow")
+		}
+	} else if connected {
+		s.dstCached = true
+	}
+	if m.Flags&msgConfirm != 0 && m.Flags&msgProbe != 0 && length == 0 {
+		return 0, 0 // do_confirm: a pure neighbour confirmation
+	}
+
+	if !corkreq {
+		// The lockless fast path: ip_make_skb builds the datagram on a
+		// private queue and cork, and udp_send_skb sends it.
+		d, c, e := s.ipMakeSkb(m.Payload, &ipc, fl, m.Flags)
+		if e != 0 {
+			return 0, e
+		}
+		if d != nil {
+			if e := s.udpSendSkb(d, c); e != 0 {
+				return 0, e
+			}
+		}
+		return length, 0
+	}
+	// The corked path rewrites inet->cork.fl with the final destination:
+	// a source route's first hop is lost here (the header then carries
+	// the final destination), and a connected socket's later sends on the
+	// cached route go wherever this call went.
+	fl.daddr, fl.dport = daddr, dport
+	s.corkFl = fl
+	s.pending = true
+	s.cork.fl = fl
+	return s.doAppendData(m, length+udpHdrLen, corkreq, &ipc, fl)
+}
+
+// doAppendData is udp_sendmsg's do_append_data: ulen bytes (the UDP header
+// counted for the first call of a corked datagram) go to the socket's
+// write queue.
+func (s *Socket) doAppendData(m *Msg, ulen int, corkreq bool, ipc *ipcm, fl flow) (int, errno.Errno) {
+	s.upLen += ulen
+	flags := m.Flags
+	if corkreq {
+		flags |= msgMore
+	}
+	e := s.ipAppendData(m.Payload, ipc, fl, flags)
+	switch {
+	case e != 0:
+		s.udpFlushPendingFrames()
+	case !corkreq:
+		e = s.udpPushPendingFrames()
+	case s.queue.empty():
+		s.pending = false
+	}
+	if e != 0 {
+		return 0, e
+	}
+	return len(m.Payload), 0
+}
+
+// udpPushPendingFrames mirrors udp_push_pending_frames: ip_finish_skb
+// (__ip_make_skb on the socket's queue), then udp_send_skb.
+func (s *Socket) udpPushPendingFrames() errno.Errno {
+	var e errno.Errno
+	if d := s.ipMakeSkbCore(&s.queue, &s.cork); d != nil {
+		e = s.udpSendSkb(d, &s.cork)
+	}
+	s.upLen = 0
+	s.pending = false
+	return e
+}
+
+// udpFlushPendingFrames mirrors udp_flush_pending_frames: the corked data
+// is thrown away.
+func (s *Socket) udpFlushPendingFrames() {
+	if s.pending {
+		s.upLen = 0
+		s.pending = false
+		s.queue.reset()
+	}
+}
+
+// cmsgSend mirrors udp_cmsg_send followed by ip_cmsg_send (package cmsg
+// walks the messages); needIP reports that a message of another level than
+// SOL_UDP made ip_cmsg_send run. IP_RETOPTS data is compiled once, where
+// ip_options_get compiles it, and the last compiled options are the send's.
+func (s *Socket) cmsgSend(control []byte, ipc *ipcm) (needIP bool, e errno.Errno) {
+	msgs, err := cmsg.Parse(control)
+	if err != nil {
+		return false, errnoOf(err)
+	}
+	env := s.optEnv()
+	var last *ipopt.Options
+	start := cmsg.Cookie{TTL: ipc.ttl, TOS: ipc.tos, GSOSize: uint16(ipc.gsoSize)}
+	ck, err := cmsg.ApplyChecked(msgs, start, func(raw []byte) error {
+		opt, err := env.CompileCmsg(raw)
+		last = opt
+		return err
+	})
+	if err != nil {
+		return false, errnoOf(err)
+	}
+	ipc.ttl, ipc.tos, ipc.gsoSize = ck.TTL, ck.TOS, int(ck.GSOSize)
+	if s.tracing() {
+		s.tracef("udp_cmsg_send/ip_cmsg_send", "ipc", fmt.Sprintf("ttl=%d tos=%d gso_size=%d", ipc.ttl, ipc.tos, ipc.gsoSize), "after the control messages (ttl 0: unset)")
+	}
+	if ck.HasOptions {
+		if len(ck.Options) == 0 {
+			// An empty IP_RETOPTS, last: no options for this send (the
+			// check never sees it; nothing to compile).
+			last, _ = env.CompileCmsg(nil)
+		}
+		ipc.opt = last
+	}
+	return ck.NeedIP, 0
+}
+
+func errnoOf(err error) errno.Errno {
+	if e, ok := errno.From(err); ok {
+		return e
+	}
+	return errno.EINVAL
+}
+
+// udpSendSkb mirrors udp_send_skb: the UDP header, the GSO checks and
+// marks, and the checksum, then ip_send_skb. Nothing in it is particular
+// to IPv4 but the pseudo-header (Datagram.pseudoSum): udp_v6_send_skb is
+// the same function.
+func (s *Socket) udpSendSkb(d *Datagram, c *cork) errno.Errno {
 	uh := header.UDP(d.UDP)
 	length := d.L4Len()
 	datalen := length - udpHdrLen
 	uh.SetPorts(c.fl.sport, c.fl.dport)
 	uh.SetLength(uint16(length))
 	uh.SetChecksum(0)
-	src, dst := [4]byte(d.IP[12:16]), [4]byte(d.IP[16:20])
-	// The pseudo-header uses fl4's addresses, which are the IP header's:
-	// for a source route that is the first hop, not the final destination.
 	if c.gsoSize > 0 {
 		hlen := len(d.IP) + udpHdrLen
 		switch {
@@ -49,19 +299,19 @@ func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
 				s.tracef("udp_send_skb", "gso_segs", d.GSOSegs, "DIV_ROUND_UP(datalen %d, gso_size %d); checksum left to GSO (csum_partial)", datalen, c.gsoSize)
 			}
 			// Don't checksum the payload: the skb will be segmented.
-			s.hwcsum(d, src, dst)
-			return s.sendIP(d)
+			udpHwcsum(d)
+			return s.ipSendSkb(d)
 		}
 	}
 	switch {
 	case s.proto == scenario.UDPLite:
-		s.udpliteCsum(d, src, dst)
+		s.udpliteCsum(d)
 	case s.noCheckTx:
 		d.Summed = csumNone // checksum 0: none
 	case d.Summed == csumPartial:
-		s.hwcsum(d, src, dst)
+		udpHwcsum(d)
 	default:
-		uh.SetChecksum(fullChecksum(d, src, dst, d.Proto, uint16(length)))
+		uh.SetChecksum(udpCsum(d))
 	}
 	if s.tracing() {
 		why := "software: udp_csum over the datagram, CSUM_MANGLED_0 for 0"
@@ -77,25 +327,26 @@ func (s *Socket) sendSkb(d *Datagram, c *cork) errno.Errno {
 		}
 		s.tracef("udp_send_skb", "uh->check", fmt.Sprintf("%#04x", uh.Checksum()), why)
 	}
-	return s.sendIP(d)
+	return s.ipSendSkb(d)
 }
 
-// hwcsum mirrors udp4_hwcsum: a single skb gets the pseudo-header sum for
-// the device to finish; a frag list is summed in software.
-func (s *Socket) hwcsum(d *Datagram, src, dst [4]byte) {
+// udpHwcsum mirrors udp4_hwcsum (udp6_hwcsum_outgoing for IPv6): a single
+// skb gets the pseudo-header sum for the device to finish; a frag list is
+// summed in software.
+func udpHwcsum(d *Datagram) {
 	uh := header.UDP(d.UDP)
 	if len(d.SkbData) == 1 {
-		uh.SetChecksum(header.PseudoHeaderSum(src, dst, 17, uint16(d.L4Len())))
+		uh.SetChecksum(d.pseudoSum(uint16(d.L4Len())))
 		return
 	}
 	d.Summed = csumNone
-	uh.SetChecksum(fullChecksum(d, src, dst, 17, uint16(d.L4Len())))
+	uh.SetChecksum(udpCsum(d))
 }
 
 // udpliteCsum mirrors udplite_csum and the pseudo-header step of
 // udp_send_skb: coverage pcslen when the sender set one (0 meaning the
 // whole datagram), the UDP length field holding the coverage.
-func (s *Socket) udpliteCsum(d *Datagram, src, dst [4]byte) {
+func (s *Socket) udpliteCsum(d *Datagram) {
 	uh := header.UDP(d.UDP)
 	length := d.L4Len()
 	cov := length
@@ -106,41 +357,63 @@ func (s *Socket) udpliteCsum(d *Datagram, src, dst [4]byte) {
 		uh.SetLength(uint16(s.pcslen))
 	}
 	d.Summed = csumNone
-	sum := d.l4Sum(cov, header.PseudoHeaderSum(src, dst, d.Proto, uint16(length)))
-	c := ^sum
+	c := ^d.l4Sum(cov, d.pseudoSum(uint16(length)))
 	if c == 0 {
 		c = header.CsumMangled0
 	}
 	uh.SetChecksum(c)
 }
 
-// fullChecksum is the UDP checksum of d's UDP header (its checksum field
-// zero) and payload with the pseudo-header, 0 sent as 0xffff
+// udpCsum is udp_csum with the pseudo-header: the UDP checksum of d's UDP
+// header (its checksum field zero) and payload, 0 sent as 0xffff
 // (CSUM_MANGLED_0).
-func fullChecksum(d *Datagram, src, dst [4]byte, proto uint8, length uint16) uint16 {
-	c := ^d.l4Sum(d.L4Len(), header.PseudoHeaderSum(src, dst, proto, length))
+func udpCsum(d *Datagram) uint16 {
+	length := d.L4Len()
+	c := ^d.l4Sum(length, d.pseudoSum(uint16(length)))
 	if c == 0 {
 		return header.CsumMangled0
 	}
 	return c
 }
 
-// sendIP mirrors ip_send_skb -> __ip_local_out (tot_len, header checksum)
-// -> ip_finish_output's one decision that returns an errno to the caller:
-// a datagram too long for the MTU that must not be fragmented.
-func (s *Socket) sendIP(d *Datagram) errno.Errno {
-	total := len(d.IP) + d.L4Len()
-	header.IPv4(d.IP).SetTotalLength(uint16(total))
-	header.IPv4(d.IP).SetChecksum()
-	if d.GSOSize == 0 && total > s.dev.MTU && d.IP[6]&0x40 != 0 && !d.IgnoreDF {
-		// ip_fragment: DF set and local fragmentation not allowed:
-		// ICMP_FRAG_NEEDED to ourselves and EMSGSIZE.
-		return errno.EMSGSIZE
-	}
-	if s.out != nil {
-		if err := s.out(d); err != nil {
-			s.outErr = err
+// udpLibSetsockopt mirrors udp_lib_setsockopt for the SOL_UDP and
+// SOL_UDPLITE options a scenario can set.
+func (s *Socket) udpLibSetsockopt(o scenario.Opt) errno.Errno {
+	v := o.Int
+	switch o.Name {
+	case scenario.OptUDPCork:
+		if v != 0 {
+			s.corkFlag = true
+			return 0
 		}
+		s.corkFlag = false
+		// udp_lib_setsockopt pushes pending frames and ignores the
+		// result: setsockopt succeeds even when the push fails.
+		if s.pending {
+			_ = s.udpPushPendingFrames()
+		}
+	case scenario.OptUDPSegment:
+		if v < 0 || v > 0xFFFF {
+			return errno.EINVAL
+		}
+		s.gsoSize = uint16(v)
+	case scenario.OptUDPLiteSendCov, scenario.OptUDPLiteRecvCov:
+		if s.proto != scenario.UDPLite {
+			return errno.ENOPROTOOPT // "Disable the option on UDP sockets"
+		}
+		// An illegal coverage (1..7) becomes the minimum, 8.
+		if v != 0 && v < 8 {
+			v = 8
+		} else if v > 0xFFFF {
+			v = 0xFFFF
+		}
+		if o.Name == scenario.OptUDPLiteSendCov {
+			s.pcslen, s.pcflagSend = v, true
+		} else {
+			s.pcrlen, s.pcflagRecv = v, true
+		}
+	default:
+		return errno.ENOPROTOOPT
 	}
 	return 0
 }

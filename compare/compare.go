@@ -56,7 +56,7 @@ func Reports(kernel, model *report.Report) []Difference {
 			}
 		}
 	}
-	if !sameStrings(kernel.Features.Enabled, model.Features.Enabled) {
+	if !report.SameSet(kernel.Features.Enabled, model.Features.Enabled) {
 		add(Difference{Frame: -1, Step: -1, Field: "link features enabled", Kernel: fmt.Sprint(kernel.Features.Enabled), Model: fmt.Sprint(model.Features.Enabled)})
 	}
 	n := min(len(kernel.Steps), len(model.Steps))
@@ -78,7 +78,7 @@ func Reports(kernel, model *report.Report) []Difference {
 		if k.Step != m.Step {
 			add(Difference{Frame: i, Step: -1, Field: "emitted by step", Kernel: fmt.Sprint(k.Step), Model: fmt.Sprint(m.Step)})
 		}
-		for _, d := range Frames(k.Data, m.Data, &ids, m) {
+		for _, d := range compareFrame(k.Data, m.Data, &ids, m) {
 			d.Frame = i
 			d.Step = -1
 			add(d)
@@ -106,25 +106,6 @@ func perStep(fs []report.Frame) string {
 	return s + ")"
 }
 
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[string]int{}
-	for _, s := range a {
-		seen[s]++
-	}
-	for _, s := range b {
-		seen[s]--
-	}
-	for _, v := range seen {
-		if v != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // idState remembers, per ID counter, the first kernel and model IDs seen,
 // so that later IDs are compared as offsets from them.
 type idState struct {
@@ -139,9 +120,10 @@ type idKey struct {
 	proto    uint8
 }
 
-// Frames compares one kernel frame with one model frame, from the Ethernet
-// header on. mf is the model's record of the frame (for its ID rule).
-func Frames(k, m []byte, ids *idState, mf report.Frame) []Difference {
+// compareFrame compares one kernel frame with one model frame, from the
+// Ethernet header on. mf is the model's record of the frame (for its ID
+// rule); ids carries the ID counters' bases from frame to frame.
+func compareFrame(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	var out []Difference
 	add := func(field string, kv, mv any) {
 		out = append(out, Difference{Field: field, Kernel: fmt.Sprint(kv), Model: fmt.Sprint(mv)})
@@ -185,8 +167,8 @@ func Frames(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	if kw&header.IPv4MF != mw&header.IPv4MF {
 		add("IPv4 flags.MF", b01(kw&header.IPv4MF), b01(mw&header.IPv4MF))
 	}
-	if kw&0x8000 != mw&0x8000 {
-		add("IPv4 flags.reserved", b01(kw&0x8000), b01(mw&0x8000))
+	if kw&header.IPv4RF != mw&header.IPv4RF {
+		add("IPv4 flags.reserved", b01(kw&header.IPv4RF), b01(mw&header.IPv4RF))
 	}
 	if ki.FragOffset() != mi.FragOffset() {
 		add("IPv4 fragment offset", ki.FragOffset(), mi.FragOffset())
@@ -300,7 +282,7 @@ func compareID(k, m header.IPv4, s *idState, mf report.Frame) (string, bool) {
 		}
 		return "", kid != mid
 	case report.IDIdents:
-		key := idKey{src: [4]byte(m[12:16]), dst: [4]byte(m[16:20]), proto: m.Protocol()}
+		key := idKey{src: m.Src4(), dst: m.Dst4(), proto: m.Protocol()}
 		if s.identsBase == nil {
 			s.identsBase, s.identsBaseDgram = map[idKey][2]uint16{}, map[idKey]int{}
 		}
@@ -325,40 +307,26 @@ func compareID(k, m header.IPv4, s *idState, mf report.Frame) (string, bool) {
 // options zeroed: they are the kernel's clock (inet_current_timestamp).
 func maskTimestamps(opts []byte) []byte {
 	out := append([]byte(nil), opts...)
-	for i := 0; i < len(out); {
-		switch out[i] {
-		case 0:
-			return out
-		case 1:
-			i++
+	w := header.WalkIPv4Options(out)
+	for w.Next() {
+		o := w.Option().Bytes
+		l := len(o)
+		if o[0] != header.IPv4OptTimestamp || l < 4 {
 			continue
 		}
-		if i+1 >= len(out) {
-			return out
+		ptr := int(o[2])
+		step := 4
+		if flag := o[3] & 0x0f; flag == header.IPv4TSAndAddr || flag == header.IPv4TSPrespec {
+			step = 8
 		}
-		l := int(out[i+1])
-		if l < 2 || i+l > len(out) {
-			return out
-		}
-		if out[i] == 0x44 && l >= 4 {
-			ptr := int(out[i+2])
-			flag := out[i+3] & 0x0f
-			step := 4
-			if flag == 1 || flag == 3 {
-				step = 8
+		// Only filled slots (before the pointer) hold values.
+		for j := 4; j+step <= l && j+1 < ptr; j += step {
+			ts := j
+			if step == 8 {
+				ts = j + 4
 			}
-			// Only filled slots (before the pointer) hold values.
-			for j := 4; j+step <= l && j+1 < ptr; j += step {
-				ts := j
-				if step == 8 {
-					ts = j + 4
-				}
-				for b := 0; b < 4; b++ {
-					out[i+ts+b] = 0
-				}
-			}
+			clear(o[ts : ts+4])
 		}
-		i += l
 	}
 	return out
 }

@@ -52,7 +52,7 @@ func TestModelMatchesGolden(t *testing.T) {
 	for _, c := range loadCorpus(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			model, note, err := compare.ModelFor(c.Scenario, c.Golden, builder.Options{View: builder.Tap, Seed: 1})
+			model, note, err := builder.RunAgainst(c.Scenario, c.Golden, builder.Options{View: report.Tap, Seed: 1})
 			if err != nil {
 				t.Fatalf("%s: model run: %v", c.Scenario.Path, err)
 			}
@@ -262,7 +262,7 @@ func TestCorpusFiles(t *testing.T) {
 				t.Errorf("%s: step %d (line %d): send without expect", c.Name, i, st.Line)
 			}
 		}
-		for _, bad := range builder.CheckExpect(c.Scenario, c.Golden) {
+		for _, bad := range c.Scenario.CheckExpect(c.Golden) {
 			t.Errorf("%s: the golden breaks the scenario's expect: %s", c.Name, bad)
 		}
 	}

@@ -288,11 +288,11 @@ func TestGSOSelftestModel(t *testing.T) {
 	for _, s := range loadGSOSelftest(t) {
 		t.Run(s.name, func(t *testing.T) {
 			checkScenarioMatchesCase(t, s)
-			rep, err := builder.Run(s.sc, builder.Options{View: builder.Wire, Seed: 1})
+			rep, err := builder.Run(s.sc, builder.Options{View: report.Wire, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range builder.CheckExpect(s.sc, rep) {
+			for _, m := range s.sc.CheckExpect(rep) {
 				t.Error(m)
 			}
 			checkSelftestFrames(t, s, rep.Frames)
@@ -311,7 +311,7 @@ func TestGSOSelftestKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, m := range builder.CheckExpect(s.sc, krep) {
+			for _, m := range s.sc.CheckExpect(krep) {
 				t.Errorf("kernel: %s", m)
 			}
 			// Without NETIF_F_GSO_UDP_L4 the kernel segments in
@@ -320,7 +320,7 @@ func TestGSOSelftestKernel(t *testing.T) {
 			if !slices.Contains(krep.Features.Enabled, string(scenario.GSOUDPL4)) {
 				checkSelftestFrames(t, s, krep.Frames)
 			}
-			mrep, note, err := compare.ModelFor(s.sc, krep, builder.Options{View: builder.Tap, Seed: 1})
+			mrep, note, err := builder.RunAgainst(s.sc, krep, builder.Options{View: report.Tap, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -58,7 +58,7 @@ func tsharkScenario(t *testing.T, tshark, dir, path string) {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	rep, err := builder.Run(sc, builder.Options{View: builder.Wire, Seed: 1})
+	rep, err := builder.Run(sc, builder.Options{View: report.Wire, Seed: 1})
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

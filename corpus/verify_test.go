@@ -22,9 +22,9 @@ import (
 
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/capture"
-	"github.com/udpbuild/udpbuild/compare"
 	"github.com/udpbuild/udpbuild/corpus"
 	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/verify"
 )
 
@@ -183,11 +183,15 @@ func checkCorpusCapture(t *testing.T, c corpus.Case, drops []wantVerdict) {
 	// each frame belongs to. The model's frames match the kernel's one
 	// for one (TestModelMatchesGolden), so its provenance numbers the
 	// kernel's frames too.
-	var payload []int
-	model, _, err := compare.ModelFor(c.Scenario, c.Golden, builder.Options{View: builder.Tap, Seed: 1,
-		Datagram: func(p []byte) { payload = append(payload, len(p)) }})
+	rec := builder.Recorder{KeepSent: true}
+	model, _, err := builder.RunAgainst(c.Scenario, c.Golden, builder.Options{View: report.Tap, Seed: 1, Frames: &rec})
 	if err != nil {
 		t.Fatalf("model: %v", err)
+	}
+	model.Frames = rec.Frames
+	payload := make([]int, len(rec.Sent))
+	for i, p := range rec.Sent {
+		payload[i] = len(p)
 	}
 	if len(model.Frames) != len(frames) {
 		t.Fatalf("the model emits %d frames, the kernel captured %d", len(model.Frames), len(frames))

@@ -37,14 +37,14 @@ func TestWireViewMatchesKernelOffloadsOff(t *testing.T) {
 			defer func() { <-sem }()
 			sc := *c.Scenario
 			sc.Repeat = 2
-			krep, err := kernel.Run(context.Background(), compare.WithoutOffloads(&sc), kernel.Options{})
+			krep, err := kernel.Run(context.Background(), builder.WithoutOffloads(&sc), kernel.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(krep.Steps) != 2*len(sc.Steps) {
 				t.Fatalf("kernel ran %d steps, want %d (twice %d)", len(krep.Steps), 2*len(sc.Steps), len(sc.Steps))
 			}
-			mrep, err := compare.WireModelFor(&sc, krep, builder.Options{Seed: 1})
+			mrep, err := builder.RunWireAgainst(&sc, krep, builder.Options{Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

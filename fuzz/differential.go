@@ -14,6 +14,7 @@ import (
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/compare"
 	"github.com/udpbuild/udpbuild/kernel"
+	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -83,7 +84,7 @@ func (o outcome) failed() bool { return o.infra != nil || o.model != nil }
 type checker func(ctx context.Context, sc *scenario.Scenario) outcome
 
 // kernelChecker compares the running kernel with the model on its actual
-// features (compare.ModelFor), in the tap view the kernel captures. IP IDs
+// features (builder.RunAgainst), in the tap view the kernel captures. IP IDs
 // are compared by their rule, so a scenario's inet_id need not (and
 // cannot) be given to the kernel.
 func kernelChecker(stale func(kernel.Stale)) checker {
@@ -92,7 +93,7 @@ func kernelChecker(stale func(kernel.Stale)) checker {
 		if err != nil {
 			return outcome{infra: err}
 		}
-		mrep, note, err := compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: 1})
+		mrep, note, err := builder.RunAgainst(sc, krep, builder.Options{View: report.Tap, Seed: 1})
 		if err != nil {
 			return outcome{model: err}
 		}

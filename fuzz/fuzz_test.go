@@ -198,7 +198,7 @@ func summarise(ws []wantDatagram) string {
 func TestPayloadProblemsSeesTampering(t *testing.T) {
 	seg := scenario.Cmsg{Type: scenario.CmsgUDPSegment, Int: 500, Size: 2}
 	sc := baseScenario(send(0, 3000, 0), send(1, 1700, 0, seg), send(2, 100, 0))
-	rep, err := builder.Run(sc, builder.Options{View: builder.Wire, Seed: 1})
+	rep, err := builder.Run(sc, builder.Options{View: report.Wire, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,24 +250,25 @@ func TestCheckerKeepsWhatRunCollects(t *testing.T) {
 		if probs := c.problems(sc); len(probs) > 0 {
 			t.Fatalf("draw %d: %v", i, probs)
 		}
-		for k, v := range []builder.View{builder.Tap, builder.Wire} {
-			var sent [][]byte
-			want, err := builder.Run(sc, builder.Options{View: v, Seed: 1,
-				Datagram: func(p []byte) { sent = append(sent, bytes.Clone(p)) }})
+		for k, v := range []report.View{report.Tap, report.Wire} {
+			rec := builder.Recorder{KeepSent: true}
+			want, err := builder.Run(sc, builder.Options{View: v, Seed: 1, Frames: &rec})
 			if err != nil {
 				t.Fatal(err)
 			}
+			want.Frames = rec.Frames
+			sent := rec.Sent
 			got := &c.views[k]
 			if !slices.Equal(got.steps, want.Steps) || !slices.EqualFunc(got.sent, sent, bytes.Equal) ||
 				!slices.EqualFunc(got.frames, want.Frames, func(a, b report.Frame) bool {
-					b.Why = "" // formatted only in collect mode
+					b.Why = "" // the checker leaves it unformatted
 					return bytes.Equal(a.Data, b.Data) && a.Why == b.Why && len(a.Data) == cap(a.Data) &&
 						fmt.Sprint(a.Step, a.Datagram, a.Kind, a.Index, a.Count, a.Offset, a.IDSource, a.Len) ==
 							fmt.Sprint(b.Step, b.Datagram, b.Kind, b.Index, b.Count, b.Offset, b.IDSource, b.Len)
 				}) {
 				t.Fatalf("draw %d, %v view: the checker's copy differs from the collected report", i, v)
 			}
-			if v != builder.Wire || len(want.Frames) == 0 {
+			if v != report.Wire || len(want.Frames) == 0 {
 				continue
 			}
 			flip := want.Frames[len(want.Frames)/2]
@@ -285,25 +286,26 @@ func TestCheckerKeepsWhatRunCollects(t *testing.T) {
 // or a payload that differs from the sent one is named.
 func TestVerifyProblemsSeesTampering(t *testing.T) {
 	sc := baseScenario(send(0, 3000, 0), send(1, 100, 0))
-	var sent [][]byte
-	rep, err := builder.Run(sc, builder.Options{View: builder.Wire, Seed: 1,
-		Datagram: func(p []byte) { sent = append(sent, bytes.Clone(p)) }})
+	rec := builder.Recorder{KeepSent: true}
+	rep, err := builder.Run(sc, builder.Options{View: report.Wire, Seed: 1, Frames: &rec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) != 0 {
+	rep.Frames = rec.Frames
+	sent := rec.Sent
+	if probs := verifyProblems(sc, rep, report.Wire, sent); len(probs) != 0 {
 		t.Fatalf("untouched run: %v", probs)
 	}
 	if len(sent) != 2 || len(rep.Frames) != 3+1 {
 		t.Fatalf("%d datagrams, %d frames; want 2 datagrams in 3 fragments and 1 frame", len(sent), len(rep.Frames))
 	}
 	rep.Frames[1].Data[header.EthernetLen+8]-- // the TTL: the header checksum no longer holds
-	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) == 0 {
+	if probs := verifyProblems(sc, rep, report.Wire, sent); len(probs) == 0 {
 		t.Error("changed TTL: no problem found")
 	}
 	rep.Frames[1].Data[header.EthernetLen+8]++
 	sent[1][0] ^= 1
-	if probs := verifyProblems(sc, rep, builder.Wire, sent); len(probs) == 0 {
+	if probs := verifyProblems(sc, rep, report.Wire, sent); len(probs) == 0 {
 		t.Error("payload differing from the sent one: no problem found")
 	}
 }

@@ -41,17 +41,15 @@ type modelChecker struct {
 	join  joiner
 	rerun rerun
 
-	// cur is the arena the callbacks below fill. They are made on first
-	// use, as method values bound to this modelChecker, so that a run
-	// does not allocate fresh closures.
-	cur        *viewRun
-	onFrame    func(report.Frame) error
-	onStep     func(int, report.Step) error
-	onDatagram func([]byte)
+	// cur is the arena the sink (the modelChecker itself) and onStep
+	// fill. onStep is made on first use, as a method value bound to this
+	// modelChecker, so that a run does not allocate a fresh closure.
+	cur    *viewRun
+	onStep builder.StepFunc
 }
 
 // viewRun is one view's run, copied out of the model as it streams: the
-// Runner in streaming mode (Options.Frame and Options.Step) neither clones
+// Runner with sinks (Options.Frames and Options.Steps) neither clones
 // frames nor formats their Why, and the copies go into buffers reused by
 // the next input.
 type viewRun struct {
@@ -70,16 +68,19 @@ func (r *viewRun) reset() {
 	r.frames, r.steps, r.sent, r.data = r.frames[:0], r.steps[:0], r.sent[:0], r.data[:0]
 }
 
-// keep copies b into the arena and returns the copy, capped so that no
-// append through it can reach the bytes after it.
-func (r *viewRun) keep(b []byte) []byte {
+// keep copies head and data, one after the other, into the arena and
+// returns the copy, capped so that no append through it can reach the
+// bytes after it.
+func (r *viewRun) keep(head, data []byte) []byte {
 	start := len(r.data)
-	r.data = append(r.data, b...)
+	r.data = append(append(r.data, head...), data...)
 	return r.data[start:len(r.data):len(r.data)]
 }
 
-func (c *modelChecker) frame(f report.Frame) error {
-	f.Data = c.cur.keep(f.Data) // only valid during the call
+// Frame keeps a copy of the frame (only valid during the call).
+func (c *modelChecker) Frame(fi *builder.FrameInfo, head, data []byte) error {
+	f := fi.Record(len(head) + len(data))
+	f.Data = c.cur.keep(head, data)
 	c.cur.frames = append(c.cur.frames, f)
 	return nil
 }
@@ -89,30 +90,33 @@ func (c *modelChecker) step(_ int, r report.Step) error {
 	return nil
 }
 
-func (c *modelChecker) datagram(p []byte) {
-	c.cur.sent = append(c.cur.sent, c.cur.keep(p)) // only valid during the call
+// Datagram keeps a copy of the datagram's payload (only valid during the
+// call).
+func (c *modelChecker) Datagram(d *builder.Datagram) error {
+	c.cur.sent = append(c.cur.sent, c.cur.keep(nil, d.Payload))
+	return nil
 }
 
 // problems is modelProblems on c's buffers. What it returns owns its
 // memory; nothing else of an input's survives the next call.
 func (c *modelChecker) problems(sc *scenario.Scenario) []string {
-	if c.onFrame == nil {
-		c.onFrame, c.onStep, c.onDatagram = c.frame, c.step, c.datagram
+	if c.onStep == nil {
+		c.onStep = c.step
 	}
 	var probs []string
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
 	var reps [2]*report.Report
-	for k, v := range [2]builder.View{builder.Tap, builder.Wire} {
+	for k, v := range [2]report.View{report.Tap, report.Wire} {
 		c.cur = &c.views[k]
 		c.cur.reset()
-		a, err := c.rn.Run(sc, builder.Options{View: v, Seed: 1, Frame: c.onFrame, Step: c.onStep, Datagram: c.onDatagram})
+		a, err := c.rn.Run(sc, builder.Options{View: v, Seed: 1, Frames: c, Steps: c.onStep})
 		if err != nil {
 			add("%v view: run failed: %v", v, err)
 			return probs
 		}
-		// In streaming mode the report keeps neither frames nor steps:
-		// point it at the arena's, so that the checks below read the
-		// report as collected.
+		// With sinks the report keeps neither frames nor steps: point it
+		// at the arena's, so that the checks below read the report as
+		// collected.
 		a.Frames, a.Steps = c.cur.frames, c.cur.steps
 		if d := c.rerun.differs(&c.rn, sc, v, a); d != "" {
 			add("%v view: two runs differ: %s", v, d)
@@ -142,23 +146,26 @@ func (c *modelChecker) problems(sc *scenario.Scenario) []string {
 }
 
 // rerun runs a scenario again and compares it, frame by frame as the frames
-// are produced (nothing is copied), with the first run's report. Its
-// callbacks, like modelChecker's, are made once.
+// are produced (nothing is copied), with the first run's report. It is the
+// run's frame sink; its step callback, like modelChecker's, is made once.
 type rerun struct {
 	first    *report.Report
 	diff     string
 	n, steps int
 
-	onFrame func(report.Frame) error
-	onStep  func(int, report.Step) error
+	onStep builder.StepFunc
 }
 
-func (r *rerun) frame(f report.Frame) error {
+// Datagram does nothing: the frames carry the payloads.
+func (r *rerun) Datagram(*builder.Datagram) error { return nil }
+
+// Frame compares the frame with the first run's, piece by piece.
+func (r *rerun) Frame(fi *builder.FrameInfo, head, data []byte) error {
 	switch {
 	case r.n >= len(r.first.Frames):
 		r.diff = fmt.Sprintf("more than %d frames", len(r.first.Frames))
-	case !bytes.Equal(r.first.Frames[r.n].Data, f.Data) || r.first.Frames[r.n].Kind != f.Kind ||
-		r.first.Frames[r.n].Step != f.Step || r.first.Frames[r.n].Datagram != f.Datagram:
+	case !samePieces(r.first.Frames[r.n].Data, head, data) || r.first.Frames[r.n].Kind != fi.Kind ||
+		r.first.Frames[r.n].Step != fi.Step || r.first.Frames[r.n].Datagram != fi.Datagram:
 		r.diff = fmt.Sprintf("frame %d", r.n)
 	}
 	r.n++
@@ -179,13 +186,13 @@ func (r *rerun) step(i int, s report.Step) error {
 
 // differs runs sc again in view v on rn and says how it differs from
 // first ("" if it does not).
-func (r *rerun) differs(rn *builder.Runner, sc *scenario.Scenario, v builder.View, first *report.Report) string {
-	if r.onFrame == nil {
-		r.onFrame, r.onStep = r.frame, r.step
+func (r *rerun) differs(rn *builder.Runner, sc *scenario.Scenario, v report.View, first *report.Report) string {
+	if r.onStep == nil {
+		r.onStep = r.step
 	}
 	r.first, r.diff, r.n, r.steps = first, "", 0, 0
 	defer func() { r.first = nil }() // keep no report alive past the call
-	_, err := rn.Run(sc, builder.Options{View: v, Seed: 1, Frame: r.onFrame, Step: r.onStep})
+	_, err := rn.Run(sc, builder.Options{View: v, Seed: 1, Frames: r, Steps: r.onStep})
 	if r.diff != "" {
 		return r.diff
 	}
@@ -198,9 +205,14 @@ func (r *rerun) differs(rn *builder.Runner, sc *scenario.Scenario, v builder.Vie
 	return ""
 }
 
+// samePieces reports whether head followed by data are the bytes of b.
+func samePieces(b, head, data []byte) bool {
+	return len(b) == len(head)+len(data) && bytes.Equal(b[:len(head)], head) && bytes.Equal(b[len(head):], data)
+}
+
 // stepProblems: one result per step, each a byte count (a send's whole
 // payload, a setsockopt's 0) or a nonzero errno with no count.
-func stepProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []string {
+func stepProblems(sc *scenario.Scenario, rep *report.Report, v report.View) []string {
 	var probs []string
 	if len(rep.Steps) != len(sc.Steps) {
 		return []string{fmt.Sprintf("%v view: %d results for %d steps", v, len(rep.Steps), len(sc.Steps))}
@@ -228,7 +240,7 @@ func stepProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []s
 
 // frameProblems: frames in step order, each an IPv4 packet that fits the
 // MTU (a tap-view GSO super-packet aside), with a plausible length.
-func frameProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []string {
+func frameProblems(sc *scenario.Scenario, rep *report.Report, v report.View) []string {
 	var probs []string
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
 	lastStep, lastDgram := -1, -1
@@ -248,10 +260,10 @@ func frameProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []
 			add("%v view: frame %d: %v", v, i, err)
 			continue
 		}
-		if len(ip) > sc.Link.MTU && !(v == builder.Tap && f.Kind == report.Super) {
+		if len(ip) > sc.Link.MTU && !(v == report.Tap && f.Kind == report.Super) {
 			add("%v view: frame %d (%s): IP packet of %d bytes over MTU %d", v, i, f.Kind, len(ip), sc.Link.MTU)
 		}
-		if v == builder.Wire && f.Kind == report.Super {
+		if v == report.Wire && f.Kind == report.Super {
 			add("wire view: frame %d is a GSO super-packet", i)
 		}
 	}
@@ -261,20 +273,12 @@ func frameProblems(sc *scenario.Scenario, rep *report.Report, v builder.View) []
 // verifyProblems: every frame passes verify.Frames, the receive-side
 // judge's own cross-check (headers, checksums, fragment and segment layout,
 // payloads against what the model says each datagram carried).
-func verifyProblems(sc *scenario.Scenario, rep *report.Report, v builder.View, sent [][]byte) []string {
+func verifyProblems(sc *scenario.Scenario, rep *report.Report, v report.View, sent [][]byte) []string {
 	var probs []string
-	for _, p := range verify.Frames(rep.Frames, verifyView(v), sc.Link.MTU, sent) {
+	for _, p := range verify.Frames(rep.Frames, v, sc.Link.MTU, sent) {
 		probs = append(probs, fmt.Sprintf("%v view: verify: frame %d (datagram %d): %s: %s", v, p.Frame, p.Datagram, p.Field, p.Msg))
 	}
 	return probs
-}
-
-// verifyView names builder's view as verify.Frames does.
-func verifyView(v builder.View) string {
-	if v == builder.Tap {
-		return verify.ViewTap
-	}
-	return verify.ViewWire
 }
 
 // ipPacket returns the IPv4 packet of an Ethernet frame, cut to its total

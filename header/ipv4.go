@@ -8,8 +8,13 @@ import (
 // IPv4MinLen is the size of an IPv4 header without options.
 const IPv4MinLen = 20
 
+// IPv4MaxLen is the size of the longest IPv4 header: IHL 15, 40 bytes of
+// options.
+const IPv4MaxLen = 60
+
 // IPv4 flag bits in the flags/fragment-offset word.
 const (
+	IPv4RF         = 0x8000 // IP_CE: the reserved ("evil") bit
 	IPv4DF         = 0x4000 // IP_DF
 	IPv4MF         = 0x2000 // IP_MF
 	IPv4OffsetMask = 0x1fff // IP_OFFSET
@@ -59,6 +64,12 @@ func (h IPv4) Src() netip.Addr { return netip.AddrFrom4([4]byte(h[12:16])) }
 
 // Dst is the destination address.
 func (h IPv4) Dst() netip.Addr { return netip.AddrFrom4([4]byte(h[16:20])) }
+
+// Src4 is the source address as the four bytes PseudoHeaderSum takes.
+func (h IPv4) Src4() [4]byte { return [4]byte(h[12:16]) }
+
+// Dst4 is the destination address as four bytes.
+func (h IPv4) Dst4() [4]byte { return [4]byte(h[16:20]) }
 
 // Options are the option bytes between the fixed header and the payload.
 func (h IPv4) Options() []byte { return h[IPv4MinLen:h.IHL()] }

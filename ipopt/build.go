@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
 )
 
 // CurrentTimestamp mirrors inet_current_timestamp: milliseconds since
@@ -134,38 +135,20 @@ func Build(dst []byte, opt *Options, daddr, saddr netip.Addr, clock func() uint3
 // fragment's header, it returns that of every later fragment — the same
 // length, with each option whose copied flag (0x80) is clear overwritten by
 // NOOP bytes. Like the kernel it stops, leaving the rest as is, at an END
-// option or at a length byte that is out of range; opts itself is not
-// changed. (The kernel also clears the rr/ts fields of the fragment's
+// option or at a length byte that is out of range (the kernel reads one
+// byte past the options for the length of a last lone type byte; any value
+// there ends its walk, as the end of the area ends ours); opts itself is
+// not changed. (The kernel also clears the rr/ts fields of the fragment's
 // control block, which only matters to ip_forward_options on a router.)
 func Fragment(opts []byte) []byte {
 	out := append([]byte(nil), opts...)
-	p := 0
-	for l := len(out); l > 0; {
-		switch out[p] {
-		case OptEnd:
-			return out
-		case OptNoop:
-			p++
-			l--
-			continue
-		}
-		// The kernel reads optptr[1] even when l == 1, i.e. one byte past
-		// the options; any value there ends the walk (optlen < 2 or > 1),
-		// so stopping here without reading it is the same result.
-		if l < 2 {
-			return out
-		}
-		optlen := int(out[p+1])
-		if optlen < 2 || optlen > l {
-			return out
-		}
-		if out[p]&CopiedFlag == 0 {
-			for i := p; i < p+optlen; i++ {
-				out[i] = OptNoop
+	w := header.WalkIPv4Options(out)
+	for w.Next() {
+		if o := w.Option().Bytes; o[0]&header.IPv4OptCopied == 0 {
+			for i := range o {
+				o[i] = header.IPv4OptNoop
 			}
 		}
-		l -= optlen
-		p += optlen
 	}
 	return out
 }
@@ -212,7 +195,7 @@ func Undo(opt *Options) []byte {
 			if opt.TsNeedTime {
 				o[2] -= 4
 				zero(o, int(o[2]))
-				if o[3]&0xf == TSPrespec {
+				if o[3]&0xf == header.IPv4TSPrespec {
 					o[2] -= 4
 				}
 			}

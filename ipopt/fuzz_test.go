@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
 )
 
 // FuzzIPOptions runs arbitrary bytes through Compile (as setsockopt and as
@@ -76,7 +77,7 @@ func checkCompiled(t *testing.T, raw []byte, env Env, opt *Options, err error) {
 		t.Fatalf("Fragment changed the length %d -> %d", len(out), len(frag))
 	}
 	for i := range frag {
-		if frag[i] != out[i] && frag[i] != OptNoop {
+		if frag[i] != out[i] && frag[i] != header.IPv4OptNoop {
 			t.Fatalf("Fragment wrote 0x%02x at %d", frag[i], i)
 		}
 	}

@@ -26,39 +26,21 @@
 package ipopt
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
 )
 
-// Option types and timestamp flags of <uapi/linux/ip.h>.
 const (
-	OptEnd       = 0x00 // IPOPT_END
-	OptNoop      = 0x01 // IPOPT_NOOP
-	OptRR        = 0x07 // IPOPT_RR
-	OptTimestamp = 0x44 // IPOPT_TIMESTAMP
-	OptSEC       = 0x82 // IPOPT_SEC
-	OptLSRR      = 0x83 // IPOPT_LSRR
-	OptCIPSO     = 0x86 // IPOPT_CIPSO
-	OptSID       = 0x88 // IPOPT_SID
-	OptSSRR      = 0x89 // IPOPT_SSRR
-	OptRA        = 0x94 // IPOPT_RA
-
-	TSOnly    = 0 // IPOPT_TS_TSONLY: timestamps only
-	TSAndAddr = 1 // IPOPT_TS_TSANDADDR: address and timestamp pairs
-	TSPrespec = 3 // IPOPT_TS_PRESPEC: timestamps for pre-listed addresses
-
-	// CopiedFlag is the bit IPOPT_COPIED tests: an option with it set is
-	// repeated in every fragment.
-	CopiedFlag = 0x80
-
 	// MaxOptLen is the most option bytes an IPv4 header holds (60 - 20); the
 	// kernel's setsockopt(IP_OPTIONS) rejects more and IP_RETOPTS truncates.
-	MaxOptLen = 40
+	MaxOptLen = header.IPv4MaxLen - header.IPv4MinLen
 
 	// ipHdrLen is sizeof(struct iphdr): option offsets count from the header.
-	ipHdrLen = 20
+	ipHdrLen = header.IPv4MinLen
 )
 
 // Options mirrors struct ip_options (include/net/inet_sock.h) as
@@ -273,37 +255,16 @@ func (e Env) get(raw []byte) (*Options, error) {
 // bytes the way the kernel does for a socket's options (no route yet, so
 // nothing is stamped here).
 func (e Env) compile(opt *Options) error {
-	d := opt.Data
+	d := opt.Data[:opt.Optlen]
 	fail := func(at int, why string) error {
 		return &ParseError{Offset: at + ipHdrLen, Reason: why}
 	}
-	p := 0
-	for l := opt.Optlen; l > 0; {
-		switch d[p] {
-		case OptEnd:
-			// Everything after END must be END; the kernel rewrites it.
-			for p, l = p+1, l-1; l > 0; p, l = p+1, l-1 {
-				if d[p] != OptEnd {
-					d[p] = OptEnd
-					opt.IsChanged = true
-				}
-			}
-			return nil
-		case OptNoop:
-			p++
-			l--
-			continue
-		}
-		if l < 2 {
-			return fail(p, "option type without a length byte")
-		}
-		optlen := int(d[p+1])
-		if optlen < 2 || optlen > l {
-			return fail(p, fmt.Sprintf("option 0x%02x length %d with %d bytes left", d[p], optlen, l))
-		}
-		o := d[p : p+optlen]
+	w := header.WalkIPv4Options(d)
+	for w.Next() {
+		o := w.Option().Bytes
+		p, optlen := w.Option().Offset, len(o)
 		switch o[0] {
-		case OptSSRR, OptLSRR:
+		case header.IPv4OptSSRR, header.IPv4OptLSRR:
 			if optlen < 3 {
 				return fail(p+1, "source route shorter than 3 bytes")
 			}
@@ -325,9 +286,9 @@ func (e Env) compile(opt *Options) error {
 			if optlen > 7 {
 				copy(o[3:], o[7:optlen])
 			}
-			opt.IsStrictroute = o[0] == OptSSRR
+			opt.IsStrictroute = o[0] == header.IPv4OptSSRR
 			opt.Srr = p + ipHdrLen
-		case OptRR:
+		case header.IPv4OptRR:
 			if opt.Rr != 0 {
 				return fail(p, "second record route")
 			}
@@ -346,7 +307,7 @@ func (e Env) compile(opt *Options) error {
 				opt.RrNeedAddr = true
 			}
 			opt.Rr = p + ipHdrLen
-		case OptTimestamp:
+		case header.IPv4OptTimestamp:
 			if opt.Ts != 0 {
 				return fail(p, "second timestamp")
 			}
@@ -362,17 +323,17 @@ func (e Env) compile(opt *Options) error {
 					return fail(p+2, "timestamp pointer at a partial slot")
 				}
 				switch o[3] & 0xf {
-				case TSOnly:
+				case header.IPv4TSOnly:
 					opt.TsNeedTime = true
 					o[2] += 4
-				case TSAndAddr:
+				case header.IPv4TSAndAddr:
 					if ptr+7 > optlen {
 						return fail(p+2, "timestamp pointer at a partial address+time slot")
 					}
 					opt.TsNeedAddr = true
 					opt.TsNeedTime = true
 					o[2] += 8
-				case TSPrespec:
+				case header.IPv4TSPrespec:
 					if ptr+7 > optlen {
 						return fail(p+2, "timestamp pointer at a partial address+time slot")
 					}
@@ -388,7 +349,7 @@ func (e Env) compile(opt *Options) error {
 						return fail(p+3, "unknown timestamp flag without CAP_NET_RAW")
 					}
 				}
-			} else if o[3]&0xf != TSPrespec {
+			} else if o[3]&0xf != header.IPv4TSPrespec {
 				// A full timestamp option: the overflow counter (high
 				// nibble) must still have room; with skb == NULL it is not
 				// incremented.
@@ -397,14 +358,14 @@ func (e Env) compile(opt *Options) error {
 				}
 			}
 			opt.Ts = p + ipHdrLen
-		case OptRA:
+		case header.IPv4OptRA:
 			if optlen < 4 {
 				return fail(p+1, "router alert shorter than 4 bytes")
 			}
 			if o[2] == 0 && o[3] == 0 {
 				opt.RouterAlert = p + ipHdrLen
 			}
-		case OptCIPSO:
+		case header.IPv4OptCIPSO:
 			if e.NoNetRaw || opt.Cipso != 0 {
 				return fail(p, "CIPSO without CAP_NET_RAW or repeated")
 			}
@@ -421,8 +382,22 @@ func (e Env) compile(opt *Options) error {
 				return fail(p, fmt.Sprintf("option 0x%02x without CAP_NET_RAW", o[0]))
 			}
 		}
-		l -= optlen
-		p += optlen
+	}
+	var bad *header.IPv4OptionError
+	if errors.As(w.Err(), &bad) {
+		if bad.Left < 2 {
+			return fail(bad.Offset, "option type without a length byte")
+		}
+		return fail(bad.Offset, fmt.Sprintf("option 0x%02x length %d with %d bytes left", bad.Type, bad.Len, bad.Left))
+	}
+	if end, ok := w.End(); ok {
+		// Everything after END must be END; the kernel rewrites it.
+		for p := end + 1; p < len(d); p++ {
+			if d[p] != header.IPv4OptEnd {
+				d[p] = header.IPv4OptEnd
+				opt.IsChanged = true
+			}
+		}
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/udpbuild/udpbuild/builder"
 	pcapw "github.com/udpbuild/udpbuild/capture"
 	"github.com/udpbuild/udpbuild/internal/testenv"
+	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -120,14 +121,13 @@ func BenchmarkModelSameDatagrams(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			dev := &builder.Device{MTU: benchMTU, SrcMAC: builder.DefaultSrcMAC, DstMAC: builder.DefaultDstMAC}
 			frames := 0
-			sock := builder.NewSocket(dev, builder.Config{Proto: scenario.UDP, Src: benchSrc, Seed: 1, Out: func(d *builder.Datagram) error {
-				return dev.TransmitV(d, builder.Wire, func(_ *builder.FrameInfo, head, data []byte) error {
+			dev := &builder.Device{MTU: benchMTU, SrcMAC: scenario.DefaultSrcMAC, DstMAC: scenario.DefaultDstMAC, View: report.Wire,
+				Sink: builder.FrameFunc(func(_ *builder.FrameInfo, head, data []byte) error {
 					frames++
 					return w.WriteFrameV(head, data, "")
-				})
-			}})
+				})}
+			sock := builder.NewSocket(dev, builder.Config{Proto: scenario.UDP, Src: benchSrc, Seed: 1})
 			m := &builder.Msg{Payload: scenario.Pattern(0, sz.payload), Name: benchDst}
 			b.SetBytes(int64(benchBatch * sz.payload))
 			b.ReportAllocs()

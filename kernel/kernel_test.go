@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
@@ -88,19 +87,7 @@ func failed(e errno.Errno) report.Step { return report.Step{Op: "send", Err: e} 
 
 // ourNamespaces lists the namespaces this process created and left behind.
 func ourNamespaces(t *testing.T) []string {
-	t.Helper()
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatalf("ip netns list: %v", err)
-	}
-	var ours []string
-	prefix := fmt.Sprintf("%s%d-", namePrefix, os.Getpid())
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, prefix) {
-			ours = append(ours, strings.Fields(line)[0])
-		}
-	}
-	return ours
+	return testenv.Namespaces(t, fmt.Sprintf("%s%d-", namePrefix, os.Getpid()))
 }
 
 func TestPlainSend(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -22,12 +23,6 @@ import (
 const (
 	senderDev = "udpb0"
 	peerDev   = "udpb1"
-)
-
-// Default MACs of the two ends when the scenario names none.
-var (
-	defaultSrcMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
-	defaultDstMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
 )
 
 // plan is what the link needs to know about a scenario: its addresses, the
@@ -47,15 +42,10 @@ type plan struct {
 
 // planFor collects the addresses and ports that sc may send to.
 func planFor(sc *scenario.Scenario) plan {
-	p := plan{mtu: sc.Link.MTU, srcMAC: sc.Link.SrcMAC, dstMAC: sc.Link.DstMAC}
+	src, dst := sc.Link.MACs()
+	p := plan{mtu: sc.Link.MTU, srcMAC: net.HardwareAddr(src[:]), dstMAC: net.HardwareAddr(dst[:])}
 	if p.mtu == 0 {
-		p.mtu = 1500 // the spec's default, for Scenario literals left unset
-	}
-	if len(p.srcMAC) == 0 {
-		p.srcMAC = defaultSrcMAC
-	}
-	if len(p.dstMAC) == 0 {
-		p.dstMAC = defaultDstMAC
+		p.mtu = scenario.DefaultMTU // for Scenario literals left unset
 	}
 	if a := sc.Socket.Src.Addr().Unmap(); isUnicast4(a) {
 		p.src = a
@@ -115,25 +105,12 @@ func isUnicast4(a netip.Addr) bool {
 // opt->faddr, so the packet leaves for it rather than for the destination.
 // Malformed options yield nothing; the kernel will reject them anyway.
 func sourceRouteFirstHop(opts []byte) (netip.Addr, bool) {
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case 0: // IPOPT_END
-			return netip.Addr{}, false
-		case 1: // IPOPT_NOOP
-			i++
-			continue
+	w := header.WalkIPv4Options(opts)
+	for w.Next() {
+		o := w.Option().Bytes
+		if (o[0] == header.IPv4OptLSRR || o[0] == header.IPv4OptSSRR) && len(o) >= 7 {
+			return netip.AddrFrom4([4]byte(o[3:7])), true
 		}
-		if i+1 >= len(opts) {
-			return netip.Addr{}, false
-		}
-		l := int(opts[i+1])
-		if l < 2 || i+l > len(opts) {
-			return netip.Addr{}, false
-		}
-		if (opts[i] == 131 || opts[i] == 137) && l >= 7 {
-			return netip.AddrFrom4([4]byte(opts[i+3 : i+7])), true
-		}
-		i += l
 	}
 	return netip.Addr{}, false
 }

@@ -68,7 +68,7 @@ func TestRepeat(t *testing.T) {
 			t.Fatalf("frame %d: TTL %d", i, ttl)
 		}
 	}
-	model, note, err := compare.ModelFor(sc, rep, builder.Options{View: builder.Tap, Seed: 1})
+	model, note, err := builder.RunAgainst(sc, rep, builder.Options{View: report.Tap, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestRepeatCapturesEveryFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model, err := builder.Run(sc, builder.Options{View: builder.Tap, Seed: 1})
+	model, err := builder.Run(sc, builder.Options{View: report.Tap, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

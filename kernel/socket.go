@@ -1,13 +1,12 @@
 package kernel
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/udpbuild/udpbuild/cmsg"
 	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
@@ -154,52 +153,20 @@ func (s *udpSocket) send(snd *scenario.Send, oob []byte, to *unix.SockaddrInet4)
 }
 
 // buildCmsgs lays out the control messages in order, each padded to
-// CMSG_SPACE as the kernel's CMSG_NXTHDR walk in __sock_cmsg_send expects.
+// CMSG_SPACE as the kernel's CMSG_NXTHDR walk in __sock_cmsg_send expects:
+// the encoding package cmsg gives the model (its tests hold it to the
+// kernel's CMSG macros and to real sendmsg calls), so that both runners
+// hand the kernel's parsers the same bytes.
 func buildCmsgs(cms []scenario.Cmsg) ([]byte, error) {
-	if len(cms) == 0 {
-		return nil, nil
-	}
-	type msg struct {
-		level, typ int
-		data       []byte
-	}
-	msgs := make([]msg, 0, len(cms))
-	size := 0
+	msgs := make([]cmsg.Msg, 0, len(cms))
 	for _, c := range cms {
-		var m msg
-		switch c.Type {
-		case scenario.CmsgUDPSegment:
-			m = msg{solUDP, unix.UDP_SEGMENT, binary.NativeEndian.AppendUint16(nil, uint16(c.Int))}
-		case scenario.CmsgIPTTL:
-			m = msg{unix.SOL_IP, unix.IP_TTL, binary.NativeEndian.AppendUint32(nil, uint32(int32(c.Int)))}
-		case scenario.CmsgIPTOS:
-			if c.Size == 1 {
-				m = msg{unix.SOL_IP, unix.IP_TOS, []byte{byte(c.Int)}}
-			} else {
-				m = msg{unix.SOL_IP, unix.IP_TOS, binary.NativeEndian.AppendUint32(nil, uint32(int32(c.Int)))}
-			}
-		case scenario.CmsgIPOptions:
-			m = msg{unix.SOL_IP, unix.IP_RETOPTS, c.Bytes}
-		default:
+		m, ok := cmsg.FromScenario(c)
+		if !ok {
 			return nil, fmt.Errorf("kernel: unknown control message %q", c.Type)
 		}
 		msgs = append(msgs, m)
-		size += unix.CmsgSpace(len(m.data))
 	}
-	// A []byte from make is at least 8-byte aligned, and every message
-	// starts at a multiple of CMSG_SPACE's alignment, so the headers can be
-	// written in place.
-	buf := make([]byte, size)
-	off := 0
-	for _, m := range msgs {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&buf[off]))
-		h.Level = int32(m.level)
-		h.Type = int32(m.typ)
-		h.SetLen(unix.CmsgLen(len(m.data)))
-		copy(buf[off+unix.CmsgLen(0):], m.data)
-		off += unix.CmsgSpace(len(m.data))
-	}
-	return buf, nil
+	return cmsg.Marshal(msgs), nil
 }
 
 // connect sets the socket's destination (ip4_datagram_connect).

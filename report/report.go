@@ -129,6 +129,51 @@ const (
 	IDZero IDSource = "zero"
 )
 
+// View is which picture of a run's output the frames show.
+type View string
+
+// The views.
+const (
+	// Tap is what AF_PACKET sees on the sending device
+	// (dev_queue_xmit_nit): a checksum the NIC will finish left as the
+	// pseudo-header sum (CHECKSUM_PARTIAL), a GSO super-packet whole when
+	// the device segments it.
+	Tap View = "tap"
+	// Wire is what a peer receives: every offload done, every checksum
+	// final.
+	Wire View = "wire"
+)
+
+// ParseView reads "tap" or "wire".
+func ParseView(s string) (View, error) {
+	switch v := View(s); v {
+	case Tap, Wire:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown view %q (tap or wire)", s)
+}
+
+// SameSet reports whether a and b hold the same strings, as many times
+// each, in any order: two feature lists that name the same features.
+func SameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, s := range a {
+		seen[s]++
+	}
+	for _, s := range b {
+		seen[s]--
+	}
+	for _, v := range seen {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Features records the NIC features asked for and what the device ended up
 // with after the kernel's (or the model's) fix-ups.
 type Features struct {
@@ -145,8 +190,8 @@ type Report struct {
 	Scenario string `json:"scenario"`
 	// Source is "model" or "kernel".
 	Source string `json:"source"`
-	// View is "tap" or "wire".
-	View string `json:"view"`
+	// View is which picture of the output Frames show.
+	View View `json:"view"`
 	// Kernel is the release of the kernel that ran the scenario (uname -r),
 	// for kernel runs.
 	Kernel string `json:"kernel,omitempty"`

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"unicode"
@@ -85,8 +84,8 @@ func (w *yamlWriter) scenario(sc *Scenario) error {
 }
 
 func (w *yamlWriter) link(l Link) error {
-	if l.MTU < 68 || l.MTU > 65535 {
-		return fmt.Errorf("mtu %d is out of range 68..65535", l.MTU)
+	if l.MTU < MinMTU || l.MTU > MaxMTU {
+		return fmt.Errorf("mtu %d is out of range %d..%d", l.MTU, MinMTU, MaxMTU)
 	}
 	w.line(0, "link:")
 	w.line(1, "mtu: %d", l.MTU)
@@ -181,41 +180,31 @@ func (w *yamlWriter) optList(indent int, opts []Opt) error {
 	return nil
 }
 
-// optRange is the range of the int argument the loader accepts for each
-// option (IP_OPTIONS and IP_MTU_DISCOVER are checked apart).
-var optRange = map[OptName][2]int64{
-	OptUDPCork:        {math.MinInt32, math.MaxInt32},
-	OptSONoCheck:      {math.MinInt32, math.MaxInt32},
-	OptIPTOS:          {0, 255},
-	OptIPTTL:          {-1, 255},
-	OptUDPSegment:     {0, 65535},
-	OptUDPLiteSendCov: {0, 65535},
-	OptUDPLiteRecvCov: {0, 65535},
-}
-
+// optValue writes an option's argument, as its entry in the option table
+// (names.go) says.
 func optValue(o Opt) (string, error) {
-	switch o.Name {
-	case OptIPOptions:
-		if len(o.Bytes) > 64 {
-			return "", fmt.Errorf("IP_OPTIONS: %d bytes; at most 64", len(o.Bytes))
-		}
-		return strconv.Quote(hex.EncodeToString(o.Bytes)), nil
-	case OptIPMTUDiscover:
-		return pmtuName(PMTUDisc(o.Int))
-	}
-	r, ok := optRange[o.Name]
+	spec, ok := optSpecOf(o.Name)
 	if !ok {
 		return "", fmt.Errorf("unknown socket option %q", o.Name)
 	}
-	if int64(o.Int) < r[0] || int64(o.Int) > r[1] {
-		return "", fmt.Errorf("%s: %d is out of range %d..%d", o.Name, o.Int, r[0], r[1])
+	switch spec.kind {
+	case argBytes:
+		if int64(len(o.Bytes)) > spec.hi {
+			return "", fmt.Errorf("%s: %d bytes; at most %d", o.Name, len(o.Bytes), spec.hi)
+		}
+		return strconv.Quote(hex.EncodeToString(o.Bytes)), nil
+	case argMode:
+		return pmtuName(PMTUDisc(o.Int))
+	}
+	if int64(o.Int) < spec.lo || int64(o.Int) > spec.hi {
+		return "", fmt.Errorf("%s: %d is out of range %d..%d", o.Name, o.Int, spec.lo, spec.hi)
 	}
 	return strconv.Itoa(o.Int), nil
 }
 
 func pmtuName(p PMTUDisc) (string, error) {
 	if p < PMTUDont || p > PMTUOmit {
-		return "", fmt.Errorf("IP_MTU_DISCOVER mode %d is out of range 0..5", int(p))
+		return "", fmt.Errorf("IP_MTU_DISCOVER mode %d is out of range %d..%d", int(p), PMTUDont, PMTUOmit)
 	}
 	return p.String(), nil
 }
@@ -249,7 +238,8 @@ func (w *yamlWriter) step(st Step, sends *int) error {
 		names := FlagNames(s.Flags)
 		f := 0
 		for _, n := range names {
-			f |= flagNames[n]
+			b, _ := flagBit(n)
+			f |= b
 		}
 		if f != s.Flags {
 			return fmt.Errorf("flags %#x has bits no MSG_* name of the spec covers (%#x)", s.Flags, s.Flags&^f)
@@ -288,36 +278,34 @@ func (w *yamlWriter) step(st Step, sends *int) error {
 	return nil
 }
 
+// cmsgValue writes a control message's value, as its entry in the table
+// (names.go) says.
 func cmsgValue(c Cmsg) (string, error) {
-	switch c.Type {
-	case CmsgUDPSegment:
-		if c.Size != 2 || c.Int < 0 || c.Int > 65535 {
-			return "", fmt.Errorf("UDP_SEGMENT is a u16 (size 2, 0..65535), not size %d value %d", c.Size, c.Int)
+	spec, ok := cmsgSpecOf(c.Type)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("unknown control message %q", c.Type)
+	case spec.kind == argBytes:
+		if int64(len(c.Bytes)) > spec.hi {
+			return "", fmt.Errorf("%s: %d bytes; at most %d", c.Type, len(c.Bytes), spec.hi)
 		}
-		return strconv.Itoa(c.Int), nil
-	case CmsgIPTTL:
-		if c.Size != 4 || c.Int < -1 || c.Int > 255 {
-			return "", fmt.Errorf("IP_TTL is an int (size 4, -1..255), not size %d value %d", c.Size, c.Int)
-		}
-		return strconv.Itoa(c.Int), nil
-	case CmsgIPTOS:
-		if c.Int < 0 || c.Int > 255 {
-			return "", fmt.Errorf("IP_TOS %d is out of range 0..255", c.Int)
+		return strconv.Quote(hex.EncodeToString(c.Bytes)), nil
+	case c.Type == CmsgIPTOS:
+		if int64(c.Int) < spec.lo || int64(c.Int) > spec.hi {
+			return "", fmt.Errorf("%s %d is out of range %d..%d", c.Type, c.Int, spec.lo, spec.hi)
 		}
 		switch c.Size {
 		case 1:
 			return fmt.Sprintf("[%d, u8]", c.Int), nil
-		case 4:
+		case spec.size:
 			return strconv.Itoa(c.Int), nil
 		}
-		return "", fmt.Errorf("IP_TOS has size 1 or 4, not %d", c.Size)
-	case CmsgIPOptions:
-		if len(c.Bytes) > 64 {
-			return "", fmt.Errorf("IP_OPTIONS: %d bytes; at most 64", len(c.Bytes))
-		}
-		return strconv.Quote(hex.EncodeToString(c.Bytes)), nil
+		return "", fmt.Errorf("%s has size 1 or %d, not %d", c.Type, spec.size, c.Size)
 	}
-	return "", fmt.Errorf("unknown control message %q", c.Type)
+	if c.Size != spec.size || int64(c.Int) < spec.lo || int64(c.Int) > spec.hi {
+		return "", fmt.Errorf("%s is %s (size %d, %d..%d), not size %d value %d", c.Type, spec.cType, spec.size, spec.lo, spec.hi, c.Size, c.Int)
+	}
+	return strconv.Itoa(c.Int), nil
 }
 
 func joinComma(s []string) string {

@@ -10,17 +10,6 @@ import (
 	"github.com/udpbuild/udpbuild/report"
 )
 
-// Views Frames understands.
-const (
-	// ViewWire is what a receiver (or the peer of a veth) sees: every
-	// checksum final.
-	ViewWire = "wire"
-	// ViewTap is what an AF_PACKET tap on the sending device sees: a
-	// checksum may still be the CHECKSUM_PARTIAL seed and a GSO
-	// super-packet may exceed the MTU.
-	ViewTap = "tap"
-)
-
 // ethMinFrame is the shortest Ethernet frame without FCS; shorter frames are
 // padded to it by the device.
 const ethMinFrame = 60
@@ -36,7 +25,10 @@ type sentFrame struct {
 
 // Frames cross-checks the frames one udpbuild run emitted (report.Frame
 // records with Data, from the Ethernet header on) and returns every
-// inconsistency found. view is ViewWire or ViewTap; mtu (if positive) caps
+// inconsistency found. view is report.Wire (what a receiver, or the peer of
+// a veth, sees: every checksum final) or report.Tap (what an AF_PACKET tap
+// on the sending device sees: a checksum may still be the CHECKSUM_PARTIAL
+// seed and a GSO super-packet may exceed the MTU); mtu (if positive) caps
 // every IP packet except a GSO super-packet; sent holds the UDP payload each
 // datagram should carry, indexed by report.Frame.Datagram (nil: payloads
 // not checked).
@@ -51,11 +43,11 @@ type sentFrame struct {
 // of equal size. After reassembly the UDP length, the checksum (full, zero,
 // or in tap view the CHECKSUM_PARTIAL pseudo-header sum) or UDP-Lite coverage
 // checksum are checked, and the payload is compared with sent.
-func Frames(frames []report.Frame, view string, mtu int, sent [][]byte) []Problem {
+func Frames(frames []report.Frame, view report.View, mtu int, sent [][]byte) []Problem {
 	c := &frameChecker{view: view, sent: sent}
-	if view != ViewWire && view != ViewTap {
-		c.add(-1, -1, "View", fmt.Sprintf("unknown view %q; checking as %q", view, ViewWire))
-		c.view = ViewWire
+	if view != report.Wire && view != report.Tap {
+		c.add(-1, -1, "View", fmt.Sprintf("unknown view %q; checking as %q", view, report.Wire))
+		c.view = report.Wire
 	}
 	groups := map[int][]*sentFrame{}
 	var order []int
@@ -87,7 +79,7 @@ func Frames(frames []report.Frame, view string, mtu int, sent [][]byte) []Proble
 
 // frameChecker collects the problems of one Frames call.
 type frameChecker struct {
-	view     string
+	view     report.View
 	sent     [][]byte
 	problems []Problem
 }
@@ -160,7 +152,7 @@ func (c *frameChecker) frame(i int, f report.Frame, mtu int) *sentFrame {
 			bad("Frame.Offset", "records %d, the header says %d", f.Offset, int(sf.ip.FragOffset)*8)
 		}
 	case report.Super:
-		if c.view != ViewTap {
+		if c.view != report.Tap {
 			bad("Frame.Kind", "a GSO super-packet in the %s view: only the tap sees one", c.view)
 		}
 		if isFrag {
@@ -348,7 +340,7 @@ func (c *frameChecker) udp(sf *sentFrame, trans []byte) ([]byte, bool) {
 	if ulen := o.plen + udpHeaderLen; proto == protoUDP && ulen < len(trans) {
 		c.add(sf.idx, d, "UDP.Length", fmt.Sprintf("%d < %d bytes after the IP header (a receiver trims the rest)", ulen, len(trans)))
 	}
-	if o.checksum == csumPartial && c.view != ViewTap {
+	if o.checksum == csumPartial && c.view != report.Tap {
 		c.add(sf.idx, d, "UDP.Checksum", "holds the pseudo-header sum (CHECKSUM_PARTIAL) in the wire view")
 	}
 	return o.payload, true

@@ -51,7 +51,7 @@ func TestFrames(t *testing.T) {
 	cases := []struct {
 		name   string
 		frames []report.Frame
-		view   string
+		view   report.View
 		mtu    int
 		sent   [][]byte
 		want   []at
@@ -92,15 +92,15 @@ func TestFrames(t *testing.T) {
 		}()), sent: [][]byte{p100}, want: []at{{0, "IPv4.Checksum"}}},
 		{name: "MTU exceeded", frames: records(report.Datagram, 0, whole(12, p1600)), mtu: 1500,
 			want: []at{{0, "IPv4.Length"}}},
-		{name: "super-packet in tap view", view: ViewTap, mtu: 1500, sent: [][]byte{p1600},
+		{name: "super-packet in tap view", view: report.Tap, mtu: 1500, sent: [][]byte{p1600},
 			frames: records(report.Super, 0, w.frame(t, ipOpt{id: 13, df: true}, partial(w, w.udp(t, sport, 9999, p1600))))},
-		{name: "super-packet in wire view", view: ViewWire, mtu: 1500, sent: [][]byte{p1600},
+		{name: "super-packet in wire view", view: report.Wire, mtu: 1500, sent: [][]byte{p1600},
 			frames: records(report.Super, 0, w.frame(t, ipOpt{id: 13, df: true}, w.udp(t, sport, 9999, p1600))),
 			want:   []at{{0, "Frame.Kind"}}},
-		{name: "partial checksum in wire view", view: ViewWire, sent: [][]byte{p100},
+		{name: "partial checksum in wire view", view: report.Wire, sent: [][]byte{p100},
 			frames: records(report.Datagram, 0, w.frame(t, ipOpt{id: 14}, partial(w, w.udp(t, sport, 9999, p100)))),
 			want:   []at{{0, "UDP.Checksum"}}},
-		{name: "partial checksum in tap view", view: ViewTap, sent: [][]byte{p100},
+		{name: "partial checksum in tap view", view: report.Tap, sent: [][]byte{p100},
 			frames: records(report.Datagram, 0, w.frame(t, ipOpt{id: 15}, partial(w, w.udp(t, sport, 9999, p100))))},
 		{name: "segments", sent: [][]byte{p1000},
 			frames: records(report.Segment, 0,
@@ -163,7 +163,7 @@ func TestFrames(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			view := c.view
 			if view == "" {
-				view = ViewWire
+				view = report.Wire
 			}
 			mtu := c.mtu
 			if mtu == 0 {
@@ -187,7 +187,7 @@ func TestFramesMessage(t *testing.T) {
 	tr := w.udp(t, sport, 9999, pattern(1000, 1))
 	ps := Frames(records(report.Fragment, 4,
 		w.frag(t, ipOpt{id: 1}, 0, true, tr[:404]),
-		w.frag(t, ipOpt{id: 1}, 400, false, tr[400:])), ViewWire, 1500, nil)
+		w.frag(t, ipOpt{id: 1}, 400, false, tr[400:])), report.Wire, 1500, nil)
 	if len(ps) == 0 {
 		t.Fatal("no problems")
 	}

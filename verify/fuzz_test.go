@@ -147,7 +147,7 @@ func FuzzFrames(f *testing.F) {
 			recs = append(recs, report.Frame{Datagram: k % 3, Kind: kinds[k%len(kinds)], Index: k % 4, Count: 1 + k%3, Len: len(fr), Data: fr})
 		}
 		checkSummary(t, Judge(frames, lt))
-		for _, view := range []string{ViewTap, ViewWire} {
+		for _, view := range []report.View{report.Tap, report.Wire} {
 			for _, p := range Frames(recs, view, 1500, [][]byte{nil, {1}}) {
 				if p.Frame < -1 || p.Frame >= len(recs) || p.Field == "" || p.Msg == "" {
 					t.Fatalf("problem %+v", p)

@@ -63,76 +63,62 @@ func (h ipv4Header) isFragment() bool { return h.fragOff()&(ipFlagMF|ipOffsetMas
 // then refuses unless accept_source_route allows it.
 func optionsCheck(opts []byte) (srr bool, complaint string) {
 	var seenRR, seenTS, seenCIPSO bool
-	for l := len(opts); l > 0; {
-		p := opts[len(opts)-l:]
-		switch p[0] {
-		case ipoptEnd:
-			return srr, ""
-		case ipoptNoop:
-			l--
-			continue
-		}
-		if l < 2 {
-			return srr, fmt.Sprintf("option %d at byte %d has no length", p[0], len(opts)-l)
-		}
-		optlen := int(p[1])
-		if optlen < 2 || optlen > l {
-			return srr, fmt.Sprintf("option %d length %d outside 2..%d", p[0], optlen, l)
-		}
+	complaint = optionWalk(opts, func(p []byte) string {
+		optlen := len(p)
 		switch p[0] {
 		case ipoptLSRR, ipoptSSRR:
 			if optlen < 3 || p[2] < 4 {
-				return srr, fmt.Sprintf("source route option length %d pointer %d", optlen, ptrOf(p, optlen))
+				return fmt.Sprintf("source route option length %d pointer %d", optlen, ptrOf(p, optlen))
 			}
 			if srr {
-				return srr, "second source route option"
+				return "second source route option"
 			}
 			srr = true
 		case ipoptRR:
 			if seenRR {
-				return srr, "second record-route option"
+				return "second record-route option"
 			}
 			seenRR = true
 			if optlen < 3 || p[2] < 4 {
-				return srr, fmt.Sprintf("record-route option length %d pointer %d", optlen, ptrOf(p, optlen))
+				return fmt.Sprintf("record-route option length %d pointer %d", optlen, ptrOf(p, optlen))
 			}
 			if int(p[2]) <= optlen && int(p[2])+3 > optlen {
-				return srr, fmt.Sprintf("record-route pointer %d leaves no room in %d bytes", p[2], optlen)
+				return fmt.Sprintf("record-route pointer %d leaves no room in %d bytes", p[2], optlen)
 			}
 		case ipoptTimestamp:
 			if seenTS {
-				return srr, "second timestamp option"
+				return "second timestamp option"
 			}
 			seenTS = true
 			if optlen < 4 || p[2] < 5 {
-				return srr, fmt.Sprintf("timestamp option length %d pointer %d", optlen, ptrOf(p, optlen))
+				return fmt.Sprintf("timestamp option length %d pointer %d", optlen, ptrOf(p, optlen))
 			}
 			ptr := int(p[2])
 			if ptr <= optlen {
 				if ptr+3 > optlen {
-					return srr, fmt.Sprintf("timestamp pointer %d leaves no room in %d bytes", ptr, optlen)
+					return fmt.Sprintf("timestamp pointer %d leaves no room in %d bytes", ptr, optlen)
 				}
 				if f := p[3] & 0x0f; (f == ipoptTSAndAddr || f == ipoptTSPrespec) && ptr+7 > optlen {
-					return srr, fmt.Sprintf("timestamp pointer %d leaves no room for address and time", ptr)
+					return fmt.Sprintf("timestamp pointer %d leaves no room for address and time", ptr)
 				}
 			} else if p[3]>>4 == 15 {
-				return srr, "timestamp overflow counter is full"
+				return "timestamp overflow counter is full"
 			}
 		case ipoptRA:
 			if optlen < 4 {
-				return srr, fmt.Sprintf("router-alert option length %d", optlen)
+				return fmt.Sprintf("router-alert option length %d", optlen)
 			}
 		case ipoptCIPSO:
 			// cipso_v4_validate checks the tags; we only refuse a
 			// repeated option.
 			if seenCIPSO {
-				return srr, "second CIPSO option"
+				return "second CIPSO option"
 			}
 			seenCIPSO = true
 		}
-		l -= optlen
-	}
-	return srr, ""
+		return ""
+	})
+	return srr, complaint
 }
 
 // optionsStructure checks only that the option area is a well-formed
@@ -142,6 +128,17 @@ func optionsCheck(opts []byte) (srr bool, complaint string) {
 // the point where no whole entry fits, say), and that is not an
 // inconsistency of the frame.
 func optionsStructure(opts []byte) string {
+	return optionWalk(opts, func([]byte) string { return "" })
+}
+
+// optionWalk steps through an option area as ip_options_compile does
+// (IPOPT_END ends it, IPOPT_NOOP is one byte, any other option needs a
+// length byte of 2 up to what is left) and calls each with every other
+// option's bytes. It returns the first complaint: its own about the
+// structure, or each's. verify keeps this walk of its own rather than
+// header.WalkIPv4Options, which the model's option code uses, so that a
+// mistake in the model's walk cannot hide in the check of its output.
+func optionWalk(opts []byte, each func(opt []byte) string) string {
 	for l := len(opts); l > 0; {
 		p := opts[len(opts)-l:]
 		switch p[0] {
@@ -154,11 +151,14 @@ func optionsStructure(opts []byte) string {
 		if l < 2 {
 			return fmt.Sprintf("option %d at byte %d has no length", p[0], len(opts)-l)
 		}
-		if optlen := int(p[1]); optlen < 2 || optlen > l {
+		optlen := int(p[1])
+		if optlen < 2 || optlen > l {
 			return fmt.Sprintf("option %d length %d outside 2..%d", p[0], optlen, l)
-		} else {
-			l -= optlen
 		}
+		if c := each(p[:optlen]); c != "" {
+			return c
+		}
+		l -= optlen
 	}
 	return ""
 }

@@ -98,7 +98,7 @@ func reassembled(frames [][]byte) [][]byte {
 }
 
 // FuzzFragmentReassemble sends one datagram of any size through the model
-// (builder.Socket.Sendmsg, then Device.Transmit in the wire view) at any
+// (builder.Socket.Sendmsg, its device's frames in the wire view) at any
 // MTU (68..65535) with 0..40 bytes of valid IP options, and receives it
 // back: unless the kernel refuses the datagram with ENOBUFS (too many
 // small skbs for the default send buffer), every frame must fit the MTU, Judge must deliver exactly one
@@ -137,15 +137,14 @@ func FuzzFragmentReassemble(f *testing.F) {
 		}
 		var frames [][]byte
 		var recs []report.Frame
-		out := func(d *builder.Datagram) error {
-			return dev.Transmit(d, builder.Wire, func(fi builder.FrameInfo, b []byte) error {
-				b = slices.Clone(b) // the device reuses b
-				frames = append(frames, b)
-				recs = append(recs, report.Frame{Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Len: len(b), Data: b})
-				return nil
-			})
-		}
-		s := builder.NewSocket(dev, builder.Config{Proto: proto, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 1, Out: out})
+		dev.View = report.Wire
+		dev.Sink = builder.FrameFunc(func(fi *builder.FrameInfo, head, data []byte) error {
+			b := append(slices.Clone(head), data...) // the device reuses both
+			frames = append(frames, b)
+			recs = append(recs, report.Frame{Kind: fi.Kind, Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Len: len(b), Data: b})
+			return nil
+		})
+		s := builder.NewSocket(dev, builder.Config{Proto: proto, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Seed: 1})
 		pmtu := scenario.PMTUWant
 		if flags&rtPMTUDont != 0 {
 			pmtu = scenario.PMTUDont
@@ -196,7 +195,7 @@ func FuzzFragmentReassemble(f *testing.F) {
 			t.Fatalf("mtu %d, options % x: the %d-byte payload did not come back whole from %d frames", mtu, opts, len(payload), len(frames))
 		}
 
-		for _, p := range Frames(recs, ViewWire, mtu, [][]byte{payload}) {
+		for _, p := range Frames(recs, report.Wire, mtu, [][]byte{payload}) {
 			t.Errorf("mtu %d, options % x, %d bytes: %v", mtu, opts, len(payload), p)
 		}
 	})

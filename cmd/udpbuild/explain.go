@@ -43,7 +43,7 @@ docs/explain.md walks through examples.`,
   udpbuild explain examples/cork.yaml --json | jq '.steps[0].events'`,
 		Args: exactArgs(1, "a scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := builder.ParseView(view)
+			v, err := report.ParseView(view)
 			if err != nil {
 				return invalid("--view: %v", err)
 			}
@@ -58,11 +58,9 @@ docs/explain.md walks through examples.`,
 				Trace: func(e builder.Event) { events = append(events, e) },
 				// Frames are told as events; the report need not keep
 				// their bytes.
-				Frame: func(report.Frame) error { return nil },
-				Step: func(n int, r report.Step) error {
-					if err := stopped(ctx); err != nil {
-						return err
-					}
+				Frames:  builder.FrameFunc(func(*builder.FrameInfo, []byte, []byte) error { return nil }),
+				Context: ctx,
+				Steps: func(n int, r report.Step) error {
 					if n < len(sc.Steps) {
 						steps = append(steps, r)
 					}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +68,7 @@ machine, whatever addresses the scenario names.`,
 			if err := writeOutputs(cmd.Context(), of, f, rep, sc); err != nil {
 				return err
 			}
-			if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
+			if bad := sc.CheckExpect(rep); len(bad) > 0 {
 				return mismatch("%s: %s", args[0], strings.Join(bad, "; "))
 			}
 			return nil
@@ -131,9 +130,7 @@ func streamKernel(cmd *cobra.Command, sc *scenario.Scenario, path string, f capt
 	if err != nil {
 		return err
 	}
-	bar := newProgress(cmd.ErrOrStderr(), len(sc.Steps)*max(sc.Repeat, 1), "steps")
-	var bad []string
-	nbad := 0
+	tally := newExpectTally(cmd, sc, 1024)
 	opts := kernel.Options{
 		Frame: func(fr report.Frame) error {
 			c := ""
@@ -142,21 +139,10 @@ func streamKernel(cmd *cobra.Command, sc *scenario.Scenario, path string, f capt
 			}
 			return w.WriteFrame(fr.Data, c)
 		},
-		Step: func(n int, r report.Step) error {
-			if msg := builder.CheckStep(sc, n, r); msg != "" {
-				nbad++
-				if len(bad) < 5 {
-					bad = append(bad, msg)
-				}
-			}
-			if n%1024 == 0 {
-				bar.update(n)
-			}
-			return nil
-		},
+		Step: tally.step,
 	}
 	_, err = runKernel(cmd, sc, opts)
-	bar.done()
+	tally.done()
 	if err != nil {
 		return err
 	}
@@ -166,14 +152,7 @@ func streamKernel(cmd *cobra.Command, sc *scenario.Scenario, path string, f capt
 	if err := out.Commit(); err != nil {
 		return err
 	}
-	if nbad > 0 {
-		more := ""
-		if nbad > len(bad) {
-			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
-		}
-		return mismatch("%s: %s%s", sc.Path, strings.Join(bad, "; "), more)
-	}
-	return nil
+	return tally.err()
 }
 
 // compareOpts are the kernel options of a run compared with the model:
@@ -208,7 +187,7 @@ Exit status 0 when they agree, 1 on any difference.`,
   sudo udpbuild diff --view wire examples/gso.yaml`,
 		Args: exactArgs(1, "a scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := builder.ParseView(view)
+			v, err := report.ParseView(view)
 			if err != nil {
 				return invalid("--view: %v", err)
 			}
@@ -218,12 +197,12 @@ Exit status 0 when they agree, 1 on any difference.`,
 			}
 			var krep, mrep *report.Report
 			var note string
-			if v == builder.Wire {
+			if v == report.Wire {
 				krep, mrep, note, err = wireReports(cmd, sc, seed)
 			} else {
 				krep, err = runKernel(cmd, sc, compareOpts())
 				if err == nil {
-					mrep, note, err = compare.ModelFor(sc, krep, builder.Options{View: builder.Tap, Seed: seed, Step: stepStop(cmd.Context())})
+					mrep, note, err = builder.RunAgainst(sc, krep, builder.Options{View: report.Tap, Seed: seed, Context: cmd.Context()})
 				}
 			}
 			if err := stopped(cmd.Context()); err != nil {
@@ -270,13 +249,13 @@ Exit status 0 when they agree, 1 on any difference.`,
 }
 
 // wireReports runs the kernel with every offload off and the model's wire
-// view with the scenario's own features (compare.WireModelFor).
+// view with the scenario's own features (builder.RunWireAgainst).
 func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, mrep *report.Report, note string, err error) {
-	krep, err = runKernel(cmd, compare.WithoutOffloads(sc), compareOpts())
+	krep, err = runKernel(cmd, builder.WithoutOffloads(sc), compareOpts())
 	if err != nil {
 		return nil, nil, "", err
 	}
-	mrep, err = compare.WireModelFor(sc, krep, builder.Options{Seed: seed, Step: stepStop(cmd.Context())})
+	mrep, err = builder.RunWireAgainst(sc, krep, builder.Options{Seed: seed, Context: cmd.Context()})
 	if err := stopped(cmd.Context()); err != nil {
 		return nil, nil, "", err
 	}
@@ -284,10 +263,4 @@ func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, 
 		return nil, nil, "", invalid("%s: %v", sc.Path, err)
 	}
 	return krep, mrep, "the kernel ran with every offload off; the model's wire view keeps the scenario's features", nil
-}
-
-// stepStop is a builder.Options.Step that ends a model run once a signal
-// has cancelled ctx.
-func stepStop(ctx context.Context) func(int, report.Step) error {
-	return func(int, report.Step) error { return stopped(ctx) }
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,20 +47,20 @@ func (mf *modelFlags) add(c *cobra.Command) {
 
 // check validates the flags, naming the one at fault; what is the hint for
 // "nothing to write".
-func (mf *modelFlags) check(what string) (builder.View, capture.Format, error) {
-	v, err := builder.ParseView(mf.view)
+func (mf *modelFlags) check(what string) (report.View, capture.Format, error) {
+	v, err := report.ParseView(mf.view)
 	if err != nil {
-		return 0, 0, invalid("--view: %v", err)
+		return "", 0, invalid("--view: %v", err)
 	}
 	f, err := capture.ParseFormat(mf.of.format)
 	if err != nil {
-		return 0, 0, invalid("--format: %v", err)
+		return "", 0, invalid("--format: %v", err)
 	}
 	if mf.of.out == "" && mf.of.report == "" {
-		return 0, 0, invalid("nothing to write: give %s", what)
+		return "", 0, invalid("nothing to write: give %s", what)
 	}
 	if mf.tsClock < 0 || mf.tsClock >= 86400000 {
-		return 0, 0, invalid("--ts-clock %d: milliseconds since midnight UTC, 0..86399999", mf.tsClock)
+		return "", 0, invalid("--ts-clock %d: milliseconds since midnight UTC, 0..86399999", mf.tsClock)
 	}
 	return v, f, nil
 }
@@ -208,115 +207,162 @@ func writeJSON(ctx context.Context, path string, v any) error {
 	return out.Commit()
 }
 
-// streamRun writes frames as the model produces them and checks expects as
-// steps complete, keeping nothing: memory stays constant however many
-// steps (or repeats) the scenario has. Used when no report is asked for.
-func streamRun(cmd *cobra.Command, sc *scenario.Scenario, opts builder.Options, path string, f capture.Format, check *selfCheck) error {
-	ctx := cmd.Context()
-	out, err := outputs(ctx).Create(path)
-	if err != nil {
-		return err
+// modelSink is where a model run's frames go, as the device hands them
+// over in pieces: to the capture (pcap records laid out from the pieces,
+// nothing joined), to the self-check, and with --report to the frames'
+// records. Nothing is kept per frame unless the report asks for it, so a
+// run without --report holds constant memory however many steps (or
+// repeats) the scenario has.
+type modelSink struct {
+	sc      *scenario.Scenario
+	w       *capture.Writer // nil: no capture asked for
+	ng      bool            // pcapng: each frame's provenance as a comment
+	check   *selfCheck      // nil: --no-verify
+	keep    bool            // --report: keep every frame's record
+	records []report.Frame
+}
+
+// Datagram starts the self-check of a new datagram.
+func (s *modelSink) Datagram(d *builder.Datagram) error {
+	if s.check != nil {
+		s.check.datagram(d.Payload)
 	}
-	defer out.Abort()
-	w, err := capture.NewWriter(out.Writer(), f)
-	if err != nil {
-		return err
-	}
-	total := len(sc.Steps) * max(sc.Repeat, 1)
-	bar := newProgress(cmd.ErrOrStderr(), total, "steps")
-	var bad []string
-	nbad := 0
-	opts.Explain = f == capture.PCAPNG // comments need the explanation
-	opts.Frame = func(fr report.Frame) error {
-		c := ""
-		if f == capture.PCAPNG {
-			c = frameComment(fr, sc)
+	return nil
+}
+
+// Frame writes the frame, checks it and keeps its record.
+func (s *modelSink) Frame(fi *builder.FrameInfo, head, data []byte) error {
+	comment := ""
+	if s.keep || (s.w != nil && s.ng) {
+		rec := fi.Record(len(head) + len(data))
+		rec.Why = fi.Why()
+		if s.keep {
+			s.records = append(s.records, rec)
 		}
-		return w.WriteFrame(fr.Data, c)
+		if s.ng {
+			comment = frameComment(rec, s.sc)
+		}
 	}
-	if check != nil {
-		check.hook(&opts)
-	}
-	opts.Step = func(n int, r report.Step) error {
-		if err := stopped(ctx); err != nil {
+	if s.w != nil {
+		if err := s.w.WriteFrameV(head, data, comment); err != nil {
 			return err
 		}
-		if msg := builder.CheckStep(sc, n, r); msg != "" {
-			nbad++
-			if len(bad) < 5 {
-				bad = append(bad, msg)
-			}
-		}
-		if n%4096 == 0 {
-			bar.update(n)
-		}
-		return nil
 	}
-	_, err = builder.Run(sc, opts)
-	bar.done()
+	if s.check != nil {
+		s.check.frame(fi, head, data)
+	}
+	return nil
+}
+
+// runModel runs sc through the model and writes what mf asks for, frames
+// streamed to the capture as the model hands them over. Unless
+// --no-verify, every frame is verified with gopacket as it passes, a
+// datagram at a time. Without --report, expects are checked as steps
+// complete and nothing is kept. A signal stops the run between steps, with
+// nothing written.
+func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report.View, f capture.Format) error {
+	ctx := cmd.Context()
+	of := mf.of
+	sink := &modelSink{sc: sc, ng: f == capture.PCAPNG, keep: of.report != ""}
+	if !mf.noVerify {
+		sink.check = newSelfCheck(v, sc.Link.MTU)
+	}
+	var out *capture.Output
+	if of.out != "" {
+		var err error
+		if out, err = outputs(ctx).Create(of.out); err != nil {
+			return err
+		}
+		defer out.Abort()
+		if sink.w, err = capture.NewWriter(out.Writer(), f); err != nil {
+			return err
+		}
+	}
+	opts := builder.Options{View: v, Seed: mf.seed, Clock: func() uint32 { return uint32(mf.tsClock) }, Frames: sink, Context: ctx}
+	var tally *expectTally
+	if of.report == "" {
+		tally = newExpectTally(cmd, sc, 4096)
+		opts.Steps = tally.step
+	}
+	rep, err := builder.Run(sc, opts)
+	tally.done()
 	if err := stopped(ctx); err != nil {
 		return err
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", sc.Path, err)
 	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("output %s: %w", path, err)
-	}
-	if err := out.Commit(); err != nil {
-		return err
-	}
-	if check != nil {
-		if err := check.err(); err != nil {
+	if out != nil {
+		if err := sink.w.Flush(); err != nil {
+			return fmt.Errorf("output %s: %w", of.out, err)
+		}
+		if err := out.Commit(); err != nil {
 			return err
 		}
 	}
-	if nbad > 0 {
-		more := ""
-		if nbad > len(bad) {
-			more = fmt.Sprintf(" (and %d more)", nbad-len(bad))
+	if of.report != "" {
+		rep.Frames = sink.records
+		if err := writeJSON(ctx, of.report, rep); err != nil {
+			return err
 		}
-		return mismatch("%s: %s%s", sc.Path, strings.Join(bad, "; "), more)
+		bad := sc.CheckExpect(rep)
+		tally = &expectTally{sc: sc, bad: bad, n: len(bad)}
+	}
+	if sink.check != nil {
+		if err := sink.check.err(); err != nil {
+			return err
+		}
+	}
+	return tally.err()
+}
+
+// expectTally checks each step's result against its expect as the steps
+// complete, keeping a count and the first few messages, and draws the
+// progress bar (every steps at the most) of a run that keeps nothing else.
+type expectTally struct {
+	sc    *scenario.Scenario
+	bar   *progress
+	every int
+	bad   []string
+	n     int
+}
+
+// maxShownExpects is how many failed expects a message names.
+const maxShownExpects = 5
+
+func newExpectTally(cmd *cobra.Command, sc *scenario.Scenario, every int) *expectTally {
+	return &expectTally{sc: sc, every: every, bar: newProgress(cmd.ErrOrStderr(), len(sc.Steps)*max(sc.Repeat, 1), "steps")}
+}
+
+// step is the run's step callback.
+func (t *expectTally) step(n int, r report.Step) error {
+	if msg := t.sc.CheckStep(n, r); msg != "" {
+		t.n++
+		if len(t.bad) < maxShownExpects {
+			t.bad = append(t.bad, msg)
+		}
+	}
+	if n%t.every == 0 {
+		t.bar.update(n)
 	}
 	return nil
 }
 
-// runModel runs sc through the model and writes what mf asks for. Unless
-// --no-verify, every frame is verified with gopacket first.
-func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v builder.View, f capture.Format) error {
-	of := mf.of
-	opts := builder.Options{View: v, Seed: mf.seed, Clock: func() uint32 { return uint32(mf.tsClock) }}
-	var check *selfCheck
-	if !mf.noVerify {
-		check = newSelfCheck(v, sc.Link.MTU)
+// done clears the progress bar.
+func (t *expectTally) done() {
+	if t != nil {
+		t.bar.done()
 	}
-	if of.report == "" {
-		return streamRun(cmd, sc, opts, of.out, f, check)
+}
+
+// err is nil when every expect held, else the mismatch naming them.
+func (t *expectTally) err() error {
+	if t == nil || t.n == 0 {
+		return nil
 	}
-	var payloads [][]byte
-	if check != nil {
-		opts.Datagram = func(p []byte) { payloads = append(payloads, slices.Clone(p)) }
+	more := ""
+	if t.n > len(t.bad) {
+		more = fmt.Sprintf(" (and %d more)", t.n-len(t.bad))
 	}
-	ctx := cmd.Context()
-	opts.Step = stepStop(ctx)
-	rep, err := builder.Run(sc, opts)
-	if err := stopped(ctx); err != nil {
-		return err
-	}
-	if err != nil {
-		return invalid("%s: %v", sc.Path, err)
-	}
-	if err := writeOutputs(ctx, of, f, rep, sc); err != nil {
-		return err
-	}
-	if check != nil {
-		check.checkAll(rep.Frames, payloads)
-		if err := check.err(); err != nil {
-			return err
-		}
-	}
-	if bad := builder.CheckExpect(sc, rep); len(bad) > 0 {
-		return mismatch("%s: %s", sc.Path, strings.Join(bad, "; "))
-	}
-	return nil
+	return mismatch("%s: %s%s", t.sc.Path, strings.Join(t.bad, "; "), more)
 }

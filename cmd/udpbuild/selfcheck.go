@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/udpbuild/udpbuild/builder"
@@ -10,57 +9,62 @@ import (
 	"github.com/udpbuild/udpbuild/verify"
 )
 
-// selfCheck verifies the model's own output with gopacket (verify.Frames),
-// one datagram at a time so that a streaming run stays in bounded memory:
-// every frame decodes, headers agree with each other, fragments and GSO
-// segments reassemble, checksums hold and the payload is the one the model
-// recorded for the datagram.
+// selfCheck verifies the model's own output with gopacket (verify.Frames)
+// one datagram at a time, as the frames are written: every frame decodes,
+// headers agree with each other, fragments and GSO segments reassemble,
+// checksums hold and the payload is the one the model built the datagram
+// from. A datagram's frames are checked together, so they are copied as
+// they pass into one buffer reused from datagram to datagram; nothing is
+// cloned or kept per frame, and a long run stays in bounded memory.
 type selfCheck struct {
-	view     string
-	mtu      int
-	frames   []report.Frame
-	payload  []byte
-	first    int // run-wide index of frames[0]
-	next     int // run-wide index of the next frame
+	view report.View
+	mtu  int
+	// The current datagram: its run-wide number, its payload and frames
+	// (their bytes in arena; a slice handed out stays valid when an
+	// append moves arena, whose old array nothing writes to).
+	dgram   int
+	payload []byte
+	frames  []report.Frame
+	arena   []byte
+	first   int // run-wide index of frames[0]
+	next    int // run-wide index of the next frame
+
 	problems []verify.Problem
 	total    int
 }
 
 const maxShownProblems = 5
 
-func newSelfCheck(v builder.View, mtu int) *selfCheck {
-	return &selfCheck{view: v.String(), mtu: mtu}
+func newSelfCheck(v report.View, mtu int) *selfCheck {
+	return &selfCheck{view: v, mtu: mtu, dgram: -1}
 }
 
-// hook installs the checker on a run's options, chaining existing hooks.
-func (c *selfCheck) hook(o *builder.Options) {
-	prevFrame := o.Frame
-	o.Datagram = func(p []byte) {
-		c.flush()
-		c.payload = append(c.payload[:0], p...)
-	}
-	if prevFrame != nil {
-		o.Frame = func(f report.Frame) error {
-			c.add(f)
-			return prevFrame(f)
-		}
-	}
+// datagram checks the datagram before and starts the next, whose UDP
+// payload is p.
+func (c *selfCheck) datagram(p []byte) {
+	c.flush()
+	c.dgram++
+	c.arena = append(c.arena[:0], p...)
+	c.payload = c.arena[:len(p):len(p)]
 }
 
-// add takes a copy of one frame of the current datagram.
-func (c *selfCheck) add(f report.Frame) {
-	f.Data = slices.Clone(f.Data)
+// frame takes a copy of one frame of the current datagram, numbered as
+// datagram 0 for verify.Frames.
+func (c *selfCheck) frame(fi *builder.FrameInfo, head, data []byte) {
+	f := fi.Record(len(head) + len(data))
+	start := len(c.arena)
+	c.arena = append(append(c.arena, head...), data...)
+	f.Data = c.arena[start:len(c.arena):len(c.arena)]
+	f.Datagram = 0
 	c.frames = append(c.frames, f)
 	c.next++
 }
 
-// flush verifies the current datagram's frames.
+// flush verifies the current datagram's frames, naming frames and the
+// datagram by their numbers in the run.
 func (c *selfCheck) flush() {
 	if len(c.frames) == 0 {
 		return
-	}
-	for i := range c.frames {
-		c.frames[i].Datagram = 0
 	}
 	for _, p := range verify.Frames(c.frames, c.view, c.mtu, [][]byte{c.payload}) {
 		c.total++
@@ -68,21 +72,14 @@ func (c *selfCheck) flush() {
 			if p.Frame >= 0 {
 				p.Frame += c.first
 			}
+			if p.Datagram == 0 {
+				p.Datagram = c.dgram
+			}
 			c.problems = append(c.problems, p)
 		}
 	}
 	c.frames = c.frames[:0]
 	c.first = c.next
-}
-
-// checkAll verifies a finished, collected report.
-func (c *selfCheck) checkAll(frames []report.Frame, payloads [][]byte) {
-	for _, p := range verify.Frames(frames, c.view, c.mtu, payloads) {
-		c.total++
-		if len(c.problems) < maxShownProblems {
-			c.problems = append(c.problems, p)
-		}
-	}
 }
 
 // err is nil when every frame verified.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/capture"
+	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -66,7 +66,7 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 			if cmd.Flags().Changed("tos") && (sf.tos < 0 || sf.tos > 255) {
 				return invalid("--tos %d: 0..255", sf.tos)
 			}
-			var v builder.View
+			var v report.View
 			var f capture.Format
 			if !sf.dump {
 				var err error

@@ -175,19 +175,7 @@ func TestCommandsStopOnSignal(t *testing.T) {
 // ourNamespaces lists the network namespaces this process created and
 // left behind (other processes' udpb-PID-... namespaces are not ours).
 func ourNamespaces(t *testing.T) []string {
-	t.Helper()
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatalf("ip netns list: %v", err)
-	}
-	var ours []string
-	prefix := fmt.Sprintf("udpb-%d-", os.Getpid())
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, prefix) {
-			ours = append(ours, strings.Fields(line)[0])
-		}
-	}
-	return ours
+	return testenv.Namespaces(t, fmt.Sprintf("udpb-%d-", os.Getpid()))
 }
 
 // TestKernelCommandsStopOnSignal: kernel, diff and fuzz --kernel stop

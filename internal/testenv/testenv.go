@@ -9,6 +9,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -52,4 +53,22 @@ func miss(tb testing.TB, why string) {
 		tb.Fatalf("%s; CI must run this test (.ci/run installs what it needs)", why)
 	}
 	tb.Skip(why)
+}
+
+// Namespaces lists the network namespaces whose names start with prefix
+// (a test passes its own process's prefix, so that the namespaces of other
+// processes, which may be running tests of their own, are never counted).
+func Namespaces(tb testing.TB, prefix string) []string {
+	tb.Helper()
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		tb.Fatalf("ip netns list: %v", err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			names = append(names, strings.Fields(line)[0])
+		}
+	}
+	return names
 }

@@ -1,25 +1,29 @@
-package compare
+package builder
 
 import (
 	"fmt"
 	"slices"
 
-	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
-// ModelFor runs the model for comparison with a kernel report of the same
-// scenario. A veth cannot offer every feature a scenario may name (it has
-// no NETIF_F_IP_CSUM); when the kernel's device ended up with other
+// This file holds the model runs that are compared with a run of the real
+// kernel (package kernel): the same scenario, on the device the kernel
+// really had. Package compare then lines the two reports up; it knows
+// nothing of the model.
+
+// RunAgainst runs the model for comparison with kernel, a kernel report of
+// the same scenario. A veth cannot offer every feature a scenario may name
+// (it has no NETIF_F_IP_CSUM); when the kernel's device ended up with other
 // features than the model's fix-up gives, the model runs with the kernel's
 // features, so that the frames are compared on equal terms, and note says
 // so. A fix-up the model gets wrong still shows: the model's own feature
 // list is kept in the report it returns.
-func ModelFor(sc *scenario.Scenario, kernel *report.Report, o builder.Options) (*report.Report, string, error) {
-	want, _ := builder.FixFeatures(sc.Link.Features)
-	if sameStrings(want.Names(), kernel.Features.Enabled) {
-		rep, err := builder.Run(sc, o)
+func RunAgainst(sc *scenario.Scenario, kernel *report.Report, o Options) (*report.Report, string, error) {
+	want, _ := FixFeatures(sc.Link.Features)
+	if report.SameSet(want.Names(), kernel.Features.Enabled) {
+		rep, err := Run(sc, o)
 		return rep, "", err
 	}
 	veth := *sc
@@ -27,7 +31,7 @@ func ModelFor(sc *scenario.Scenario, kernel *report.Report, o builder.Options) (
 	for _, f := range kernel.Features.Enabled {
 		veth.Link.Features = append(veth.Link.Features, scenario.Feature(f))
 	}
-	rep, err := builder.Run(&veth, o)
+	rep, err := Run(&veth, o)
 	if err != nil {
 		return nil, "", err
 	}
@@ -54,8 +58,8 @@ func excusedByVeth(sc *scenario.Scenario, kernel *report.Report) bool {
 			without = append(without, f)
 		}
 	}
-	want, _ := builder.FixFeatures(without)
-	return sameStrings(want.Names(), kernel.Features.Enabled)
+	want, _ := FixFeatures(without)
+	return report.SameSet(want.Names(), kernel.Features.Enabled)
 }
 
 // WithoutOffloads is sc with no NIC features: run through the kernel, its
@@ -67,13 +71,13 @@ func WithoutOffloads(sc *scenario.Scenario) *scenario.Scenario {
 	return &c
 }
 
-// WireModelFor runs the model's wire view of sc, with the scenario's own
+// RunWireAgainst runs the model's wire view of sc, with the scenario's own
 // features, for comparison with kernel, a run of WithoutOffloads(sc).
 // Offloads change who computes the bytes, not the bytes, so the two must
 // agree; the feature lists differ on purpose and are not compared.
-func WireModelFor(sc *scenario.Scenario, kernel *report.Report, o builder.Options) (*report.Report, error) {
-	o.View = builder.Wire
-	rep, err := builder.Run(sc, o)
+func RunWireAgainst(sc *scenario.Scenario, kernel *report.Report, o Options) (*report.Report, error) {
+	o.View = report.Wire
+	rep, err := Run(sc, o)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,159 @@
+package scenario
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file is the one table of what a scenario may name, and what each
+// name takes: the socket options and their ranges, the control messages,
+// the msg_flags. The loader reads files by it and Marshal writes them by
+// it, so the two cannot disagree.
+
+// argKind is the kind of value a socket option or control message takes.
+type argKind uint8
+
+const (
+	argInt   argKind = iota // an integer in lo..hi
+	argMode                 // an IP_MTU_DISCOVER mode: a name, or lo..hi
+	argBytes                // hex bytes, at most hi of them
+)
+
+// MaxOptionBytes is the most IP option bytes a scenario may hand the
+// kernel (IP_OPTIONS, IP_RETOPTS): beyond the 40 an IPv4 header holds, so
+// that the kernel's own refusal (or truncation) can be tested.
+const MaxOptionBytes = 64
+
+// optSpec is what one socket option takes. Ranges admit every value the
+// kernel can be handed and answers with an errno (IP_TTL 0 is EINVAL from
+// the kernel, and is a legitimate test); values no program could pass are
+// file errors.
+type optSpec struct {
+	name   OptName
+	kind   argKind
+	lo, hi int64
+}
+
+// optSpecs lists the socket options in the order messages name them.
+var optSpecs = [...]optSpec{
+	{OptUDPCork, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPTOS, argInt, 0, 255},
+	{OptIPTTL, argInt, -1, 255},
+	{OptIPOptions, argBytes, 0, MaxOptionBytes},
+	{OptIPMTUDiscover, argMode, int64(PMTUDont), int64(PMTUOmit)},
+	{OptSONoCheck, argInt, math.MinInt32, math.MaxInt32},
+	{OptUDPSegment, argInt, 0, 65535},
+	{OptUDPLiteSendCov, argInt, 0, 65535},
+	{OptUDPLiteRecvCov, argInt, 0, 65535},
+}
+
+// optSpecOf finds the option named n; optNames lists them all, for
+// messages.
+func optSpecOf(n OptName) (optSpec, bool) {
+	return find(optSpecs[:], func(s optSpec) OptName { return s.name }, n)
+}
+
+func optNames() string { return joined(optSpecs[:], func(s optSpec) OptName { return s.name }) }
+
+// cmsgSpec is what one control message takes: an integer in lo..hi sent
+// as a C object of size bytes (cType names it), or option bytes.
+type cmsgSpec struct {
+	typ    CmsgType
+	kind   argKind
+	lo, hi int64
+	size   int
+	cType  string
+	// noun names the value in a range message ("a TTL"); a message whose
+	// value is read as a whole C int first and then held to lo..hi has one.
+	noun string
+}
+
+// cmsgSpecs lists the control messages in the order messages name them.
+// IP_TOS is also sent in a 1-byte form ([value, u8]).
+var cmsgSpecs = [...]cmsgSpec{
+	{CmsgUDPSegment, argInt, 0, 65535, 2, "a u16", ""},
+	{CmsgIPTTL, argInt, -1, 255, 4, "an int", "a TTL"},
+	{CmsgIPTOS, argInt, 0, 255, 4, "an int", ""},
+	{CmsgIPOptions, argBytes, 0, MaxOptionBytes, 0, "", ""},
+}
+
+// cmsgSpecOf finds the control message of type t; cmsgNames lists them
+// all, for messages.
+func cmsgSpecOf(t CmsgType) (cmsgSpec, bool) {
+	return find(cmsgSpecs[:], func(s cmsgSpec) CmsgType { return s.typ }, t)
+}
+
+func cmsgNames() string { return joined(cmsgSpecs[:], func(s cmsgSpec) CmsgType { return s.typ }) }
+
+// MsgProbe is MSG_PROBE (0x10) of <linux/socket.h>: "do not send, only
+// probe the path". x/sys/unix does not export it.
+const MsgProbe = 0x10
+
+// msgFlag is one msg_flags bit a send may name.
+type msgFlag struct {
+	name string
+	bit  int
+}
+
+// msgFlags are the msg_flags a send may name, in the order messages name
+// them.
+var msgFlags = [...]msgFlag{
+	{"MSG_MORE", unix.MSG_MORE},
+	{"MSG_PROBE", MsgProbe},
+	{"MSG_OOB", unix.MSG_OOB},
+	{"MSG_CONFIRM", unix.MSG_CONFIRM},
+	{"MSG_DONTWAIT", unix.MSG_DONTWAIT},
+	{"MSG_DONTROUTE", unix.MSG_DONTROUTE},
+}
+
+// flagsByBit is msgFlags, lowest bit first: the order FlagNames renders.
+var flagsByBit = func() [len(msgFlags)]msgFlag {
+	fs := msgFlags
+	slices.SortFunc(fs[:], func(a, b msgFlag) int { return cmp.Compare(a.bit, b.bit) })
+	return fs
+}()
+
+// flagBit is the bit of the flag named name; flagList lists them all, for
+// messages.
+func flagBit(name string) (int, bool) {
+	f, ok := find(msgFlags[:], func(f msgFlag) string { return f.name }, name)
+	return f.bit, ok
+}
+
+func flagList() string { return joined(msgFlags[:], func(f msgFlag) string { return f.name }) }
+
+// FlagNames renders a msg_flags bitmask with the spec's names, lowest bit
+// first; bits no name covers are left out.
+func FlagNames(flags int) []string {
+	var out []string
+	for _, f := range flagsByBit {
+		if flags&f.bit != 0 {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// find returns the entry of table whose key is k.
+func find[E any, K comparable](table []E, key func(E) K, k K) (E, bool) {
+	for _, e := range table {
+		if key(e) == k {
+			return e, true
+		}
+	}
+	var zero E
+	return zero, false
+}
+
+// joined lists the keys of table, for messages ("UDP_CORK, IP_TOS, ...").
+func joined[E any, K ~string](table []E, key func(E) K) string {
+	names := make([]string, len(table))
+	for i, e := range table {
+		names[i] = string(key(e))
+	}
+	return strings.Join(names, ", ")
+}
