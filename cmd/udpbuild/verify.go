@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -60,14 +61,18 @@ drew a diagnostic; 2 when the input is not a capture file at all.`,
 		Args: exactArgs(1, "a capture file (- for standard input)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
 			in := cmd.InOrStdin()
 			if name != "-" {
 				if fi, err := os.Stat(name); err == nil && fi.IsDir() {
 					return invalid("verify %s: is a directory, not a capture file", name)
 				}
-				f, err := os.Open(name)
+				f, err := openInput(ctx, name)
 				if err != nil {
-					return invalid("verify: %v", err)
+					return err
 				}
 				defer f.Close()
 				in = f
@@ -77,10 +82,6 @@ drew a diagnostic; 2 when the input is not a capture file at all.`,
 				sink = verify.NewJSONWriter(cmd.OutOrStdout())
 			} else {
 				sink = verify.NewTextWriter(cmd.OutOrStdout(), quiet)
-			}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
 			}
 			stats, err := verify.Verify(ctx, in, verify.Options{Strict: strict}, sink)
 			var nc *verify.NotCaptureError
@@ -104,4 +105,33 @@ drew a diagnostic; 2 when the input is not a capture file at all.`,
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "leave out delivered datagrams")
 	c.Flags().BoolVar(&strict, "strict", false, "a diagnostic for every frame not judged (TCP, IPv6, ARP, ...)")
 	return c
+}
+
+// openInput opens a capture file. Opening a FIFO waits for a writer, in the
+// kernel, where no signal reaches it; the open runs aside so that a
+// cancelled context (SIGINT, SIGTERM) still ends the command.
+func openInput(ctx context.Context, name string) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(name)
+		done <- opened{f, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			return nil, invalid("verify: %v", o.err)
+		}
+		return o.f, nil
+	case <-ctx.Done():
+		go func() { // a writer may still come: do not leak its file
+			if o := <-done; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, fmt.Errorf("verify %s: %w", name, ctx.Err())
+	}
 }
