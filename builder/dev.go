@@ -109,10 +109,10 @@ type Device struct {
 // txBuffers are a Device's scratch buffers.
 type txBuffers struct {
 	saved []byte    // the bytes in-place headers cover (xmitOne)
-	head  []byte    // a frame head with the start of a UDP header
 	hdr   [2][]byte // frame heads updated from frame to frame
 	sizes []int     // slow-path fragment sizes
 	seg   segHeader // the network header GSO segments update
+	out   output    // ip_finish_output's decision for the datagram
 }
 
 // NewDevice builds the device a scenario's link describes, with the
@@ -143,20 +143,22 @@ func (dev *Device) segmentsGSO(d *Datagram) bool {
 	return dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() && total < gsoMaxSize
 }
 
-// begin tells the sink of the next datagram and readies the provenance
-// every frame of it carries.
+// begin counts the next datagram and tells the sink of it.
 func (dev *Device) begin(d *Datagram) error {
-	dev.fi = FrameInfo{Step: d.Step, Datagram: dev.datagrams, IDSource: d.IDSource, IDWhy: d.IDWhy}
 	dev.datagrams++
 	return dev.Sink.Datagram(d)
 }
 
-// frame readies the device's FrameInfo for the frames of one datagram cut
-// into count frames of kind k, keeping the datagram's provenance, and
-// returns it for the caller to update frame by frame.
-func (dev *Device) frame(k report.Kind, count int) *FrameInfo {
+// frame readies the device's FrameInfo for the frames of datagram d, cut
+// into count frames of kind k, and returns it for the caller to update
+// frame by frame. The fields are set one by one: the whole struct, strings
+// and all, is copied on every send otherwise.
+func (dev *Device) frame(d *Datagram, k report.Kind, count int) *FrameInfo {
 	fi := &dev.fi
-	*fi = FrameInfo{Step: fi.Step, Datagram: fi.Datagram, IDSource: fi.IDSource, IDWhy: fi.IDWhy, Kind: k, Count: count}
+	fi.Step, fi.Datagram, fi.IDSource, fi.IDWhy = d.Step, dev.datagrams-1, d.IDSource, d.IDWhy
+	fi.Kind, fi.Count = k, count
+	fi.Index, fi.Offset, fi.GSOSize, fi.Segs = 0, 0, 0, 0
+	fi.SlowPath, fi.Partial = false, false
 	return fi
 }
 
@@ -171,7 +173,7 @@ func (dev *Device) queueXmit(d *Datagram, path outPath) error {
 	switch path {
 	case pathGSODevice:
 		if tap {
-			fi := dev.frame(report.Super, 1)
+			fi := dev.frame(d, report.Super, 1)
 			fi.Segs, fi.GSOSize, fi.Partial = d.GSOSegs, d.GSOSize, true
 			return dev.xmitOne(d, dev.linkHead(0, d.IP), 0, d.L4Len())
 		}
@@ -182,7 +184,7 @@ func (dev *Device) queueXmit(d *Datagram, path outPath) error {
 	if d.Summed == csumPartial && (!tap || !dev.Features.CanChecksum()) {
 		skbChecksumHelp(d)
 	}
-	fi := dev.frame(report.Datagram, 1)
+	fi := dev.frame(d, report.Datagram, 1)
 	fi.Partial = d.Summed == csumPartial && tap
 	return dev.xmitOne(d, dev.linkHead(0, d.IP), 0, d.L4Len())
 }
@@ -245,10 +247,11 @@ func (dev *Device) xmitOne(d *Datagram, hdrs []byte, off, n int) error {
 		return dev.Sink.Frame(fi, hdrs, d.Payload[off-udpHdrLen:off-udpHdrLen+n])
 	}
 	// The frame starts inside the UDP header (the first fragment, or the
-	// whole datagram): the header joins the head.
+	// whole datagram): the header joins the head, written after it in the
+	// head buffer's spare room (linkHead leaves headroom bytes of it,
+	// enough for any header), which no later frame reads.
 	hdrEnd := min(off+n, udpHdrLen)
-	h := append(append(dev.bufs.head[:0], hdrs...), d.UDP[off:hdrEnd]...)
-	dev.bufs.head = h
+	h := append(hdrs, d.UDP[off:hdrEnd]...)
 	return dev.Sink.Frame(fi, h, d.Payload[:off+n-hdrEnd])
 }
 

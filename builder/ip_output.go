@@ -475,30 +475,34 @@ type output struct {
 //     and ignore_df is not, and otherwise cuts as ip_do_fragment plans;
 //   - otherwise the datagram goes whole.
 //
-// Fragment plans are built in dev's buffer for them.
-func ipFinishOutput(d *Datagram, dev *Device) output {
+// The outcome lives in dev's scratch space (it is the device's next
+// transmission), and a fragment plan in dev's buffer for it: deciding
+// copies nothing and allocates nothing.
+func ipFinishOutput(d *Datagram, dev *Device) *output {
+	out := &dev.bufs.out
+	out.path = pathWhole
 	switch {
 	case d.GSOSize > 0:
+		out.path = pathGSOSoftware
 		if dev.segmentsGSO(d) {
-			return output{path: pathGSODevice}
+			out.path = pathGSODevice
 		}
-		return output{path: pathGSOSoftware}
 	case d.Len() > dev.MTU:
-		ip := header.IPv4(d.IP)
-		if ip.FragWord()&header.IPv4DF != 0 && !d.IgnoreDF {
-			return output{path: pathTooBig}
+		if header.IPv4(d.IP).FragWord()&header.IPv4DF != 0 && !d.IgnoreDF {
+			out.path = pathTooBig
+			break
 		}
-		plan := frag.Make(d.SkbData, d.L4Len(), dev.MTU-len(d.IP), dev.bufs.sizes)
-		if !plan.Fast {
-			dev.bufs.sizes = plan.Sizes // keep a grown buffer
+		out.path = pathFragment
+		out.frags = frag.Make(d.SkbData, d.L4Len(), dev.MTU-len(d.IP), dev.bufs.sizes)
+		if !out.frags.Fast {
+			dev.bufs.sizes = out.frags.Sizes // keep a grown buffer
 		}
-		return output{path: pathFragment, frags: plan}
 	}
-	return output{path: pathWhole}
+	return out
 }
 
 // why explains the outcome for d on dev, in the kernel's terms.
-func (o output) why(d *Datagram, dev *Device) string {
+func (o *output) why(d *Datagram, dev *Device) string {
 	switch o.path {
 	case pathGSODevice:
 		why := "skb_is_gso and the device has NETIF_F_GSO_UDP_L4: it goes down whole"
@@ -524,7 +528,7 @@ func (o output) why(d *Datagram, dev *Device) string {
 // goes to ip_do_fragment, everything else to the device whole
 // (dev_queue_xmit, where validate_xmit_skb does what is left: software
 // GSO, the checksum). The device's sink hears of the datagram first.
-func ipOutput(dev *Device, d *Datagram, out output) error {
+func ipOutput(dev *Device, d *Datagram, out *output) error {
 	if dev.Sink == nil {
 		return nil // nothing watches the link
 	}
@@ -559,7 +563,7 @@ func ipDoFragment(dev *Device, d *Datagram, plan frag.Plan) error {
 	// each fragment; the rest of each header's sum is taken once.
 	sums := [2]uint64{ips[0].SumExcept(), ips[1].SumExcept()}
 	id := ips[0].ID()
-	fi := dev.frame(report.Fragment, len(plan.Sizes))
+	fi := dev.frame(d, report.Fragment, len(plan.Sizes))
 	fi.SlowPath = !plan.Fast
 	off := 0
 	for i, n := range plan.Sizes {

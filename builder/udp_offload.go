@@ -28,7 +28,7 @@ func udpGSOSegment(dev *Device, d *Datagram, partial bool) error {
 	seg := &dev.bufs.seg
 	*seg = newSegHeader(head[header.EthernetLen : header.EthernetLen+len(d.IP)])
 	uh := header.UDP(head[header.EthernetLen+len(d.IP):])
-	fi := dev.frame(report.Segment, n)
+	fi := dev.frame(d, report.Segment, n)
 	fi.GSOSize, fi.Partial = d.GSOSize, partial
 	for i := 0; i < n; i++ {
 		off := i * d.GSOSize
