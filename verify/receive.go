@@ -196,6 +196,13 @@ func (v *Verifier) udp(vd *Verdict, data []byte, full int, notes string, frames 
 	case o.notCaptured:
 		vd.Reason = appendNote(vd.Reason, o.reason)
 	default:
+		// A fragment the capture cut did not matter (a zero checksum
+		// needs no payload): the datagram is delivered, and the cut is a
+		// note, not a reason, which only drops and non-verdicts carry.
+		if vd.Reason != "" {
+			notes = appendNote(notes, vd.Reason)
+			vd.Reason = ""
+		}
 		vd.Delivered = true
 	}
 	var t tunnel
