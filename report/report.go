@@ -119,7 +119,7 @@ type Frame struct {
 // IDSource names the rule that chose a datagram's IP ID.
 type IDSource string
 
-// The rules of ip_select_ident_segs.
+// The rules of ip_select_ident_segs (IPv4) and ipv6_select_ident (IPv6).
 const (
 	// IDInetID is a connected socket's own counter (inet_id).
 	IDInetID IDSource = "inet_id"
@@ -127,6 +127,10 @@ const (
 	IDIdents IDSource = "ip_idents"
 	// IDZero is the ID 0 of a DF packet that may not be fragmented.
 	IDZero IDSource = "zero"
+	// IDRandom is an IPv6 fragment header's identification, drawn at
+	// random per datagram by ipv6_select_ident (get_random_u32_above(0)):
+	// the same in every fragment of a datagram, compared as a pattern.
+	IDRandom IDSource = "random"
 )
 
 // View is which picture of a run's output the frames show.
