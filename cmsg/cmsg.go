@@ -29,6 +29,7 @@ const (
 	SolSocket = 1  // SOL_SOCKET (asm-generic/socket.h)
 	SolIP     = 0  // SOL_IP
 	SolUDP    = 17 // SOL_UDP
+	SolIPv6   = 41 // SOL_IPV6
 )
 
 // Types the model understands (uapi linux/in.h, linux/udp.h,
@@ -41,6 +42,18 @@ const (
 	IPPktInfo  = 8   // IP_PKTINFO
 	IPProtocol = 52  // IP_PROTOCOL (raw sockets use it; UDP ignores it)
 	UDPSegment = 103 // UDP_SEGMENT
+
+	// IPv6 (uapi linux/in6.h, linux/ipv6.h): the types
+	// ip6_datagram_send_ctl reads.
+	IPv6FlowInfo     = 11 // IPV6_FLOWINFO
+	IPv6PktInfo      = 50 // IPV6_PKTINFO
+	IPv6HopLimit     = 52 // IPV6_HOPLIMIT
+	IPv6HopOpts      = 54 // IPV6_HOPOPTS
+	IPv6RthdrDstOpts = 55 // IPV6_RTHDRDSTOPTS
+	IPv6Rthdr        = 57 // IPV6_RTHDR
+	IPv6DstOpts      = 59 // IPV6_DSTOPTS
+	IPv6DontFrag     = 62 // IPV6_DONTFRAG
+	IPv6TClass       = 67 // IPV6_TCLASS
 
 	SCMRights         = 1  // SCM_RIGHTS
 	SCMCredentials    = 2  // SCM_CREDENTIALS
@@ -128,20 +141,29 @@ func Marshal(msgs []Msg) []byte {
 // (64-bit Linux layout), byte-identical to what a C program using
 // CMSG_SPACE/CMSG_LEN would pass:
 //
-//	UDP_SEGMENT -> SOL_UDP(17)/UDP_SEGMENT(103), u16
-//	IP_TTL      -> SOL_IP(0)/IP_TTL(2), int
-//	IP_TOS      -> SOL_IP(0)/IP_TOS(1), int, or one byte when Size == 1
-//	IP_OPTIONS  -> SOL_IP(0)/IP_RETOPTS(7), Bytes as given
+//	UDP_SEGMENT       -> SOL_UDP(17)/UDP_SEGMENT(103), u16
+//	IP_TTL            -> SOL_IP(0)/IP_TTL(2), int
+//	IP_TOS            -> SOL_IP(0)/IP_TOS(1), int, or one byte when Size == 1
+//	IP_OPTIONS        -> SOL_IP(0)/IP_RETOPTS(7), Bytes as given
+//	IPV6_TCLASS       -> SOL_IPV6(41)/IPV6_TCLASS(67), int
+//	IPV6_HOPLIMIT     -> SOL_IPV6(41)/IPV6_HOPLIMIT(52), int
+//	IPV6_DONTFRAG     -> SOL_IPV6(41)/IPV6_DONTFRAG(62), int
+//	IPV6_FLOWINFO     -> SOL_IPV6(41)/IPV6_FLOWINFO(11), __be32 (network order)
+//	IPV6_PKTINFO      -> SOL_IPV6(41)/IPV6_PKTINFO(50), struct in6_pktinfo:
+//	                     Addr, then ifindex (an int in host order)
+//	IPV6_HOPOPTS, IPV6_DSTOPTS, IPV6_RTHDRDSTOPTS, IPV6_RTHDR
+//	                  -> SOL_IPV6(41)/54, 59, 55, 57, Bytes as given
 //
+// ifindex is the link's interface index, which IPV6_PKTINFO carries.
 // Size, when 1..8, overrides the payload width of the integer messages (the
 // value is written as a two's-complement integer of that many bytes in host
 // order), so a scenario can provoke the kernel's length checks; otherwise the
 // width is the one above. A message of an unknown Type is skipped: the
 // scenario loader rejects those.
-func Build(msgs []scenario.Cmsg) []byte {
+func Build(msgs []scenario.Cmsg, ifindex int) []byte {
 	out := make([]Msg, 0, len(msgs))
 	for _, c := range msgs {
-		if m, ok := FromScenario(c); ok {
+		if m, ok := FromScenario(c, ifindex); ok {
 			out = append(out, m)
 		}
 	}
@@ -150,7 +172,7 @@ func Build(msgs []scenario.Cmsg) []byte {
 
 // FromScenario converts one scenario control message to its kernel form (see
 // Build). ok is false for an unknown Type.
-func FromScenario(c scenario.Cmsg) (m Msg, ok bool) {
+func FromScenario(c scenario.Cmsg, ifindex int) (m Msg, ok bool) {
 	width := func(def int) int {
 		if c.Size >= 1 && c.Size <= 8 {
 			return c.Size
@@ -166,6 +188,27 @@ func FromScenario(c scenario.Cmsg) (m Msg, ok bool) {
 		return Msg{Level: SolIP, Type: IPTOS, Data: putInt(c.Int, width(4))}, true
 	case scenario.CmsgIPOptions:
 		return Msg{Level: SolIP, Type: IPRetOpts, Data: append([]byte{}, c.Bytes...)}, true
+	case scenario.CmsgIPv6TClass:
+		return Msg{Level: SolIPv6, Type: IPv6TClass, Data: putInt(c.Int, width(4))}, true
+	case scenario.CmsgIPv6HopLimit:
+		return Msg{Level: SolIPv6, Type: IPv6HopLimit, Data: putInt(c.Int, width(4))}, true
+	case scenario.CmsgIPv6DontFrag:
+		return Msg{Level: SolIPv6, Type: IPv6DontFrag, Data: putInt(c.Int, width(4))}, true
+	case scenario.CmsgIPv6FlowInfo:
+		// ip6_datagram_send_ctl reads a __be32: the label in network order.
+		return Msg{Level: SolIPv6, Type: IPv6FlowInfo, Data: binary.BigEndian.AppendUint32(nil, uint32(c.Int))}, true
+	case scenario.CmsgIPv6PktInfo:
+		a := c.Addr.As16()
+		d := append(a[:], putInt(ifindex, 4)...)
+		return Msg{Level: SolIPv6, Type: IPv6PktInfo, Data: d}, true
+	case scenario.CmsgIPv6HopOpts:
+		return Msg{Level: SolIPv6, Type: IPv6HopOpts, Data: append([]byte{}, c.Bytes...)}, true
+	case scenario.CmsgIPv6DstOpts:
+		return Msg{Level: SolIPv6, Type: IPv6DstOpts, Data: append([]byte{}, c.Bytes...)}, true
+	case scenario.CmsgIPv6RthdrDstOpts:
+		return Msg{Level: SolIPv6, Type: IPv6RthdrDstOpts, Data: append([]byte{}, c.Bytes...)}, true
+	case scenario.CmsgIPv6Rthdr:
+		return Msg{Level: SolIPv6, Type: IPv6Rthdr, Data: append([]byte{}, c.Bytes...)}, true
 	}
 	return Msg{}, false
 }

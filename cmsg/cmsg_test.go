@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -72,6 +73,25 @@ func TestBuildGolden(t *testing.T) {
 		{"IP_OPTIONS 12 bytes", []scenario.Cmsg{{Type: scenario.CmsgIPOptions, Bytes: []byte{0x07, 0x0b, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0}}},
 			"1c00000000000000 | 00000000 | 07000000 | 070b0400 00000000 00000000 00000000"},
 		{"unknown type skipped", []scenario.Cmsg{{Type: "IP_PKTINFO", Int: 1}}, ""},
+		{"IPV6_TCLASS -1", []scenario.Cmsg{{Type: scenario.CmsgIPv6TClass, Int: -1, Size: 4}},
+			"1400000000000000 | 29000000 | 43000000 | ffffffff 00000000"},
+		{"IPV6_HOPLIMIT 2", []scenario.Cmsg{{Type: scenario.CmsgIPv6HopLimit, Int: 2, Size: 4}},
+			"1400000000000000 | 29000000 | 34000000 | 02000000 00000000"},
+		{"IPV6_DONTFRAG 1", []scenario.Cmsg{{Type: scenario.CmsgIPv6DontFrag, Int: 1, Size: 4}},
+			"1400000000000000 | 29000000 | 3e000000 | 01000000 00000000"},
+		{"IPV6_FLOWINFO is a __be32", []scenario.Cmsg{{Type: scenario.CmsgIPv6FlowInfo, Int: 0x12345, Size: 4}},
+			"1400000000000000 | 29000000 | 0b000000 | 00012345 00000000"},
+		{"IPV6_PKTINFO: address, then the link's ifindex", []scenario.Cmsg{{Type: scenario.CmsgIPv6PktInfo, Addr: netip.MustParseAddr("fd00::1"), Size: 20}},
+			"2400000000000000 | 29000000 | 32000000 | fd000000 00000000 00000000 00000001 07000000 00000000"},
+		{"IPV6_HOPOPTS", []scenario.Cmsg{{Type: scenario.CmsgIPv6HopOpts, Bytes: []byte{17, 0, 1, 4, 0, 0, 0, 0}}},
+			"1800000000000000 | 29000000 | 36000000 | 11000104 00000000"},
+		{"IPV6_DSTOPTS, RTHDRDSTOPTS, RTHDR", []scenario.Cmsg{
+			{Type: scenario.CmsgIPv6DstOpts, Bytes: []byte{1}},
+			{Type: scenario.CmsgIPv6RthdrDstOpts, Bytes: []byte{2}},
+			{Type: scenario.CmsgIPv6Rthdr, Bytes: []byte{3}},
+		}, "1100000000000000 | 29000000 | 3b000000 | 01 00000000000000" +
+			"1100000000000000 | 29000000 | 37000000 | 02 00000000000000" +
+			"1100000000000000 | 29000000 | 39000000 | 03 00000000000000"},
 		{"sequence", []scenario.Cmsg{
 			{Type: scenario.CmsgUDPSegment, Int: 500, Size: 2},
 			{Type: scenario.CmsgIPTOS, Int: 0x03, Size: 1},
@@ -83,7 +103,7 @@ func TestBuildGolden(t *testing.T) {
 			"1100000000000000 | 00000000 | 07000000 | 01 00000000000000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Build(tc.in)
+			got := Build(tc.in, 7)
 			want := unhex(t, tc.want)
 			if !bytes.Equal(got, want) {
 				t.Fatalf("Build =\n%x\nwant\n%x", got, want)

@@ -31,7 +31,7 @@ func fuzzSeeds() [][]byte {
 			{Type: scenario.CmsgIPTTL, Int: 3, Size: 4},
 			{Type: scenario.CmsgIPTOS, Int: 0xb8, Size: 1},
 			{Type: scenario.CmsgIPOptions, Bytes: []byte{0x94, 4, 0, 0}},
-		}),
+		}, 0),
 		Marshal([]Msg{{SolSocket, SOMark, []byte{1, 0, 0, 0}}, {SolIP, IPPktInfo, make([]byte, 12)}}),
 		Marshal([]Msg{{SolIP, IPTTL, []byte{0, 1, 0, 0}}, {SolUDP, UDPSegment, []byte{1, 2, 3, 4}}}),
 		append(hdr(17, SolIP, IPTOS), 0x20),
@@ -102,12 +102,12 @@ func FuzzCmsg(f *testing.F) {
 				want = append(want, m)
 			}
 		}
-		rebuilt, err := Parse(Build(sc))
+		rebuilt, err := Parse(Build(sc, 0))
 		if err != nil {
 			t.Fatalf("Parse(Build): %v", err)
 		}
 		if len(want) > 0 && !reflect.DeepEqual(rebuilt, want) {
-			t.Fatalf("Parse(Build(scenario)) = %v, want %v", rebuilt, want)
+			t.Fatalf("Parse(Build(scenario, 0)) = %v, want %v", rebuilt, want)
 		}
 	})
 }
@@ -184,13 +184,13 @@ func FuzzBuild(f *testing.F) {
 		space := 0
 		for i, r := range raw {
 			in[i] = scenario.Cmsg{Type: kinds[int(r.Kind)%len(kinds)], Int: int(r.Int), Size: int(r.Size % 10), Bytes: r.Bytes}
-			m, ok := FromScenario(in[i])
+			m, ok := FromScenario(in[i], 0)
 			if !ok {
 				t.Fatalf("FromScenario refused %+v", in[i])
 			}
 			space += Space(len(m.Data))
 		}
-		buf := Build(in)
+		buf := Build(in, 0)
 		if len(buf) != space {
 			t.Fatalf("len(Build) = %d, want %d", len(buf), space)
 		}
@@ -202,7 +202,7 @@ func FuzzBuild(f *testing.F) {
 			t.Fatalf("Parse found %d messages, want %d", len(got), len(in))
 		}
 		for i, c := range in {
-			want, _ := FromScenario(c)
+			want, _ := FromScenario(c, 0)
 			if got[i].Level != want.Level || got[i].Type != want.Type || !bytes.Equal(got[i].Data, want.Data) {
 				t.Fatalf("message %d = %+v, want %+v", i, got[i], want)
 			}

@@ -67,7 +67,7 @@ func TestBuildMatchesUnix(t *testing.T) {
 		{Type: scenario.CmsgIPOptions, Bytes: []byte{1, 1, 1, 0x94, 4, 0, 0}},
 		{Type: scenario.CmsgIPOptions, Bytes: []byte{}},
 	}
-	buf := Build(in)
+	buf := Build(in, 0)
 	theirs, err := unix.ParseSocketControlMessage(buf)
 	if err != nil {
 		t.Fatalf("unix.ParseSocketControlMessage: %v", err)
@@ -84,7 +84,7 @@ func TestBuildMatchesUnix(t *testing.T) {
 		if int32(h.Level) != ours[i].Level || int32(h.Type) != ours[i].Type || !bytes.Equal(theirs[i].Data, ours[i].Data) {
 			t.Errorf("message %d: unix %d/%d %x, Parse %d/%d %x", i, h.Level, h.Type, theirs[i].Data, ours[i].Level, ours[i].Type, ours[i].Data)
 		}
-		want, _ := FromScenario(in[i])
+		want, _ := FromScenario(in[i], 0)
 		if !bytes.Equal(ours[i].Data, want.Data) || int(h.Len) != unix.CmsgLen(len(want.Data)) {
 			t.Errorf("message %d: cmsg_len %d data %x, want CMSG_LEN %d data %x", i, h.Len, ours[i].Data, unix.CmsgLen(len(want.Data)), want.Data)
 		}

@@ -91,6 +91,14 @@ func checkRoot(euid int) error {
 // in Features.Dropped, as the kernel decides), the socket and the steps by
 // the same system calls a program would make, repeat by making them again.
 func Check(sc *scenario.Scenario, opts Options) error {
+	if sc.Socket.IPv6() {
+		return fmt.Errorf("kernel: socket.src %s: %w: IPv6 sockets are not run yet", sc.Socket.Src, ErrUnsupported)
+	}
+	for i, st := range sc.Steps {
+		if st.Send != nil && st.Send.To.Addr().Is6() {
+			return fmt.Errorf("kernel: steps[%d].send.to %s: %w: IPv6 destinations are not run yet", i, st.Send.To, ErrUnsupported)
+		}
+	}
 	if sc.Socket.InetID != nil && !opts.AnyInetID {
 		return fmt.Errorf("kernel: socket.inet_id: %w: connect() draws a real socket's inet_id at random "+
 			"(__ip4_datagram_connect) and no call sets it; remove the key, or compare IDs by their rule with udpbuild diff", ErrUnsupported)

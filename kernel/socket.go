@@ -160,7 +160,7 @@ func (s *udpSocket) send(snd *scenario.Send, oob []byte, to *unix.SockaddrInet4)
 func buildCmsgs(cms []scenario.Cmsg) ([]byte, error) {
 	msgs := make([]cmsg.Msg, 0, len(cms))
 	for _, c := range cms {
-		m, ok := cmsg.FromScenario(c)
+		m, ok := cmsg.FromScenario(c, 0)
 		if !ok {
 			return nil, fmt.Errorf("kernel: unknown control message %q", c.Type)
 		}

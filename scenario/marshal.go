@@ -132,8 +132,8 @@ func (w *yamlWriter) socket(so Socket) error {
 	if so.Proto != UDP && so.Proto != UDPLite {
 		return fmt.Errorf("unknown proto %q", so.Proto)
 	}
-	if !so.Src.IsValid() || !so.Src.Addr().Is4() || so.Src.Port() == 0 {
-		return fmt.Errorf("src %v is not an IPv4 address with a nonzero port", so.Src)
+	if !so.Src.IsValid() || so.Src.Port() == 0 || so.Src.Addr().Zone() != "" {
+		return fmt.Errorf("src %v is not an address with a nonzero port", so.Src)
 	}
 	pm, err := pmtuName(so.PMTUDisc)
 	if err != nil {
@@ -148,10 +148,18 @@ func (w *yamlWriter) socket(so Socket) error {
 			return fmt.Errorf("connect: true needs a dst")
 		}
 		w.line(1, "dst: none")
-	case !so.Dst.Addr().Is4():
-		return fmt.Errorf("dst %v is not IPv4", so.Dst)
+	case so.Dst.Addr().Is6() && !so.IPv6():
+		return fmt.Errorf("dst %v is IPv6 but the socket is IPv4", so.Dst)
+	case so.Dst.Addr().Zone() != "":
+		return fmt.Errorf("dst %v has a scope id", so.Dst)
 	default:
 		w.line(1, "dst: %q", so.Dst.String())
+	}
+	if so.Flowinfo != 0 {
+		if !so.IPv6() || !so.Dst.Addr().Is6() {
+			return fmt.Errorf("flowinfo needs an IPv6 socket and an IPv6 dst")
+		}
+		w.line(1, "flowinfo: %#x", so.Flowinfo)
 	}
 	w.line(1, "connect: %t", so.Connect)
 	w.line(1, "pmtudisc: %s", pm)
@@ -257,10 +265,16 @@ func (w *yamlWriter) step(st Step, sends *int) error {
 		}
 	}
 	if s.To.IsValid() {
-		if !s.To.Addr().Is4() {
-			return fmt.Errorf("to %v is not IPv4", s.To)
+		if s.To.Addr().Zone() != "" {
+			return fmt.Errorf("to %v has a scope id", s.To)
 		}
 		w.line(3, "to: %q", s.To.String())
+	}
+	if s.Flowinfo != 0 {
+		if !s.To.Addr().Is6() {
+			return fmt.Errorf("flowinfo %#x needs an IPv6 to", s.Flowinfo)
+		}
+		w.line(3, "flowinfo: %#x", s.Flowinfo)
 	}
 	if s.Expect != nil {
 		switch {
@@ -290,6 +304,11 @@ func cmsgValue(c Cmsg) (string, error) {
 			return "", fmt.Errorf("%s: %d bytes; at most %d", c.Type, len(c.Bytes), spec.hi)
 		}
 		return strconv.Quote(hex.EncodeToString(c.Bytes)), nil
+	case spec.kind == argAddr:
+		if !c.Addr.Is6() || c.Addr.Zone() != "" || c.Size != spec.size {
+			return "", fmt.Errorf("%s is %s, not %v (size %d)", c.Type, spec.cType, c.Addr, c.Size)
+		}
+		return strconv.Quote(c.Addr.String()), nil
 	case c.Type == CmsgIPTOS:
 		if int64(c.Int) < spec.lo || int64(c.Int) > spec.hi {
 			return "", fmt.Errorf("%s %d is out of range %d..%d", c.Type, c.Int, spec.lo, spec.hi)

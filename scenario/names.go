@@ -21,12 +21,18 @@ const (
 	argInt   argKind = iota // an integer in lo..hi
 	argMode                 // an IP_MTU_DISCOVER mode: a name, or lo..hi
 	argBytes                // hex bytes, at most hi of them
+	argAddr                 // an IPv6 (or v4-mapped) address
 )
 
 // MaxOptionBytes is the most IP option bytes a scenario may hand the
 // kernel (IP_OPTIONS, IP_RETOPTS): beyond the 40 an IPv4 header holds, so
 // that the kernel's own refusal (or truncation) can be tested.
 const MaxOptionBytes = 64
+
+// MaxExtHdrBytes is the most bytes an IPv6 extension header option or
+// control message may hold: (hdrlen 255 + 1) * 8, the largest length an
+// extension header's own length field can say.
+const MaxExtHdrBytes = 2048
 
 // optSpec is what one socket option takes. Ranges admit every value the
 // kernel can be handed and answers with an errno (IP_TTL 0 is EINVAL from
@@ -49,6 +55,20 @@ var optSpecs = [...]optSpec{
 	{OptUDPSegment, argInt, 0, 65535},
 	{OptUDPLiteSendCov, argInt, 0, 65535},
 	{OptUDPLiteRecvCov, argInt, 0, 65535},
+	{OptIPv6MTUDiscover, argMode, int64(PMTUDont), int64(PMTUOmit)},
+	{OptIPv6TClass, argInt, -1, 255},
+	{OptIPv6UnicastHops, argInt, -1, 255},
+	{OptIPv6DontFrag, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6MTU, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6FlowinfoSend, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6AutoFlowlabel, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6V6Only, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6HopOpts, argBytes, 0, MaxExtHdrBytes},
+	{OptIPv6DstOpts, argBytes, 0, MaxExtHdrBytes},
+	{OptIPv6RthdrDstOpts, argBytes, 0, MaxExtHdrBytes},
+	{OptIPv6Rthdr, argBytes, 0, MaxExtHdrBytes},
+	{OptUDPNoCheck6TX, argInt, math.MinInt32, math.MaxInt32},
+	{OptUDPNoCheck6RX, argInt, math.MinInt32, math.MaxInt32},
 }
 
 // optSpecOf finds the option named n; optNames lists them all, for
@@ -79,6 +99,15 @@ var cmsgSpecs = [...]cmsgSpec{
 	{CmsgIPTTL, argInt, -1, 255, 4, "an int", "a TTL"},
 	{CmsgIPTOS, argInt, 0, 255, 4, "an int", ""},
 	{CmsgIPOptions, argBytes, 0, MaxOptionBytes, 0, "", ""},
+	{CmsgIPv6TClass, argInt, -1, 255, 4, "an int", "a traffic class"},
+	{CmsgIPv6HopLimit, argInt, -1, 255, 4, "an int", "a hop limit"},
+	{CmsgIPv6DontFrag, argInt, math.MinInt32, math.MaxInt32, 4, "an int", ""},
+	{CmsgIPv6FlowInfo, argInt, 0, math.MaxUint32, 4, "a __be32", ""},
+	{CmsgIPv6PktInfo, argAddr, 0, 0, 20, "a struct in6_pktinfo", ""},
+	{CmsgIPv6HopOpts, argBytes, 0, MaxExtHdrBytes, 0, "", ""},
+	{CmsgIPv6DstOpts, argBytes, 0, MaxExtHdrBytes, 0, "", ""},
+	{CmsgIPv6RthdrDstOpts, argBytes, 0, MaxExtHdrBytes, 0, "", ""},
+	{CmsgIPv6Rthdr, argBytes, 0, MaxExtHdrBytes, 0, "", ""},
 }
 
 // cmsgSpecOf finds the control message of type t; cmsgNames lists them

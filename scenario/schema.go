@@ -112,6 +112,7 @@ func (l *loader) socket(n node) error {
 		return err
 	}
 	so := &l.sc.Socket
+	var srcNode, dstNode, flowNode *node
 	for _, e := range ents {
 		switch e.key {
 		case "proto":
@@ -125,14 +126,16 @@ func (l *loader) socket(n node) error {
 				}
 			}
 		case "src":
+			srcNode = &e.val
 			so.Src, err = l.addrPort(e.val)
 			if err == nil && so.Src.Port() == 0 {
 				err = l.errf(e.val, "source port 0 would let the kernel pick a random port; name one")
 			}
 			if err == nil {
-				err = l.checkUnicast(e.val, so.Src.Addr(), "src")
+				err = l.checkSource(e.val, so.Src.Addr())
 			}
 		case "dst":
+			dstNode = &e.val
 			// "none" is an extension: a socket with no default
 			// destination, so that an unconnected send without msg_name
 			// meets EDESTADDRREQ.
@@ -144,6 +147,11 @@ func (l *loader) socket(n node) error {
 					err = l.checkUnicast(e.val, so.Dst.Addr(), "dst")
 				}
 			}
+		case "flowinfo":
+			flowNode = &e.val
+			var v int64
+			v, err = l.integer(e.val, 0, math.MaxUint32)
+			so.Flowinfo = uint32(v)
 		case "connect":
 			so.Connect, err = l.boolean(e.val)
 		case "pmtudisc":
@@ -157,11 +165,25 @@ func (l *loader) socket(n node) error {
 		case "setsockopt":
 			so.Setsockopt, err = l.optList(e.val)
 		default:
-			err = l.unknown(e, "proto, src, dst, connect, pmtudisc, inet_id, setsockopt")
+			err = l.unknown(e, "proto, src, dst, flowinfo, connect, pmtudisc, inet_id, setsockopt")
 		}
 		if err != nil {
 			return err
 		}
+	}
+	// The family follows src; a file that names only an IPv6 dst gets the
+	// IPv6 defaults for src, and an IPv6 src the IPv6 default dst.
+	switch {
+	case srcNode == nil && dstNode != nil && so.Dst.Addr().Is6() && !so.Dst.Addr().Is4In6():
+		so.Src = DefaultSrc6
+	case srcNode != nil && dstNode == nil && so.IPv6():
+		so.Dst = DefaultDst6
+	}
+	if dstNode != nil && !so.IPv6() && so.Dst.Addr().Is6() {
+		return l.errf(*dstNode, "dst %s is IPv6 but the socket is IPv4 (src %s); write src as \"[addr]:port\" for an IPv6 socket", so.Dst.Addr(), so.Src)
+	}
+	if flowNode != nil && (!so.IPv6() || !so.Dst.Addr().Is6()) {
+		return l.errf(*flowNode, "flowinfo is sin6_flowinfo: it needs an IPv6 socket and an IPv6 dst")
 	}
 	if so.Connect && !so.Dst.IsValid() {
 		return l.errf(n, "connect: true needs a dst")
@@ -169,19 +191,35 @@ func (l *loader) socket(n node) error {
 	return nil
 }
 
+// checkSource refuses a bound address whose socket could not send over the
+// link. Unlike a destination, an IPv6 source may be the wildcard "::": the
+// kernel then picks fd00::1 or 10.0.0.1 (DefaultSrc6, DefaultSrc) by
+// source address selection.
+func (l *loader) checkSource(n node, a netip.Addr) error {
+	if a.Is6() && a.IsUnspecified() {
+		return nil
+	}
+	return l.checkUnicast(n, a, "src")
+}
+
 // checkUnicast refuses addresses whose packets would not leave over the
 // link: the kernel routes them to loopback or treats them as broadcast or
 // multicast, none of which udpbuild models.
 func (l *loader) checkUnicast(n node, a netip.Addr, what string) error {
+	u := a.Unmap()
 	switch {
-	case a.IsUnspecified():
+	case a.Is6() && a.IsUnspecified():
+		return l.errf(n, "%s %s: udpv6_sendmsg sends to :: as to ::1, which Linux delivers locally", what, a)
+	case u.IsUnspecified():
 		return l.errf(n, "%s %s: 0.0.0.0 is not a destination udpbuild models (Linux delivers it locally)", what, a)
-	case a.IsLoopback():
+	case u.IsLoopback():
 		return l.errf(n, "%s %s: loopback traffic never reaches the link", what, a)
-	case a.IsMulticast():
+	case u.IsMulticast():
 		return l.errf(n, "%s %s: multicast is not modelled", what, a)
-	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+	case u == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return l.errf(n, "%s %s: broadcast is not modelled", what, a)
+	case u.IsLinkLocalUnicast():
+		return l.errf(n, "%s %s: a link-local address needs a scope id, which udpbuild does not model; use a ULA such as fd00::2", what, a)
 	}
 	return nil
 }
@@ -311,7 +349,7 @@ func (l *loader) send(n node) (*Send, error) {
 	}
 	s := &Send{Index: l.sends}
 	l.sends++
-	haveLen, havePayload := false, false
+	haveLen, havePayload, haveFlow := false, false, false
 	for _, e := range ents {
 		switch e.key {
 		case "len":
@@ -332,10 +370,14 @@ func (l *loader) send(n node) (*Send, error) {
 			if err == nil {
 				err = l.checkUnicast(e.val, s.To.Addr(), "to")
 			}
+		case "flowinfo":
+			var v int64
+			v, err = l.integer(e.val, 0, math.MaxUint32)
+			s.Flowinfo, haveFlow = uint32(v), true
 		case "expect":
 			s.Expect, err = l.expect(e.val)
 		default:
-			err = l.unknown(e, "len, payload, flags, cmsg, to, expect")
+			err = l.unknown(e, "len, payload, flags, cmsg, to, flowinfo, expect")
 		}
 		if err != nil {
 			return nil, err
@@ -343,6 +385,9 @@ func (l *loader) send(n node) (*Send, error) {
 	}
 	if haveLen && havePayload {
 		return nil, l.errf(n, "give len or payload, not both")
+	}
+	if haveFlow {
+		l.flowSends = append(l.flowSends, flowSend{s, n})
 	}
 	if s.Payload == nil {
 		s.Payload = []byte{}
@@ -414,6 +459,9 @@ func (l *loader) cmsg(e entry) (Cmsg, error) {
 		if c.Bytes == nil {
 			c.Bytes = []byte{}
 		}
+	case spec.kind == argAddr:
+		c.Addr, err = l.addr6(e.val)
+		c.Size = spec.size
 	case c.Type == CmsgIPTOS:
 		c.Int, c.Size, err = l.tosCmsg(e.val, spec)
 	case spec.noun != "":
@@ -485,16 +533,40 @@ func (l *loader) expect(n node) (*Expect, error) {
 }
 
 // crossCheck validates what depends on more than one key: a destination
-// equal to the source would be delivered locally, never reaching the link.
+// that is one of the sender's own addresses would be delivered locally,
+// never reaching the link.
 func (l *loader) crossCheck() error {
 	so := l.sc.Socket
-	if so.Dst.IsValid() && so.Dst.Addr() == so.Src.Addr() {
-		return &Error{File: l.file, Path: "socket.dst", Msg: fmt.Sprintf("dst %s is the source address: Linux delivers it locally, not over the link", so.Dst.Addr())}
+	// sin6_flowinfo travels in msg_name: a send that gives flowinfo but
+	// names no destination sends to the socket's dst, by name.
+	for _, f := range l.flowSends {
+		if !f.s.To.IsValid() {
+			f.s.To = so.Dst
+		}
+		switch to := f.s.To; {
+		case !to.IsValid():
+			return l.errf(f.n, "flowinfo travels in msg_name (sin6_flowinfo): give a to, or a socket dst")
+		case !to.Addr().Is6():
+			return l.errf(f.n, "flowinfo is sin6_flowinfo, but %s is sent as a sockaddr_in; write the destination as \"[::ffff:%s]:%d\"", to.Addr(), to.Addr(), to.Port())
+		}
+	}
+	if so.Dst.IsValid() && so.isLocal(so.Dst.Addr()) {
+		return &Error{File: l.file, Path: "socket.dst", Msg: fmt.Sprintf("dst %s is the sender's own address: Linux delivers it locally, not over the link", so.Dst.Addr())}
 	}
 	for i, st := range l.sc.Steps {
-		if st.Send != nil && st.Send.To.IsValid() && st.Send.To.Addr() == so.Src.Addr() {
-			return &Error{File: l.file, Line: st.Line, Path: fmt.Sprintf("steps[%d].send.to", i), Msg: fmt.Sprintf("%s is the source address: Linux delivers it locally, not over the link", st.Send.To.Addr())}
+		if st.Send != nil && st.Send.To.IsValid() && so.isLocal(st.Send.To.Addr()) {
+			return &Error{File: l.file, Line: st.Line, Path: fmt.Sprintf("steps[%d].send.to", i), Msg: fmt.Sprintf("%s is the sender's own address: Linux delivers it locally, not over the link", st.Send.To.Addr())}
 		}
 	}
 	return nil
+}
+
+// isLocal reports whether a is an address of the sender: its bound
+// address, or for a wildcard-bound IPv6 socket, the link's defaults.
+func (so Socket) isLocal(a netip.Addr) bool {
+	src := so.Src.Addr()
+	if src.Is6() && src.IsUnspecified() {
+		return a.Unmap() == DefaultSrc.Addr() || a == DefaultSrc6.Addr()
+	}
+	return a.Unmap() == src.Unmap()
 }

@@ -105,7 +105,9 @@ func (p PMTUDisc) String() string {
 // Socket is the socket's set-up before the first step.
 type Socket struct {
 	Proto Proto
-	Src   netip.AddrPort
+	// Src is the bound address. An IPv6 address (including "::" and a
+	// v4-mapped "::ffff:a.b.c.d") makes an AF_INET6 socket; see IPv6.
+	Src netip.AddrPort
 	// Dst is the destination of sends that name none, and of connect().
 	Dst     netip.AddrPort
 	Connect bool
@@ -113,9 +115,17 @@ type Socket struct {
 	PMTUDisc PMTUDisc
 	// InetID, when set, is the first IP ID of a connected socket's counter.
 	InetID *uint16
+	// Flowinfo is sin6_flowinfo of Dst (an IPv6 socket's connect and the
+	// msg_name of sends that name no destination of their own): the flow
+	// label and traffic class bits as the program writes them.
+	Flowinfo uint32
 	// Setsockopt is applied in order before the first step.
 	Setsockopt []Opt
 }
+
+// IPv6 reports whether the socket is AF_INET6: its source is an IPv6
+// address (the wildcard "::" and v4-mapped addresses included).
+func (s Socket) IPv6() bool { return s.Src.Addr().Is6() }
 
 // OptName names a socket option a scenario can set.
 type OptName string
@@ -132,6 +142,22 @@ const (
 	OptSONoCheck      OptName = "SO_NO_CHECK"        // SOL_SOCKET
 	OptUDPLiteSendCov OptName = "UDPLITE_SEND_CSCOV" // SOL_UDPLITE
 	OptUDPLiteRecvCov OptName = "UDPLITE_RECV_CSCOV" // SOL_UDPLITE
+
+	// IPv6 sockets (SOL_IPV6 unless said otherwise).
+	OptIPv6MTUDiscover   OptName = "IPV6_MTU_DISCOVER"
+	OptIPv6TClass        OptName = "IPV6_TCLASS"
+	OptIPv6UnicastHops   OptName = "IPV6_UNICAST_HOPS"
+	OptIPv6DontFrag      OptName = "IPV6_DONTFRAG"
+	OptIPv6MTU           OptName = "IPV6_MTU"
+	OptIPv6FlowinfoSend  OptName = "IPV6_FLOWINFO_SEND"
+	OptIPv6AutoFlowlabel OptName = "IPV6_AUTOFLOWLABEL"
+	OptIPv6V6Only        OptName = "IPV6_V6ONLY"
+	OptIPv6HopOpts       OptName = "IPV6_HOPOPTS"
+	OptIPv6DstOpts       OptName = "IPV6_DSTOPTS"
+	OptIPv6RthdrDstOpts  OptName = "IPV6_RTHDRDSTOPTS"
+	OptIPv6Rthdr         OptName = "IPV6_RTHDR"
+	OptUDPNoCheck6TX     OptName = "UDP_NO_CHECK6_TX" // SOL_UDP
+	OptUDPNoCheck6RX     OptName = "UDP_NO_CHECK6_RX" // SOL_UDP
 )
 
 // Opt is one setsockopt call.
@@ -168,8 +194,12 @@ type Send struct {
 	Flags int
 	// Cmsg are the control messages, in order.
 	Cmsg []Cmsg
-	// To, when valid, is msg_name.
+	// To, when valid, is msg_name: a sockaddr_in for an IPv4 address, a
+	// sockaddr_in6 for an IPv6 one (v4-mapped included).
 	To netip.AddrPort
+	// Flowinfo is the sin6_flowinfo of an IPv6 msg_name. The loader sets
+	// To to the socket's Dst when a send gives flowinfo but no to.
+	Flowinfo uint32
 	// Expect, when non-nil, is what the step must return.
 	Expect *Expect
 	// Index is the k of "the k-th send step" (the pattern payload's seed).
@@ -185,6 +215,17 @@ const (
 	CmsgIPTTL      CmsgType = "IP_TTL"      // SOL_IP, int
 	CmsgIPTOS      CmsgType = "IP_TOS"      // SOL_IP, int or u8
 	CmsgIPOptions  CmsgType = "IP_OPTIONS"  // SOL_IP IP_RETOPTS
+
+	// IPv6 (SOL_IPV6), read by ip6_datagram_send_ctl.
+	CmsgIPv6TClass       CmsgType = "IPV6_TCLASS"       // int
+	CmsgIPv6HopLimit     CmsgType = "IPV6_HOPLIMIT"     // int
+	CmsgIPv6DontFrag     CmsgType = "IPV6_DONTFRAG"     // int
+	CmsgIPv6FlowInfo     CmsgType = "IPV6_FLOWINFO"     // __be32
+	CmsgIPv6PktInfo      CmsgType = "IPV6_PKTINFO"      // struct in6_pktinfo
+	CmsgIPv6HopOpts      CmsgType = "IPV6_HOPOPTS"      // the header's bytes
+	CmsgIPv6DstOpts      CmsgType = "IPV6_DSTOPTS"      // the header's bytes
+	CmsgIPv6RthdrDstOpts CmsgType = "IPV6_RTHDRDSTOPTS" // the header's bytes
+	CmsgIPv6Rthdr        CmsgType = "IPV6_RTHDR"        // the header's bytes
 )
 
 // Cmsg is one control message.
@@ -195,8 +236,10 @@ type Cmsg struct {
 	// Size is the payload size in bytes: 2 for UDP_SEGMENT, 4 for IP_TTL and
 	// the int form of IP_TOS, 1 for the u8 form of IP_TOS.
 	Size int
-	// Bytes is the IP_OPTIONS payload.
+	// Bytes is the IP_OPTIONS payload, or an IPv6 extension header's.
 	Bytes []byte
+	// Addr is IPV6_PKTINFO's ipi6_addr (its ipi6_ifindex is the link's).
+	Addr netip.Addr
 }
 
 // Expect is the expected result of a send.

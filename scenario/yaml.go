@@ -83,6 +83,14 @@ type loader struct {
 	opts  Options
 	sc    *Scenario
 	sends int
+	// flowSends are the sends that gave flowinfo, with their nodes: their
+	// msg_name is settled once the socket's dst is known (crossCheck).
+	flowSends []flowSend
+}
+
+type flowSend struct {
+	s *Send
+	n node
 }
 
 // node is a YAML node with the key path that led to it.
@@ -326,12 +334,26 @@ func (l *loader) addrPort(n node) (netip.AddrPort, error) {
 	}
 	ap, perr := netip.ParseAddrPort(s)
 	if perr != nil {
-		return netip.AddrPort{}, l.errf(n, "%q is not an IPv4 address:port (like 10.0.0.2:9000)", s)
+		return netip.AddrPort{}, l.errf(n, "%q is not an address:port (like 10.0.0.2:9000 or \"[fd00::2]:9000\")", s)
 	}
-	if !ap.Addr().Is4() {
-		return netip.AddrPort{}, l.errf(n, "%q: udpbuild models IPv4 only", s)
+	if ap.Addr().Zone() != "" {
+		return netip.AddrPort{}, l.errf(n, "%q: scope ids (%%zone) are not modelled", s)
 	}
 	return ap, nil
+}
+
+// addr6 reads an IPv6 address (IPV6_PKTINFO's ipi6_addr); a v4-mapped one
+// is IPv6 too, and "::" asks the kernel to choose.
+func (l *loader) addr6(n node) (netip.Addr, error) {
+	s, err := l.str(n)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	a, perr := netip.ParseAddr(s)
+	if perr != nil || !a.Is6() || a.Zone() != "" {
+		return netip.Addr{}, l.errf(n, "%q is not an IPv6 address (like fd00::1 or ::ffff:10.0.0.1)", s)
+	}
+	return a, nil
 }
 
 func (l *loader) mac(n node) (net.HardwareAddr, error) {

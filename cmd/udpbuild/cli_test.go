@@ -49,7 +49,7 @@ func TestBadScenarios(t *testing.T) {
 		{"bad mac", "link: {src_mac: \"02:00:00\"}\n", []string{"link.src_mac", "not an Ethernet MAC"}},
 		{"bad address", "socket: {dst: 10.0.0.300:9000}\n", []string{"socket.dst", "not an IPv4 address:port"}},
 		{"no port", "socket: {dst: 10.0.0.2}\n", []string{"socket.dst"}},
-		{"ipv6", "socket: {dst: \"[::1]:9000\"}\n", []string{"IPv4 only"}},
+		{"ipv6 loopback", "socket: {dst: \"[::1]:9000\"}\n", []string{"loopback traffic never reaches the link"}},
 		{"port 70000", "socket: {src: 10.0.0.1:70000}\n", []string{"socket.src"}},
 		{"src port 0", "socket: {src: 10.0.0.1:0}\n", []string{"source port 0"}},
 		{"loopback dst", "socket: {dst: 127.0.0.1:9000}\n", []string{"loopback"}},
