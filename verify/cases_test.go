@@ -427,14 +427,15 @@ var judgeCases = []judgeCase{
 		want: []want{{code: CodeIPTruncated, len: 100, frames: []int{1}}},
 	},
 	{
-		name: "frames that are not UDP over IPv4",
+		name: "frames that are not UDP",
 		build: func(t testing.TB, w wire, id, dport uint16) [][]byte {
 			tcp := w.frame(t, ipOpt{id: id, proto: layers.IPProtocolTCP}, pattern(40, 35))
 			v6 := w.frame(t, ipOpt{id: id}, w.udp(t, sport, dport, nil))
 			binary.BigEndian.PutUint16(v6[12:], uint16(layers.EthernetTypeIPv6))
 			return [][]byte{tcp, {}, v6, pattern(10, 36)}
 		},
-		// TCP and IPv6 are counted, not diagnosed.
-		diags: []string{"Frame", "Ethernet"},
+		// TCP is counted, not diagnosed; an IPv4 packet under the IPv6
+		// EtherType is a version ip6_rcv_core drops.
+		diags: []string{"Frame", "IPv6.Version", "Ethernet"},
 	},
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"sort"
 
 	"github.com/gopacket/gopacket"
@@ -332,7 +333,7 @@ func (c *frameChecker) udp(sf *sentFrame, trans []byte) ([]byte, bool) {
 		c.add(sf.idx, d, "IPv4.Protocol", fmt.Sprintf("%d, want UDP (17) or UDP-Lite (136)", proto))
 		return nil, false
 	}
-	o := udpRcv(src, dst, proto, trans, len(trans))
+	o := udpRcv(netip.AddrFrom4(src), netip.AddrFrom4(dst), proto, trans, len(trans), false)
 	if o.code != "" {
 		c.add(sf.idx, d, o.field, o.reason)
 		return nil, false

@@ -49,8 +49,9 @@ type Verdict struct {
 	// Proto is 17 (UDP) or 136 (UDP-Lite); 4 (IP-in-IP) or 47 (GRE)
 	// for a tunnel packet dropped before its contents were reached.
 	Proto uint8 `json:"proto"`
-	// ID is the IPv4 identification.
-	ID uint16 `json:"id"`
+	// ID is the IPv4 identification, or the IPv6 fragment header's
+	// (0 for an IPv6 datagram that had none).
+	ID uint32 `json:"id"`
 	// Len is the UDP payload length: what a socket would receive when
 	// delivered (after the trim to the UDP length), otherwise what the
 	// captured UDP header says (UDP: its length field less 8;
