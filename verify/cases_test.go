@@ -15,6 +15,9 @@ type want struct {
 	checksum  string
 	len       int
 	frames    []int
+	// proto, when set, is the verdict's protocol (IPv6 tables: by
+	// default UDP or UDP-Lite).
+	proto uint8
 }
 
 // judgeCase is a capture built by hand and what Judge must say about it.

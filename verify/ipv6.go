@@ -433,7 +433,7 @@ func (v *Verifier) chain6(r *rx6, next uint8, off int) {
 		}
 		switch next {
 		case nexthdrHop:
-			v.drop(r.vd, CodeIP6HopByHop, "hop-by-hop header after the first header: no protocol handles next header 0 (ip6_protocol_deliver_rcu)")
+			v.dropAt(r, next, off, CodeIP6HopByHop, "hop-by-hop header after the first header: no protocol handles next header 0 (ip6_protocol_deliver_rcu)")
 			return
 		case nexthdrDest:
 			if !v.need(r, off, 8, "destination options header", "ipv6_destopt_rcv") {
@@ -472,6 +472,13 @@ func (v *Verifier) chain6(r *rx6, next uint8, off int) {
 	}
 }
 
+// dropAt drops the datagram at the header of type next at data[off],
+// naming the ports of the UDP header beyond it when the capture has them.
+func (v *Verifier) dropAt(r *rx6, next uint8, off int, code Code, reason string) {
+	v.udpHint6(r.vd, next, r.data[min(off, len(r.data)):])
+	v.drop(r.vd, code, reason)
+}
+
 // rthdrCheck mirrors ipv6_rthdr_rcv for a host (forwarding off, the
 // default sysctls, no MIP6): "" when the header is stepped over.
 func rthdrCheck(dst netip.Addr, rt []byte) string {
@@ -494,11 +501,11 @@ func rthdrCheck(dst netip.Addr, rt []byte) string {
 func (v *Verifier) fragment6(r *rx6, off int) {
 	vd := r.vd
 	if r.fragmented {
-		v.drop(vd, CodeIP6ExtHeader, "a second fragment header (ipv6_frag_rcv; ICMPv6 parameter problem)")
+		v.dropAt(r, nexthdrFragment, off, CodeIP6ExtHeader, "a second fragment header (ipv6_frag_rcv; ICMPv6 parameter problem)")
 		return
 	}
 	if r.payloadLen == 0 {
-		v.drop(vd, CodeIP6ExtHeader, "fragment header in a jumbogram (ipv6_frag_rcv; ICMPv6 parameter problem)")
+		v.dropAt(r, nexthdrFragment, off, CodeIP6ExtHeader, "fragment header in a jumbogram (ipv6_frag_rcv; ICMPv6 parameter problem)")
 		return
 	}
 	if !v.need(r, off, 8, "fragment header", "ipv6_frag_rcv") {
@@ -609,6 +616,10 @@ func (v *Verifier) fragVerdict6(vd *Verdict, ev *fragEvent) {
 		return
 	}
 	vd.Proto = ev.nexthdr
+	if ev.first == nil && !isExtHeader(ev.nexthdr) && !carriesJudged(ev.nexthdr) {
+		v.skip(&v.stats.NotUDP, "IPv6.NextHeader", fmt.Sprintf("fragments of next header %d (%v), not UDP or UDP-Lite", ev.nexthdr, layers.IPProtocol(ev.nexthdr)))
+		return
+	}
 	if ev.first != nil {
 		// A queue of another protocol's fragments fails unseen, as
 		// IPv4's, whose queues only UDP fragments enter.
