@@ -215,6 +215,9 @@ func (v *Verifier) udp(vd *Verdict, data []byte, full int, notes string, frames 
 		}
 	}
 	vd.Note = notes
+	if vd.Delivered && v.onDeliver != nil {
+		v.onDeliver(vd, o.payload)
+	}
 	v.emit(vd)
 	if t.kind != 0 {
 		v.inner(t, pkt{frames: frames, missing: o.plen - len(o.payload)})

@@ -137,6 +137,10 @@ type Verifier struct {
 	// decodable (at most 65536).
 	unknownLinks map[layers.LinkType]bool
 	dec          decoders
+	// onDeliver, when set (by tests), hears of each delivered UDP or
+	// UDP-Lite datagram with the payload a socket would receive, as far
+	// as the capture kept it.
+	onDeliver func(vd *Verdict, payload []byte)
 }
 
 // NewVerifier returns a Verifier that writes to sink.
