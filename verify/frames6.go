@@ -254,7 +254,7 @@ func tlvStructure(b []byte) string {
 // with (those after the fragment header) to its upper-layer header.
 func (c *frameChecker) upper6(sf *sentFrame, next uint8, b []byte) (uint8, []byte, bool) {
 	upper, at, r := skipExt(next, b)
-	if r != skipUpper {
+	if r != skipUpper || at > len(b) {
 		c.add(sf.idx, sf.f.Datagram, "IPv6.NextHeader", fmt.Sprintf("the reassembled datagram's headers from next header %d do not lead to an upper-layer header", next))
 		return 0, nil, false
 	}

@@ -101,7 +101,9 @@ const (
 // skipExt mirrors ipv6_skip_exthdr over b, which starts with a header of
 // type next: it steps over extension headers to the upper-layer header and
 // returns its type and offset in b. It stops at the fragment header of a
-// fragment that is not the first (nothing after it is a header).
+// fragment that is not the first (nothing after it is a header). As the
+// kernel's, it reads two bytes of each header: the offset of the upper
+// layer may lie beyond b, which callers check.
 func skipExt(next uint8, b []byte) (uint8, int, skipResult) {
 	off := 0
 	for isExtHeader(next) {
