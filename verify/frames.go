@@ -56,6 +56,20 @@ type sentFrame struct {
 // of equal size. After reassembly the UDP length, the checksum (full, zero,
 // or in tap view the CHECKSUM_PARTIAL pseudo-header sum) or UDP-Lite coverage
 // checksum are checked, and the payload is compared with sent.
+//
+// IPv6 frames (frame6, fragments6) are held to the same: payload length
+// against the frame, the extension headers (hop-by-hop first, each within
+// the packet, options well formed) walked by verify and by gopacket's
+// layers, which must agree; fragments with the same nonzero identification
+// (the random rule, report.IDRandom), the unfragmentable part (the fixed
+// header but its payload length, the extension headers before the fragment
+// header) repeated identically, offsets and M as for IPv4, the payload at
+// most 65535; GSO segments each a datagram of its own (no ID); the UDP
+// checksum over the IPv6 pseudo-header, with the final destination of a
+// routing header that has segments left. A zero UDP checksum over IPv6
+// passes: it is what a UDP_NO_CHECK6_TX socket sends, and report.Frame does
+// not say which socket sent a frame (a receiver would drop it unless its
+// socket set UDP_NO_CHECK6_RX; Verify says so).
 func Frames(frames []report.Frame, view report.View, mtu int, sent [][]byte) []Problem {
 	c := &frameChecker{view: view, sent: sent}
 	if view != report.Wire && view != report.Tap {
