@@ -87,6 +87,25 @@ func TestKernelAgrees6(t *testing.T) {
 			}
 		}
 	})
+	// The same cases in VXLAN datagrams over IPv4 to vx42, which has the
+	// address too: the inner frames are received there, after the outer
+	// datagram passed __udp4_lib_rcv.
+	t.Run("vxlan", func(t *testing.T) {
+		run(t, "ip", "-n", r.ns, "-6", "addr", "add", "fd00:9::2/128", "dev", "vx42", "nodad")
+		run(t, "ip", "-n", r.ns, "-6", "neigh", "add", "fd00:9::1", "lladdr", testWire6.srcMAC.String(), "dev", "vx42", "nud", "permanent")
+		inner := r.wire6
+		inner.dstMAC = r.vxlanMAC
+		for i, c := range judgeCases6 {
+			t.Run(c.name, func(t *testing.T) {
+				if c.opt.AllowZeroChecksum6 {
+					r.setNoCheck6RX(t, true)
+					defer r.setNoCheck6RX(t, false)
+				}
+				frames := r.vxlanWrap(t, c.build(t, inner, uint32(0x60000+i*16), kernelPort), uint16(52000+i*16))
+				r.comparePayloads(t, frames, c.opt)
+			})
+		}
+	})
 	// The same cases inside VLAN tags, where the kernel has 802.1Q.
 	t.Run("vlan", func(t *testing.T) {
 		if out, err := exec6(r, "link", "add", "link", "vb", "name", "vb.6", "type", "vlan", "id", "6"); err != nil {
