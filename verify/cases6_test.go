@@ -496,6 +496,64 @@ var judgeCases6 = []judgeCase6{
 		want: []want{{delivered: true, checksum: csumOK, len: 1000, frames: []int{1, 2}}},
 	},
 	{
+		name: "router alert of length 4",
+		build: func(t testing.TB, w wire6, id uint32, dport uint16) [][]byte {
+			return [][]byte{w.frame([]ext6{opts6(nexthdrHop, ip6OptRouterAlert, 4, 0, 0, 0, 0)}, udp6Proto, w.udp(t, sport, dport, pattern(100, 35)))}
+		},
+		want: []want{{code: CodeIP6Options, len: 100}},
+	},
+	{
+		name: "CALIPSO option without a DOI",
+		build: func(t testing.TB, w wire6, id uint32, dport uint16) [][]byte {
+			return [][]byte{w.frame([]ext6{opts6(nexthdrHop, ip6OptCALIPSO, 8, 0, 0, 0, 1, 0, 0, 0, 0)}, udp6Proto, w.udp(t, sport, dport, pattern(100, 36)))}
+		},
+		want: []want{{code: CodeIP6Options, len: 100}},
+	},
+	{
+		name: "IOAM option aligned and ignored, misaligned and dropped",
+		build: func(t testing.TB, w wire6, id uint32, dport uint16) [][]byte {
+			// At byte 2 of the header (42 from the network header):
+			// misaligned; after a Pad1 and a PadN of 2 bytes... at 44.
+			return [][]byte{
+				w.frame([]ext6{{nexthdrHop, []byte{0, 0, ip6OptPadN, 0, ip6OptIOAM, 2, 0, 0}}}, udp6Proto, w.udp(t, sport, dport, pattern(100, 37))),
+				w.frame([]ext6{{nexthdrHop, []byte{0, 0, ip6OptIOAM, 2, 0, 0, ip6OptPadN, 0}}}, udp6Proto, w.udp(t, sport, dport, pattern(100, 38))),
+			}
+		},
+		want: []want{{delivered: true, checksum: csumOK, len: 100}, {code: CodeIP6Options, len: 100}},
+	},
+	{
+		name: "nine options",
+		build: func(t testing.TB, w wire6, id uint32, dport uint16) [][]byte {
+			var o []byte
+			for range 9 {
+				o = append(o, 0x1e, 0)
+			}
+			return [][]byte{
+				w.frame([]ext6{opts6(nexthdrDest, o[:16]...)}, udp6Proto, w.udp(t, sport, dport, pattern(100, 39))),
+				w.frame([]ext6{opts6(nexthdrDest, o...)}, udp6Proto, w.udp(t, sport, dport, pattern(100, 40))),
+			}
+		},
+		want: []want{{delivered: true, checksum: csumOK, len: 100}, {code: CodeIP6Options, len: 100}},
+	},
+	{
+		name: "routing header type 2, and RPL",
+		build: func(t testing.TB, w wire6, id uint32, dport uint16) [][]byte {
+			return [][]byte{
+				w.frame([]ext6{rthdr6(2, 0, 1)}, udp6Proto, w.udp(t, sport, dport, pattern(100, 41))),
+				w.frame([]ext6{rthdr6(2, 1, 1)}, udp6Proto, w.udp(t, sport, dport, pattern(100, 42))),
+				w.frame([]ext6{rthdr6(rthdrRPL, 0, 1)}, udp6Proto, w.udp(t, sport, dport, pattern(100, 43))),
+			}
+		},
+		want: []want{{delivered: true, checksum: csumOK, len: 100}, {code: CodeIP6Routing, len: 100}, {code: CodeIP6Routing, len: 100}},
+	},
+	{
+		name: "UDP-Lite partial coverage in fragments",
+		build: func(t testing.TB, w wire6, id uint32, dport uint16) [][]byte {
+			return w.frags(nil, id, protoUDPLite, w.udplite(sport, dport, 16, pattern(1000, 44)), 504)
+		},
+		want: []want{{delivered: true, checksum: "coverage 16", len: 1000, frames: []int{1, 2}}},
+	},
+	{
 		name: "loopback source from another node",
 		build: func(t testing.TB, w wire6, id uint32, dport uint16) [][]byte {
 			w.src = net.IPv6loopback
