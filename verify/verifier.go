@@ -57,9 +57,9 @@ type Stats struct {
 	Delivered   int `json:"delivered"`
 	Dropped     int `json:"dropped"`
 	NotCaptured int `json:"not_captured"`
-	// IPv6 counts the IPv6 packets judged (IPv6 in IPv4 and in other
-	// tunnels included): the IPv4 ones are the rest. It was the count of
-	// IPv6 packets skipped before verify judged IPv6.
+	// IPv6 counts the IPv6 packets read, IPv6 in IPv4 and in other
+	// tunnels included, whether they carried UDP or were counted in
+	// NotUDP. (Before verify judged IPv6 it counted them as skipped.)
 	IPv6 int `json:"ipv6"`
 	// NotUDP counts IP packets of other protocols (TCP, ICMP, ICMPv6,
 	// no next header, ...);
