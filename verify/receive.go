@@ -179,8 +179,9 @@ func (v *Verifier) transport(vd *Verdict, data []byte, full int, notes string, f
 	}
 }
 
-// udp finishes a verdict with __udp4_lib_rcv's judgement and, when the
-// datagram is delivered to a tunnel's port, judges what it carries.
+// udp finishes a verdict with __udp4_lib_rcv's (__udp6_lib_rcv's)
+// judgement and, when the datagram is delivered to a tunnel's port, judges
+// what it carries.
 func (v *Verifier) udp(vd *Verdict, data []byte, full int, notes string, frames []int) {
 	o := udpRcv(vd.Src.Addr(), vd.Dst.Addr(), vd.Proto, data, full, v.opt.AllowZeroChecksum6)
 	if o.ports {
