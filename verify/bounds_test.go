@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,74 @@ func TestDuplicateFlood(t *testing.T) {
 	if n := strings.Count(v.Note, "; ") + 1; n != maxNotes+1 || !strings.Contains(v.Note, "more notes like these") {
 		t.Errorf("%d notes: %.300s", n, v.Note)
 	}
+}
+
+// TestFrag6Bounds checks the IPv6 fragment table's bounds: a stream of
+// first fragments that never complete keeps the IPv6 fragment memory at
+// ip6frag_high_thresh (the rest dropped, CodeFragMemory) and leaves the
+// IPv4 table alone; misaligned fragments, which ip6_frag_queue refuses
+// after fq_find made their queue, leave empty queues that are charged and
+// expire without a verdict of their own; and queues expire after
+// ip6frag_time, 60 s of capture time.
+func TestFrag6Bounds(t *testing.T) {
+	w := testWire6
+	first := w.frags(nil, 1, protoUDP, w.udp(t, sport, 9999, pattern(1000, 1)), 400)[0]
+	misaligned := w.frags(nil, 1, protoUDP, w.udp(t, sport, 9999, pattern(1000, 1)), 404)[0]
+	idAt := 14 + 40 + 4
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		code  Code
+	}{{"first fragments", first, CodeFragIncomplete}, {"misaligned fragments", misaligned, ""}} {
+		t.Run(c.name, func(t *testing.T) {
+			sink := &countingSink{codes: map[Code]int{}}
+			v := NewVerifier(Options{}, sink)
+			const n = 100000
+			f := slices.Clone(c.frame)
+			for i := range n {
+				binary.BigEndian.PutUint32(f[idAt:], uint32(i+1))
+				if err := v.Frame(Frame{Number: i + 1, LinkType: layers.LinkTypeEthernet, Time: int64(i) * 1000, HasTime: true, Data: f}); err != nil {
+					t.Fatal(err)
+				}
+				if d := v.defrag6; d.mem > DefaultFrag6HighThresh+int64(fragTruesize(len(f))+frag6QueueSize) {
+					t.Fatalf("after %d fragments: %d bytes of IPv6 fragment memory charged", i+1, d.mem)
+				}
+			}
+			if v.defrag.mem != 0 || len(v.defrag.queues) != 0 {
+				t.Errorf("the IPv4 table holds %d bytes in %d queues", v.defrag.mem, len(v.defrag.queues))
+			}
+			d := v.defrag6
+			if sink.codes[CodeFragMemory] < n-DefaultFrag6HighThresh/frag6QueueSize-1 {
+				t.Errorf("%d fragments dropped for memory of %d (%+v)", sink.codes[CodeFragMemory], n, sink.codes)
+			}
+			waiting := len(d.queues)
+			if _, err := v.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			if c.code != "" && sink.codes[c.code] != waiting {
+				t.Errorf("after Finish: %d of %d queues reported", sink.codes[c.code], waiting)
+			}
+			if c.code == "" && sink.codes[CodeFragIncomplete] != 0 {
+				t.Errorf("%d empty queues reported", sink.codes[CodeFragIncomplete])
+			}
+			if len(d.queues) != 0 || d.mem != 0 {
+				t.Errorf("after Finish: %d queues left, %d bytes charged", len(d.queues), d.mem)
+			}
+		})
+	}
+	t.Run("ip6frag_time", func(t *testing.T) {
+		sink := &countingSink{codes: map[Code]int{}}
+		v := NewVerifier(Options{Frag6HighThresh: 1 << 40}, sink)
+		f := slices.Clone(first)
+		const n = 70000
+		most := 0
+		for i := range n {
+			binary.BigEndian.PutUint32(f[idAt:], uint32(i+1))
+			_ = v.Frame(Frame{Number: i + 1, LinkType: layers.LinkTypeEthernet, Time: int64(i) * int64(time.Millisecond), HasTime: true, Data: f})
+			most = max(most, len(v.defrag6.queues))
+		}
+		if most != 60000 || sink.codes[CodeFragTimeout] != n-60000 {
+			t.Errorf("at most %d queues waiting, %d expired; want 60000 and %d", most, sink.codes[CodeFragTimeout], n-60000)
+		}
+	})
 }

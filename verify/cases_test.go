@@ -15,6 +15,9 @@ type want struct {
 	checksum  string
 	len       int
 	frames    []int
+	// proto, when set, is the verdict's protocol (IPv6 tables: by
+	// default UDP or UDP-Lite).
+	proto uint8
 }
 
 // judgeCase is a capture built by hand and what Judge must say about it.
@@ -427,14 +430,15 @@ var judgeCases = []judgeCase{
 		want: []want{{code: CodeIPTruncated, len: 100, frames: []int{1}}},
 	},
 	{
-		name: "frames that are not UDP over IPv4",
+		name: "frames that are not UDP",
 		build: func(t testing.TB, w wire, id, dport uint16) [][]byte {
 			tcp := w.frame(t, ipOpt{id: id, proto: layers.IPProtocolTCP}, pattern(40, 35))
 			v6 := w.frame(t, ipOpt{id: id}, w.udp(t, sport, dport, nil))
 			binary.BigEndian.PutUint16(v6[12:], uint16(layers.EthernetTypeIPv6))
 			return [][]byte{tcp, {}, v6, pattern(10, 36)}
 		},
-		// TCP and IPv6 are counted, not diagnosed.
-		diags: []string{"Frame", "Ethernet"},
+		// TCP is counted, not diagnosed; an IPv4 packet under the IPv6
+		// EtherType is a version ip6_rcv_core drops.
+		diags: []string{"Frame", "IPv6.Version", "Ethernet"},
 	},
 }

@@ -1,6 +1,9 @@
 package verify
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // sum16 adds b to acc as big-endian 16-bit words, the way csum_partial
 // accumulates a one's-complement sum: an odd trailing byte is padded with a
@@ -44,11 +47,20 @@ func fold16(acc uint64) uint16 {
 	return uint16(acc)
 }
 
-// pseudoSum is the IPv4 pseudo-header sum csum_tcpudp_nofold computes:
-// source, destination, protocol and transport length.
-func pseudoSum(src, dst [4]byte, proto uint8, length int) uint64 {
-	acc := sum16(0, src[:])
-	acc = sum16(acc, dst[:])
+// pseudoSum is the pseudo-header sum: for IPv4 what csum_tcpudp_nofold
+// computes (source, destination, protocol and transport length), for IPv6
+// what csum_ipv6_magic does (the same fields, the addresses of 16 bytes and
+// the length as 32 bits, which adds the same). src and dst are of one
+// family.
+func pseudoSum(src, dst netip.Addr, proto uint8, length int) uint64 {
+	var acc uint64
+	if src.Is4() {
+		s, d := src.As4(), dst.As4()
+		acc = sum16(sum16(0, s[:]), d[:])
+	} else {
+		s, d := src.As16(), dst.As16()
+		acc = sum16(sum16(0, s[:]), d[:])
+	}
 	acc += uint64(proto)
 	acc += uint64(length)
 	return acc

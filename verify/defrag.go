@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"math/bits"
+	"net/netip"
 	"sort"
 	"strings"
 )
@@ -15,6 +16,11 @@ const (
 	DefaultFragTimeSeconds = 30
 	// DefaultFragMaxDist is net.ipv4.ipfrag_max_dist.
 	DefaultFragMaxDist = 64
+	// DefaultFrag6HighThresh is net.ipv6.ip6frag_high_thresh: 4 MiB,
+	// counted apart from IPv4's (each family has its own fqdir).
+	DefaultFrag6HighThresh = 4 << 20
+	// DefaultFrag6TimeSeconds is net.ipv6.ip6frag_time: 60 seconds.
+	DefaultFrag6TimeSeconds = 60
 )
 
 // Memory accounting constants (see fragTruesize), as Linux 6.18 on x86-64
@@ -22,8 +28,11 @@ const (
 // running kernel's own count (/proc/net/sockstat).
 const (
 	// ipqSize is sizeof(struct ipq), which inet_frag_alloc charges to
-	// the fragment memory for every queue.
-	ipqSize = 200
+	// the fragment memory for every queue; frag6QueueSize is IPv6's
+	// sizeof(struct frag_queue) (struct inet_frag_queue, then iif,
+	// nhoffset and ecn: 176 + 8).
+	ipqSize        = 200
+	frag6QueueSize = 184
 	// skbOverhead is SKB_DATA_ALIGN(sizeof(struct sk_buff)), part of
 	// every skb's truesize; skbSharedInfo is
 	// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)), allocated behind
@@ -64,12 +73,16 @@ func fragTruesize(n int) int {
 	return 1<<bits.Len(uint(data+skbSharedInfo-1)) + skbOverhead
 }
 
-// fragKey identifies a reassembly queue as ip_find does (frag_v4_compare_key
-// without the vif and defrag user, which a capture cannot show).
+// fragKey identifies a reassembly queue: as ip_find does for IPv4
+// (frag_v4_compare_key without the vif and defrag user, which a capture
+// cannot show), as fq_find does for IPv6 (frag_v6_compare_key: the 32-bit
+// identification and the addresses, no protocol; the ifindex it adds for
+// link-local and multicast destinations is the one device a capture is
+// taken to be from).
 type fragKey struct {
-	src, dst [4]byte
-	id       uint16
-	proto    uint8
+	src, dst netip.Addr
+	id       uint32
+	proto    uint8 // IPv4 only
 }
 
 // fragPiece is one queued fragment: [offset,end) of the datagram's data,
@@ -105,8 +118,12 @@ type fragQueue struct {
 	length, meat int
 	// ecn ORs ip4_frag_ecn of every queued fragment.
 	ecn uint8
-	// headIHL is the header length of the offset-0 fragment.
+	// headIHL is the header length of the offset-0 fragment (IPv6: its
+	// unfragmentable part, the fixed header included), nexthdr (IPv6)
+	// the next header its fragment header names: where the receive path
+	// resumes once the datagram is whole (nhoffset).
 	headIHL int
+	nexthdr uint8
 	rid     uint32
 	notes   []string
 	// dropped counts notes not kept.
@@ -131,6 +148,7 @@ type fragEvent struct {
 	notes       string
 	where       string
 	first       []byte // captured data of the offset-0 fragment, if queued
+	nexthdr     uint8  // IPv6: what first (and payload) start with
 	payload     []byte // the reassembled data the capture kept, when done
 	full        int    // the reassembled data's length, when done
 	done        bool
@@ -139,11 +157,21 @@ type fragEvent struct {
 	reason      string
 }
 
-// fragConfig holds the sysctls reassembly obeys.
+// fragConfig holds the sysctls reassembly obeys, and the family.
 type fragConfig struct {
 	highThresh int64
 	timeout    int64 // nanoseconds of capture time
 	maxDist    uint32
+	// v6 selects ip6_frag_queue's rules over ip_frag_queue's.
+	v6 bool
+}
+
+// qsize is what a queue itself charges (inet_frags.qsize).
+func (c fragConfig) qsize() int64 {
+	if c.v6 {
+		return frag6QueueSize
+	}
+	return ipqSize
 }
 
 // fragPeer is what ip_frag_too_far reads of struct inet_peer: the count of
@@ -170,7 +198,7 @@ type defragger struct {
 	// (creation order, a queue ip_frag_reinit restarted moving to the
 	// tail).
 	head, tail *fragQueue
-	peers      map[[4]byte]*fragPeer
+	peers      map[netip.Addr]*fragPeer
 	mem        int64
 	out        func(*fragEvent)
 	// spare queues and bufs hold what dead queues leave, for the next
@@ -180,7 +208,7 @@ type defragger struct {
 }
 
 func newDefragger(cfg fragConfig, out func(*fragEvent)) *defragger {
-	return &defragger{cfg: cfg, queues: map[fragKey]*fragQueue{}, peers: map[[4]byte]*fragPeer{}, out: out}
+	return &defragger{cfg: cfg, queues: map[fragKey]*fragQueue{}, peers: map[netip.Addr]*fragPeer{}, out: out}
 }
 
 // maxSpare bounds the dead queues kept for reuse.
@@ -220,7 +248,7 @@ func (d *defragger) newQueue(key fragKey, where string, now int64) *fragQueue {
 	} else {
 		q = &fragQueue{}
 	}
-	q.key, q.where, q.mem, q.deadline = key, where, ipqSize, now+d.cfg.timeout
+	q.key, q.where, q.mem, q.deadline = key, where, d.cfg.qsize(), now+d.cfg.timeout
 	return q
 }
 
@@ -352,9 +380,19 @@ func (q *fragQueue) listFrames(frames []int) {
 	}
 }
 
-// fragIn is one fragment as ip_defrag sees it.
+// fragIn is one fragment as ip_defrag (ipv6_frag_rcv) sees it.
 type fragIn struct {
-	h ipv4Header // its header (ihl bytes)
+	key fragKey
+	// offset is the fragment offset in bytes, more the MF flag, ecn the
+	// header's ECN bits.
+	offset int
+	more   bool
+	ecn    uint8
+	// headLen is what precedes the data: the IPv4 header, or the IPv6
+	// header and the extension headers before the fragment header;
+	// nexthdr (IPv6) is the fragment header's next header.
+	headLen int
+	nexthdr uint8
 	// data is the captured part of the fragment's data; full its length
 	// per tot_len.
 	data []byte
@@ -372,16 +410,20 @@ type fragIn struct {
 }
 
 // add feeds one fragment to its queue, as ip_defrag, ip_find and
-// ip_frag_queue do; what becomes of queues is passed to d.out.
+// ip_frag_queue do (IPv6: ipv6_frag_rcv, fq_find and ip6_frag_queue); what
+// becomes of queues is passed to d.out.
 func (d *defragger) add(in fragIn) {
-	h := in.h
-	key := fragKey{src: h.src(), dst: h.dst(), id: h.id(), proto: h.proto()}
+	key := in.key
 	q := d.queues[key]
 	frame := in.frames[0]
 
 	// inet_frag_find: over the high threshold, no queue is found or made.
 	if d.mem > d.cfg.highThresh {
-		msg := fmt.Sprintf("fragment queues held %d bytes, more than ipfrag_high_thresh %d (inet_frag_find)", d.mem, d.cfg.highThresh)
+		name := "ipfrag_high_thresh"
+		if d.cfg.v6 {
+			name = "ip6frag_high_thresh"
+		}
+		msg := fmt.Sprintf("fragment queues held %d bytes, more than %s %d (inet_frag_find)", d.mem, name, d.cfg.highThresh)
 		if q != nil {
 			q.listFrames(in.frames)
 			q.note(fmt.Sprintf("frame %d dropped: %s", frame, msg))
@@ -389,9 +431,10 @@ func (d *defragger) add(in fragIn) {
 		}
 		ev := fragEvent{key: key, frames: in.frames, where: in.where(), code: CodeFragMemory,
 			reason: fmt.Sprintf("fragment dropped: %s", msg)}
-		if h.offset() == 0 {
+		if in.offset == 0 {
 			ev.first = in.data
 		}
+		ev.nexthdr = in.nexthdr
 		d.out(&ev)
 		return
 	}
@@ -399,18 +442,21 @@ func (d *defragger) add(in fragIn) {
 		q = d.newQueue(key, in.where(), in.now)
 		d.queues[key] = q
 		d.link(q)
-		d.mem += ipqSize
-		p := d.peers[key.src]
-		if p == nil {
-			p = &fragPeer{}
-			d.peers[key.src] = p
+		d.mem += d.cfg.qsize()
+		if d.cfg.maxDist > 0 {
+			p := d.peers[key.src]
+			if p == nil {
+				p = &fragPeer{}
+				d.peers[key.src] = p
+			}
+			p.refs++
 		}
-		p.refs++
 	}
 
 	// ip_frag_too_far: every fragment from this source bumps the peer's
 	// counter; a queue that has waited for more than ipfrag_max_dist of
 	// them is emptied by ip_frag_reinit and starts over with this one.
+	// IPv6 has no such rule.
 	if d.cfg.maxDist > 0 {
 		peer := d.peers[key.src]
 		peer.rid++
@@ -429,16 +475,38 @@ func (d *defragger) add(in fragIn) {
 			d.release(old)
 		}
 	}
+
+	offset := in.offset
+	end := offset + in.full
+	if d.cfg.v6 {
+		// ip6_frag_queue refuses these before touching the queue, with
+		// an ICMPv6 parameter problem: the fragment is dropped, the
+		// queue fq_find made or found stays.
+		reject := func(code Code, reason string) {
+			ev := fragEvent{key: key, frames: in.frames, where: in.where(), code: code, reason: reason}
+			if offset == 0 {
+				ev.first = in.data
+			}
+			ev.nexthdr = in.nexthdr
+			d.out(&ev)
+		}
+		if end > ipv6MaxPayload {
+			reject(CodeFragBeyond, fmt.Sprintf("fragment at offset %d with %d bytes reaches %d, beyond 65535 (ip6_frag_queue; ICMPv6 parameter problem)", offset, in.full, end))
+			return
+		}
+		if in.more && end&7 != 0 {
+			reject(CodeFragMisaligned, fmt.Sprintf("non-final fragment of %d bytes at offset %d ends at %d, not a multiple of 8 (ip6_frag_queue; ICMPv6 parameter problem)", in.full, offset, end))
+			return
+		}
+	}
 	q.frames = append(q.frames, in.frames...)
 
-	offset := h.offset()
-	end := offset + in.full
-	if !h.more() {
+	if !in.more {
 		// The final fragment fixes the length; it may not cut off data
 		// already queued nor disagree with an earlier final fragment.
 		if end < q.length || (q.lastIn && end != q.length) {
 			d.discard(q, CodeFragLength,
-				fmt.Sprintf("final fragment (frame %d) ends at %d but the datagram is known to reach %d (ip_frag_queue)", frame, end, q.length))
+				fmt.Sprintf("final fragment (frame %d) ends at %d but the datagram is known to reach %d (%s)", frame, end, q.length, d.fn("ip_frag_queue")))
 			return
 		}
 		q.lastIn = true
@@ -451,7 +519,7 @@ func (d *defragger) add(in fragIn) {
 		if end > q.length {
 			if q.lastIn {
 				d.discard(q, CodeFragLength,
-					fmt.Sprintf("fragment (frame %d) reaches %d, beyond the final fragment's end %d (ip_frag_queue)", frame, end, q.length))
+					fmt.Sprintf("fragment (frame %d) reaches %d, beyond the final fragment's end %d (%s)", frame, end, q.length, d.fn("ip_frag_queue")))
 				return
 			}
 			q.length = end
@@ -459,7 +527,7 @@ func (d *defragger) add(in fragIn) {
 	}
 	if end <= offset {
 		d.discard(q, CodeFragEmpty,
-			fmt.Sprintf("fragment (frame %d) at offset %d carries no data (ip_frag_queue)", frame, offset))
+			fmt.Sprintf("fragment (frame %d) at offset %d carries no data (%s)", frame, offset, d.fn("ip_frag_queue")))
 		return
 	}
 	piece := fragPiece{offset: offset, end: end}
@@ -486,14 +554,35 @@ func (d *defragger) add(in fragIn) {
 	q.mem += ts
 	d.mem += ts
 	q.meat += end - offset
-	q.ecn |= 1 << (h.tos() & 3)
+	q.ecn |= 1 << (in.ecn & 3)
 	if offset == 0 {
 		q.firstIn = true
-		q.headIHL = h.ihl()
+		q.headIHL = in.headLen
+	}
+	if offset == 0 || !q.firstIn {
+		// The first fragment's next header, or, until it comes, the
+		// latest fragment's: what a verdict names when it never does.
+		q.nexthdr = in.nexthdr
 	}
 	if q.firstIn && q.lastIn && q.meat == q.length {
 		d.reasm(q, in.scratch)
 	}
+}
+
+// fn names the family's version of an IPv4 reassembly function.
+func (d *defragger) fn(name string) string {
+	if !d.cfg.v6 {
+		return name
+	}
+	switch name {
+	case "ip_frag_queue":
+		return "ip6_frag_queue"
+	case "ip_frag_reasm":
+		return "ip6_frag_reasm"
+	case "ip_expire":
+		return "ip6_frag_expire"
+	}
+	return name
 }
 
 // setData stores the captured bytes of the piece just inserted at offset.
@@ -510,7 +599,7 @@ func (q *fragQueue) setData(offset int, data []byte) {
 
 // event snapshots a queue for a fragEvent.
 func (q *fragQueue) event() fragEvent {
-	ev := fragEvent{key: q.key, frames: q.frames, more: q.more, where: q.where}
+	ev := fragEvent{key: q.key, frames: q.frames, more: q.more, where: q.where, nexthdr: q.nexthdr}
 	sort.Ints(ev.frames)
 	if len(q.runs) > 0 && q.runs[0].start == 0 {
 		ev.first = q.runs[0].pieces[0].data
@@ -555,11 +644,20 @@ func (d *defragger) reasm(q *fragQueue, scratch *[]byte) {
 	// ip_frag_ecn_table: Not-ECT mixed with any ECT/CE value is 0xff.
 	if q.ecn&1 != 0 && q.ecn&^1 != 0 {
 		ev.code = CodeFragECN
-		ev.reason = "fragments mix Not-ECT with ECT/CE (ip_frag_reasm)"
+		ev.reason = "fragments mix Not-ECT with ECT/CE (" + d.fn("ip_frag_reasm") + ")"
 		d.out(&ev)
 		return
 	}
-	if total := q.headIHL + q.length; total > ipMaxTotLen {
+	if d.cfg.v6 {
+		// The payload length: the unfragmentable extension headers of
+		// the first fragment and the data.
+		if total := q.headIHL - ipv6HeaderLen + q.length; total > ipv6MaxPayload {
+			ev.code = CodeFragOversize
+			ev.reason = fmt.Sprintf("reassembled payload of %d bytes exceeds 65535 (ip6_frag_reasm)", total)
+			d.out(&ev)
+			return
+		}
+	} else if total := q.headIHL + q.length; total > ipMaxTotLen {
 		ev.code = CodeFragOversize
 		ev.reason = fmt.Sprintf("reassembled datagram of %d bytes exceeds 65535 (ip_frag_reasm)", total)
 		d.out(&ev)
@@ -593,9 +691,11 @@ func (d *defragger) expire(now int64) {
 	for q := d.head; q != nil && q.deadline <= now; q = d.head {
 		ev := q.event()
 		ev.code = CodeFragTimeout
-		ev.reason = fmt.Sprintf("not reassembled within ipfrag_time %s of capture time: %s (ip_expire)", fmtSeconds(d.cfg.timeout), q.missing())
+		ev.reason = fmt.Sprintf("not reassembled within %s %s of capture time: %s (%s)", d.timeName(), fmtSeconds(d.cfg.timeout), q.missing(), d.fn("ip_expire"))
 		d.kill(q)
-		d.out(&ev)
+		if !q.empty() {
+			d.out(&ev)
+		}
 		d.recycle(q)
 	}
 }
@@ -606,11 +706,26 @@ func (d *defragger) finish() {
 	for q := d.head; q != nil; q = d.head {
 		ev := q.event()
 		ev.code = CodeFragIncomplete
-		ev.reason = "never reassembled: " + q.missing() + " when the capture ended (expires after ipfrag_time, ip_expire)"
+		ev.reason = "never reassembled: " + q.missing() + " when the capture ended (expires after " + d.timeName() + ", " + d.fn("ip_expire") + ")"
 		d.kill(q)
-		d.out(&ev)
+		if !q.empty() {
+			d.out(&ev)
+		}
 		d.recycle(q)
 	}
+}
+
+// empty reports a queue that never held a fragment: one fq_find made for
+// an IPv6 fragment ip6_frag_queue then refused, whose verdict was given
+// then. It costs memory until it expires but has no verdict of its own.
+func (q *fragQueue) empty() bool { return len(q.runs) == 0 && len(q.frames) == 0 }
+
+// timeName names the sysctl of the queues' lifetime.
+func (d *defragger) timeName() string {
+	if d.cfg.v6 {
+		return "ip6frag_time"
+	}
+	return "ipfrag_time"
 }
 
 // fmtSeconds writes nanoseconds as seconds, "30 s" or "1.5 s".

@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"sort"
 
 	"github.com/gopacket/gopacket"
@@ -16,11 +17,23 @@ const ethMinFrame = 60
 
 // sentFrame is one frame of a Frames call after decoding.
 type sentFrame struct {
-	idx   int
-	f     report.Frame
-	ip    layers.IPv4
-	hdr   ipv4Header
-	trans []byte // the IP payload, trimmed to tot_len
+	idx int
+	f   report.Frame
+	// v6 says the frame is IPv6; ip and hdr are IPv4's, x6 IPv6's.
+	v6  bool
+	ip  layers.IPv4
+	hdr ipv4Header
+	x6  frame6
+	// src and dst are the addresses of the pseudo-header (IPv6: the
+	// final destination, behind a routing header's segments), proto the
+	// transport protocol (an IPv6 fragment: what its fragment header
+	// names).
+	src, dst netip.Addr
+	proto    uint8
+	// trans is the IP payload trimmed to tot_len (IPv4), or what follows
+	// the headers (IPv6: the upper-layer header of a whole datagram, the
+	// data after a fragment header).
+	trans []byte
 }
 
 // Frames cross-checks the frames one udpbuild run emitted (report.Frame
@@ -43,6 +56,20 @@ type sentFrame struct {
 // of equal size. After reassembly the UDP length, the checksum (full, zero,
 // or in tap view the CHECKSUM_PARTIAL pseudo-header sum) or UDP-Lite coverage
 // checksum are checked, and the payload is compared with sent.
+//
+// IPv6 frames (frame6, fragments6) are held to the same: payload length
+// against the frame, the extension headers (hop-by-hop first, each within
+// the packet, options well formed) walked by verify and by gopacket's
+// layers, which must agree; fragments with the same nonzero identification
+// (the random rule, report.IDRandom), the unfragmentable part (the fixed
+// header but its payload length, the extension headers before the fragment
+// header) repeated identically, offsets and M as for IPv4, the payload at
+// most 65535; GSO segments each a datagram of its own (no ID); the UDP
+// checksum over the IPv6 pseudo-header, with the final destination of a
+// routing header that has segments left. A zero UDP checksum over IPv6
+// passes: it is what a UDP_NO_CHECK6_TX socket sends, and report.Frame does
+// not say which socket sent a frame (a receiver would drop it unless its
+// socket set UDP_NO_CHECK6_RX; Verify says so).
 func Frames(frames []report.Frame, view report.View, mtu int, sent [][]byte) []Problem {
 	c := &frameChecker{view: view, sent: sent}
 	if view != report.Wire && view != report.Tap {
@@ -82,6 +109,7 @@ type frameChecker struct {
 	view     report.View
 	sent     [][]byte
 	problems []Problem
+	g6       gopacket6Layers
 }
 
 func (c *frameChecker) add(frame, datagram int, field, msg string) {
@@ -100,8 +128,11 @@ func (c *frameChecker) frame(i int, f report.Frame, mtu int) *sentFrame {
 		bad("Ethernet", "undecodable (%d bytes): %v", len(f.Data), err)
 		return nil
 	}
+	if eth.EthernetType == layers.EthernetTypeIPv6 {
+		return c.frame6(i, f, eth.Payload, mtu)
+	}
 	if eth.EthernetType != layers.EthernetTypeIPv4 {
-		bad("Ethernet.EthernetType", "0x%04x (%v), want IPv4", uint16(eth.EthernetType), eth.EthernetType)
+		bad("Ethernet.EthernetType", "0x%04x (%v), want IPv4 or IPv6", uint16(eth.EthernetType), eth.EthernetType)
 		return nil
 	}
 	ip := eth.Payload
@@ -137,7 +168,8 @@ func (c *frameChecker) frame(i int, f report.Frame, mtu int) *sentFrame {
 	if mtu > 0 && f.Kind != report.Super && tot > mtu {
 		bad("IPv4.Length", "%d bytes exceeds the MTU %d", tot, mtu)
 	}
-	sf := &sentFrame{idx: i, f: f, hdr: h[:h.ihl()], trans: ip[h.ihl():tot]}
+	sf := &sentFrame{idx: i, f: f, hdr: h[:h.ihl()], trans: ip[h.ihl():tot],
+		src: netip.AddrFrom4(h.src()), dst: netip.AddrFrom4(h.dst()), proto: h.proto()}
 	if err := sf.ip.DecodeFromBytes(ip[:tot], gopacket.NilDecodeFeedback); err != nil {
 		bad("IPv4", "gopacket cannot decode the header: %v", err)
 		return nil
@@ -192,6 +224,10 @@ func (c *frameChecker) datagram(d int, fs []*sentFrame) {
 	}
 	switch kind {
 	case report.Fragment:
+		if fs[0].v6 {
+			c.fragments6(d, fs)
+			return
+		}
 		c.fragments(d, fs)
 	case report.Segment:
 		c.segments(d, byIndex)
@@ -293,11 +329,12 @@ func (c *frameChecker) segments(d int, fs []*sentFrame) {
 	first := fs[0]
 	for k, sf := range fs {
 		if k > 0 {
-			if want := first.ip.Id + uint16(k); sf.ip.Id != want {
+			// IPv6 segments have no ID (no fragment header).
+			if want := first.ip.Id + uint16(k); !sf.v6 && sf.ip.Id != want {
 				c.add(sf.idx, d, "IPv4.Id", fmt.Sprintf("segment %d has ID %d, want %d (IDs count up)", k, sf.ip.Id, want))
 			}
-			if !sf.ip.SrcIP.Equal(first.ip.SrcIP) || !sf.ip.DstIP.Equal(first.ip.DstIP) || sf.ip.Protocol != first.ip.Protocol {
-				c.add(sf.idx, d, "IPv4", "segment addresses or protocol differ from segment 0")
+			if sf.v6 != first.v6 || sf.src != first.src || sf.dst != first.dst || sf.proto != first.proto {
+				c.add(sf.idx, d, ipName(sf), "segment addresses or protocol differ from segment 0")
 			}
 			if k < len(fs)-1 && len(sf.trans) != len(first.trans) {
 				c.add(sf.idx, d, "UDP.Length", fmt.Sprintf("segment %d carries %d bytes, segment 0 %d: only the last may differ", k, len(sf.trans), len(first.trans)))
@@ -326,13 +363,27 @@ func (c *frameChecker) segments(d int, fs []*sentFrame) {
 // passes.
 func (c *frameChecker) udp(sf *sentFrame, trans []byte) ([]byte, bool) {
 	d := sf.f.Datagram
-	src, dst := sf.hdr.src(), sf.hdr.dst()
-	proto := sf.hdr.proto()
+	proto := sf.proto
+	if sf.v6 && sf.x6.frag {
+		// A reassembled IPv6 datagram: what its fragment header named
+		// may be more extension headers (destination options).
+		var ok bool
+		if proto, trans, ok = c.upper6(sf, proto, trans); !ok {
+			return nil, false
+		}
+	}
 	if proto != protoUDP && proto != protoUDPLite {
-		c.add(sf.idx, d, "IPv4.Protocol", fmt.Sprintf("%d, want UDP (17) or UDP-Lite (136)", proto))
+		field := "IPv4.Protocol"
+		if sf.v6 {
+			field = "IPv6.NextHeader"
+		}
+		c.add(sf.idx, d, field, fmt.Sprintf("%d, want UDP (17) or UDP-Lite (136)", proto))
 		return nil, false
 	}
-	o := udpRcv(src, dst, proto, trans, len(trans))
+	// A zero UDP checksum over IPv6 is what a UDP_NO_CHECK6_TX socket
+	// sends; report.Frame does not say which socket sent the frame, so
+	// it passes (see Frames).
+	o := udpRcv(sf.src, sf.dst, proto, trans, len(trans), true)
 	if o.code != "" {
 		c.add(sf.idx, d, o.field, o.reason)
 		return nil, false

@@ -113,9 +113,14 @@ func TestFrames(t *testing.T) {
 				w.frame(t, ipOpt{id: 16, df: true}, w.udp(t, sport, 9999, p1000[400:800])),
 				w.frame(t, ipOpt{id: 18, df: true}, w.udp(t, sport, 9999, p1000[800:]))),
 			want: []at{{1, "IPv4.Id"}}},
-		{name: "not IPv4", frames: records(report.Datagram, 0, func() []byte {
+		{name: "IPv4 under the IPv6 EtherType", frames: records(report.Datagram, 0, func() []byte {
 			f := whole(19, p100)
 			f[12], f[13] = 0x86, 0xdd
+			return f
+		}()), want: []at{{0, "IPv6.Version"}}},
+		{name: "not IP", frames: records(report.Datagram, 0, func() []byte {
+			f := whole(19, p100)
+			f[12], f[13] = 0x08, 0x06
 			return f
 		}()), want: []at{{0, "Ethernet.EthernetType"}}},
 		{name: "length record wrong", frames: func() []report.Frame {

@@ -78,6 +78,24 @@ func checkSummary(t *testing.T, s Summary) {
 	}
 }
 
+// testFrames6 are IPv6 seed frames: a datagram behind hop-by-hop and
+// destination options, three fragments with destination options after the
+// fragment header, an atomic fragment, an overlapping fragment and a
+// datagram with a zero checksum.
+func testFrames6(t *testing.T) [][]byte {
+	w := testWire6
+	_, fragmentable := join([]ext6{opts6(nexthdrDest, 0x1e, 4, 1, 2, 3, 4)}, protoUDP, w.udp(t, sport, 9999, pattern(1000, 2)))
+	fr := w.frags([]ext6{opts6(nexthdrHop, ip6OptRouterAlert, 2, 0, 0)}, 0xabcd, nexthdrDest, fragmentable, 400, 800)
+	zero := w.udp(t, sport, 9999, pattern(20, 3))
+	zero[6], zero[7] = 0, 0
+	return append([][]byte{w.frame([]ext6{opts6(nexthdrHop), opts6(nexthdrDest)}, protoUDP, w.udp(t, sport, 9999, pattern(100, 1)))},
+		append(fr,
+			w.frame([]ext6{fragHdr6(0, false, 5)}, protoUDP, w.udp(t, sport, 9999, pattern(10, 4))),
+			w.frag(nil, 0xabcd, nexthdrDest, 200, true, fragmentable[200:600]),
+			w.frame(nil, protoUDP, zero),
+			w.frame([]ext6{rthdr6(0, 1, 1)}, protoUDPLite, w.udplite(sport, 9999, 12, pattern(30, 5))))...)
+}
+
 // FuzzVerify feeds arbitrary bytes to Verify: it may not panic, must keep
 // its bounds (testing allocates no more than the input is worth), and the
 // summary keeps its invariants. Small reassembly limits let the fuzzer
@@ -91,11 +109,21 @@ func FuzzVerify(f *testing.F) {
 	for _, c := range linkCorpus(&testing.T{}) {
 		f.Add(c.File)
 	}
+	frames6 := testFrames6(&testing.T{})
+	f.Add(writePcap(&testing.T{}, layers.LinkTypeEthernet, frames6))
+	f.Add(writePcapng(&testing.T{}, layers.LinkTypeEthernet, append(frames6, frames...)))
+	var raw6 [][]byte
+	for _, fr := range frames6 {
+		raw6 = append(raw6, fr[14:])
+	}
+	f.Add(writePcap(&testing.T{}, layers.LinkTypeRaw, raw6))
+	f.Add(writePcap(&testing.T{}, layers.LinkTypeEthernet, [][]byte{testWire.frame(&testing.T{}, ipOpt{id: 3, proto: layers.IPProtocolIPv6}, frames6[0][14:])}))
 	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1})
 	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := Summary{}
-		st, err := Verify(context.Background(), bytes.NewReader(data), Options{FragHighThresh: 20000, FragTime: time.Second}, &s)
+		st, err := Verify(context.Background(), bytes.NewReader(data), Options{FragHighThresh: 20000, FragTime: time.Second,
+			Frag6HighThresh: 20000, Frag6Time: time.Second}, &s)
 		var nc *NotCaptureError
 		if errors.As(err, &nc) {
 			return
@@ -123,6 +151,10 @@ func FuzzFrames(f *testing.F) {
 	f.Add(seed(0, frames))
 	f.Add(seed(0, [][]byte{frames[3], frames[1], frames[1], frames[2]}))
 	f.Add(seed(1, [][]byte{frames[0][14:]}))
+	frames6 := testFrames6(&testing.T{})
+	f.Add(seed(0, frames6))
+	f.Add(seed(0, frames6[1:4]))
+	f.Add(seed(1, [][]byte{frames6[0][14:], frames6[4][14:]}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return

@@ -46,11 +46,17 @@ type Verdict struct {
 	// captured (in the first fragment), the ports (0 otherwise).
 	Src netip.AddrPort `json:"src"`
 	Dst netip.AddrPort `json:"dst"`
-	// Proto is 17 (UDP) or 136 (UDP-Lite); 4 (IP-in-IP) or 47 (GRE)
-	// for a tunnel packet dropped before its contents were reached.
+	// Proto is 17 (UDP) or 136 (UDP-Lite); 4 (IP-in-IP), 41
+	// (IPv6-in-IP) or 47 (GRE) for a tunnel packet dropped before its
+	// contents were reached. An IPv6 packet dropped in a header chain
+	// that does not reach the upper layer names the header where the
+	// chain stops, and an IPv6 fragment queue that failed before its
+	// first fragment came the next header its fragments name (60 when
+	// destination options follow the fragment header).
 	Proto uint8 `json:"proto"`
-	// ID is the IPv4 identification.
-	ID uint16 `json:"id"`
+	// ID is the IPv4 identification, or the IPv6 fragment header's
+	// (0 for an IPv6 datagram that had none).
+	ID uint32 `json:"id"`
 	// Len is the UDP payload length: what a socket would receive when
 	// delivered (after the trim to the UDP length), otherwise what the
 	// captured UDP header says (UDP: its length field less 8;

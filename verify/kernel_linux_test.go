@@ -29,14 +29,19 @@ import (
 const kernelPort = 9999
 
 // kernelRig is a network namespace with a veth pair: frames written to va
-// with an AF_PACKET socket arrive at vb (10.9.0.2), where a UDP and a
-// UDP-Lite socket wait. It lets the running kernel judge the same frames
-// Judge judges.
+// with an AF_PACKET socket arrive at vb (10.9.0.2 and fd00:9::2), where a
+// UDP and a UDP-Lite socket of each family wait. It lets the running kernel
+// judge the same frames Judge judges. IPv6 on vb has duplicate address
+// detection, router solicitations and router advertisements off and the
+// sender (fd00:9::1) as a permanent neighbour, so that the address is
+// usable at once and no ND traffic depends on timing.
 type kernelRig struct {
 	ns              string
 	wire            wire
+	wire6           wire6
 	va              int
 	packet, udp, ul int
+	udp6, ul6       int
 	// vxlanMAC is the address of vx42, a VXLAN device (vni 42, UDP 4789)
 	// on vb: inner frames to it are received as if on a link of their
 	// own.
@@ -61,12 +66,20 @@ func newKernelRig(t *testing.T) *kernelRig {
 	ns := fmt.Sprintf("uvfy%d-%08x", os.Getpid(), h.Sum32())
 	run(t, "ip", "netns", "add", ns)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	// Set before the links exist, so that "default" reaches them.
+	for _, s := range []string{"accept_dad=0", "router_solicitations=0", "accept_ra=0"} {
+		for _, scope := range []string{"all", "default"} {
+			run(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf."+scope+"."+s)
+		}
+	}
 	for _, args := range [][]string{
 		{"link", "add", "va", "type", "veth", "peer", "name", "vb"},
 		{"link", "set", "lo", "up"},
 		{"link", "set", "va", "up"},
 		{"link", "set", "vb", "up"},
 		{"addr", "add", "10.9.0.2/24", "dev", "vb"},
+		{"-6", "addr", "add", "fd00:9::2/64", "dev", "vb", "nodad"},
+		{"-6", "neigh", "add", "fd00:9::1", "lladdr", testWire6.srcMAC.String(), "dev", "vb", "nud", "permanent"},
 		{"link", "add", "vx42", "type", "vxlan", "id", "42", "dstport", "4789", "dev", "vb", "nolearning"},
 		{"link", "set", "vx42", "up"},
 	} {
@@ -83,7 +96,7 @@ func newKernelRig(t *testing.T) *kernelRig {
 	if err := json.Unmarshal(run(t, "ip", "-n", ns, "-j", "link", "show"), &links); err != nil {
 		t.Fatal(err)
 	}
-	r := &kernelRig{ns: ns, wire: testWire}
+	r := &kernelRig{ns: ns, wire: testWire, wire6: testWire6}
 	for _, l := range links {
 		switch l.Ifname {
 		case "va":
@@ -94,7 +107,7 @@ func newKernelRig(t *testing.T) *kernelRig {
 				t.Fatal(err)
 			}
 			if l.Ifname == "vb" {
-				r.wire.dstMAC = mac
+				r.wire.dstMAC, r.wire6.dstMAC = mac, mac
 			} else {
 				r.vxlanMAC = mac
 			}
@@ -151,10 +164,28 @@ func newKernelRig(t *testing.T) *kernelRig {
 		}
 		*s.fd = fd
 	}
+	for _, s := range []struct {
+		fd    *int
+		proto int
+	}{{&r.udp6, 0}, {&r.ul6, unix.IPPROTO_UDPLITE}} {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK, s.proto)
+		if err != nil {
+			t.Fatalf("socket(AF_INET6, proto %d): %v", s.proto, err)
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet6{Port: kernelPort, Addr: [16]byte(testWire6.dst.To16())}); err != nil {
+			t.Fatalf("bind [%s]:%d: %v", testWire6.dst, kernelPort, err)
+		}
+		*s.fd = fd
+	}
 	t.Cleanup(func() {
 		unix.Close(r.packet)
 		unix.Close(r.udp)
 		unix.Close(r.ul)
+		unix.Close(r.udp6)
+		unix.Close(r.ul6)
 	})
 	return r
 }
@@ -162,37 +193,60 @@ func newKernelRig(t *testing.T) *kernelRig {
 // deliver writes frames to va and returns the payload lengths the UDP and
 // UDP-Lite sockets received.
 func (r *kernelRig) deliver(t *testing.T, frames [][]byte) []int {
+	return lens(r.deliverBytes(frames))
+}
+
+// deliverBytes writes frames to va and returns the payloads every socket
+// received.
+func (r *kernelRig) deliverBytes(frames [][]byte) [][]byte {
 	r.drain()
-	to := &unix.SockaddrLinklayer{Ifindex: r.va, Protocol: htons(unix.ETH_P_IP)}
 	for _, f := range frames {
 		// Frames shorter than an Ethernet header are refused by
 		// packet_snd; they have nothing to deliver anyway.
-		_ = unix.Sendto(r.packet, f, 0, to)
+		_ = unix.Sendto(r.packet, f, 0, r.to(f))
 	}
 	time.Sleep(30 * time.Millisecond)
 	return r.drain()
 }
 
+// to addresses a frame to va, with the protocol its EtherType names.
+func (r *kernelRig) to(f []byte) *unix.SockaddrLinklayer {
+	proto := uint16(unix.ETH_P_IP)
+	if len(f) >= 14 && binary.BigEndian.Uint16(f[12:]) == unix.ETH_P_IPV6 {
+		proto = unix.ETH_P_IPV6
+	}
+	return &unix.SockaddrLinklayer{Ifindex: r.va, Protocol: htons(proto)}
+}
+
 // send writes one frame to va and gives the kernel a moment for it.
 func (r *kernelRig) send(f []byte) {
-	to := &unix.SockaddrLinklayer{Ifindex: r.va, Protocol: htons(unix.ETH_P_IP)}
-	_ = unix.Sendto(r.packet, f, 0, to)
+	_ = unix.Sendto(r.packet, f, 0, r.to(f))
 	time.Sleep(2 * time.Millisecond)
 }
 
-func (r *kernelRig) drain() []int {
-	var lens []int
+// drain reads every socket empty and returns the payloads.
+func (r *kernelRig) drain() [][]byte {
+	var got [][]byte
 	buf := make([]byte, 70000)
-	for _, fd := range []int{r.udp, r.ul} {
+	for _, fd := range []int{r.udp, r.ul, r.udp6, r.ul6} {
 		for {
 			n, _, err := unix.Recvfrom(fd, buf, 0)
 			if err != nil {
 				break
 			}
-			lens = append(lens, n)
+			got = append(got, slices.Clone(buf[:n]))
 		}
 	}
-	return lens
+	return got
+}
+
+// lens returns the lengths of payloads.
+func lens(ps [][]byte) []int {
+	var n []int
+	for _, p := range ps {
+		n = append(n, len(p))
+	}
+	return n
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -232,14 +286,26 @@ func (r *kernelRig) sysctl(t *testing.T, name, value string) {
 // namespace (/proc/net/sockstat, "FRAG: inuse N memory M").
 func (r *kernelRig) fragMemory(t *testing.T) int64 {
 	t.Helper()
-	out := string(run(t, "ip", "netns", "exec", r.ns, "cat", "/proc/net/sockstat"))
+	return r.sockstat(t, "/proc/net/sockstat", "FRAG")
+}
+
+// frag6Memory is fragMemory for IPv6 (/proc/net/sockstat6, "FRAG6: inuse
+// N memory M").
+func (r *kernelRig) frag6Memory(t *testing.T) int64 {
+	t.Helper()
+	return r.sockstat(t, "/proc/net/sockstat6", "FRAG6")
+}
+
+func (r *kernelRig) sockstat(t *testing.T, file, label string) int64 {
+	t.Helper()
+	out := string(run(t, "ip", "netns", "exec", r.ns, "cat", file))
 	var inuse, mem int64
 	for _, l := range strings.Split(out, "\n") {
-		if _, err := fmt.Sscanf(l, "FRAG: inuse %d memory %d", &inuse, &mem); err == nil {
+		if _, err := fmt.Sscanf(l, label+": inuse %d memory %d", &inuse, &mem); err == nil {
 			return mem
 		}
 	}
-	t.Fatalf("no FRAG line in %s", out)
+	t.Fatalf("no %s line in %s", label, out)
 	return 0
 }
 

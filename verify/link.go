@@ -71,7 +71,7 @@ func (v *Verifier) link(data []byte, lt layers.LinkType, p *pkt) {
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, linkTypeRawBSD, linkTypeRawOpenBSD:
 		v.rawIP(data, p)
 	case layers.LinkTypeIPv6:
-		v.skip(&v.stats.IPv6, "IPv6", "an IPv6 packet")
+		v.ipv6(data, p)
 	case layers.LinkTypeLinuxSLL:
 		if err := d.sll.DecodeFromBytes(data, df); err != nil {
 			v.linkErr("LinuxSLL", data, p, err)
@@ -93,7 +93,7 @@ func (v *Verifier) link(data []byte, lt layers.LinkType, p *pkt) {
 		case layers.ProtocolFamilyIPv4:
 			v.ipv4(d.lo.Payload, p)
 		case layers.ProtocolFamilyIPv6BSD, layers.ProtocolFamilyIPv6FreeBSD, layers.ProtocolFamilyIPv6Darwin, layers.ProtocolFamilyIPv6Linux:
-			v.skip(&v.stats.IPv6, "Loopback.Family", "an IPv6 packet")
+			v.ipv6(d.lo.Payload, p)
 		default:
 			v.skip(&v.stats.NotIP, "Loopback.Family", fmt.Sprintf("family %d (%v), not IP", int(d.lo.Family), d.lo.Family))
 		}
@@ -190,7 +190,7 @@ func (v *Verifier) etherType(t layers.EthernetType, payload []byte, p *pkt) {
 	case layers.EthernetTypeIPv4:
 		v.ipv4(payload, p)
 	case layers.EthernetTypeIPv6:
-		v.skip(&v.stats.IPv6, "EthernetType", "an IPv6 packet")
+		v.ipv6(payload, p)
 	case layers.EthernetTypeMPLSUnicast, layers.EthernetTypeMPLSMulticast, layers.EthernetTypePPPoESession,
 		layers.EthernetTypeLLC, layers.EthernetTypeTransparentEthernetBridging:
 		v.generic(payload, t, p)
@@ -205,7 +205,7 @@ func (v *Verifier) rawIP(data []byte, p *pkt) {
 	case 4:
 		v.ipv4(data, p)
 	case 6:
-		v.skip(&v.stats.IPv6, "IPv6", "an IPv6 packet")
+		v.ipv6(data, p)
 	default:
 		v.unjudged("IPv4.Version", "version %d: neither IPv4 nor IPv6", data[0]>>4)
 	}
@@ -240,7 +240,11 @@ func (v *Verifier) nflog(data []byte, p *pkt) {
 				}
 				v.ipv4(payload, p)
 			case 10: // AF_INET6
-				v.skip(&v.stats.IPv6, "NFLOG", "an IPv6 packet")
+				if len(payload) == 0 {
+					v.linkErr("NFLOG", data, p, fmt.Errorf("empty payload"))
+					return
+				}
+				v.ipv6(payload, p)
 			default:
 				v.skip(&v.stats.NotIP, "NFLOG", fmt.Sprintf("address family %d, not IP", family))
 			}
@@ -272,19 +276,18 @@ func (v *Verifier) genericTrail(data []byte, dec gopacket.Decoder, trail int, p 
 	var prev gopacket.Layer
 	for _, l := range pk.Layers() {
 		switch l.LayerType() {
-		case layers.LayerTypeIPv4:
+		case layers.LayerTypeIPv4, layers.LayerTypeIPv6:
 			if off, ok := offsetIn(data, l.LayerContents()); ok && off <= len(data)-trail {
-				v.ipv4(data[off:len(data)-trail], p)
+				v.ip(l.LayerType(), data[off:len(data)-trail], p)
 				return
 			}
-		case layers.LayerTypeIPv6:
-			v.skip(&v.stats.IPv6, "IPv6", "an IPv6 packet")
-			return
 		case gopacket.LayerTypeDecodeFailure:
 			off, ok := offsetIn(data, l.LayerContents())
-			if ok && prev != nil && nextIsIPv4(prev) && off <= len(data)-trail {
-				v.ipv4(data[off:len(data)-trail], p)
-				return
+			if ok && prev != nil && off <= len(data)-trail {
+				if t := nextIP(prev); t != gopacket.LayerTypeZero {
+					v.ip(t, data[off:len(data)-trail], p)
+					return
+				}
 			}
 			field := fmt.Sprint(dec)
 			if prev != nil {
@@ -321,18 +324,44 @@ func offsetIn(data, sub []byte) (int, bool) {
 	return off, true
 }
 
-// nextIsIPv4 reports whether layer l says an IPv4 packet follows it, so
-// that bytes gopacket failed to decode as IPv4 (a malformed header) are
-// still judged as ip_rcv_core would judge them.
-func nextIsIPv4(l gopacket.Layer) bool {
+// ip judges an IPv4 or IPv6 packet (t its gopacket layer type).
+func (v *Verifier) ip(t gopacket.LayerType, data []byte, p *pkt) {
+	if t == layers.LayerTypeIPv6 {
+		v.ipv6(data, p)
+		return
+	}
+	v.ipv4(data, p)
+}
+
+// nextIP returns the IP layer type (IPv4 or IPv6) layer l says follows
+// it, or LayerTypeZero, so that bytes gopacket failed to decode as IP (a
+// malformed header) are still judged as ip_rcv_core (ip6_rcv_core) would
+// judge them.
+func nextIP(l gopacket.Layer) gopacket.LayerType {
 	switch x := l.(type) {
 	case *layers.PPP:
-		return x.PPPType == layers.PPPTypeIPv4
+		switch x.PPPType {
+		case layers.PPPTypeIPv4:
+			return layers.LayerTypeIPv4
+		case layers.PPPTypeIPv6:
+			return layers.LayerTypeIPv6
+		}
+		return gopacket.LayerTypeZero
 	case *layers.MPLS:
-		return x.StackBottom && len(x.Payload) > 0 && x.Payload[0]>>4 == 4
+		if x.StackBottom && len(x.Payload) > 0 {
+			switch x.Payload[0] >> 4 {
+			case 4:
+				return layers.LayerTypeIPv4
+			case 6:
+				return layers.LayerTypeIPv6
+			}
+		}
+		return gopacket.LayerTypeZero
 	}
 	if d, ok := l.(interface{ NextLayerType() gopacket.LayerType }); ok {
-		return d.NextLayerType() == layers.LayerTypeIPv4
+		if t := d.NextLayerType(); t == layers.LayerTypeIPv4 || t == layers.LayerTypeIPv6 {
+			return t
+		}
 	}
-	return false
+	return gopacket.LayerTypeZero
 }

@@ -43,9 +43,12 @@ type Code string
 // Drop codes, each named after the kernel function whose check fails.
 const (
 	// CodeIPChecksum: ip_rcv_core, the header checksum does not verify.
+	// Codes whose comment names only IPv4 functions are IPv4's; the
+	// CodeIP6 codes and those naming an IPv6 function are IPv6's.
 	CodeIPChecksum Code = "ip-checksum"
 	// CodeIPTruncated: ip_rcv_core, tot_len is larger than the bytes
-	// received.
+	// received; ip6_rcv_core, payload_len is (or a jumbo payload option's
+	// length, ipv6_hop_jumbo).
 	CodeIPTruncated Code = "ip-truncated"
 	// CodeIPLength: ip_rcv_core, tot_len is smaller than the header.
 	CodeIPLength Code = "ip-length"
@@ -57,6 +60,33 @@ const (
 	// CodeIPMartian: ip_route_input_slow, the source address can never be
 	// a sender (multicast, limited broadcast, 0.0.0.0/8).
 	CodeIPMartian Code = "ip-martian"
+	// CodeIP6Address: ip6_rcv_core, an address no packet from another node
+	// may carry: the loopback address (source or destination), a
+	// multicast source, a multicast destination of scope 0 (reserved) or
+	// 1 (interface-local).
+	CodeIP6Address Code = "ip6-address"
+	// CodeIP6ExtHeader: an IPv6 extension header reaches beyond the packet
+	// (pskb_may_pull in ipv6_parse_hopopts, ipv6_destopt_rcv,
+	// ipv6_rthdr_rcv, ipv6_frag_rcv), or ipv6_frag_rcv's fail_hdr: a
+	// second fragment header, a fragment header with a jumbo payload.
+	CodeIP6ExtHeader Code = "ip6-ext-header"
+	// CodeIP6Options: ip6_parse_tlv refuses hop-by-hop or destination
+	// options: padding over 7 bytes or not zero, an option past the
+	// header's end, more than 8 options (max_hbh_opts_cnt,
+	// max_dst_opts_cnt), an unknown option whose type says drop
+	// (ip6_tlvopt_unknown), a bad router alert, jumbo or CALIPSO option.
+	CodeIP6Options Code = "ip6-options"
+	// CodeIP6HopByHop: a hop-by-hop header anywhere but first: no
+	// protocol handles next header 0 (ip6_protocol_deliver_rcu, ICMPv6
+	// unknown next header).
+	CodeIP6HopByHop Code = "ip6-hop-by-hop"
+	// CodeIP6Routing: ipv6_rthdr_rcv drops a routing header with
+	// segments left of a type a host does not process (type 0 since
+	// RFC 5095, type 2 without MIP6), any segment routing header while
+	// seg6_enabled (type 4, ipv6_srh_rcv) or rpl_seg_enabled (type 3) is
+	// off, as it is by default, and any routing header to a multicast
+	// destination.
+	CodeIP6Routing Code = "ip6-routing"
 	// CodeFragOverlap: inet_frag_queue_insert found an overlap that is not
 	// a pure duplicate; the whole datagram is discarded (RFC 5722 style).
 	CodeFragOverlap Code = "frag-overlap"
@@ -66,8 +96,22 @@ const (
 	// CodeFragEmpty: ip_frag_queue, a fragment carries no data (after a
 	// non-final fragment is trimmed to a multiple of 8).
 	CodeFragEmpty Code = "frag-empty"
-	// CodeFragOversize: ip_frag_reasm, header plus data exceeds 65535.
+	// CodeFragOversize: ip_frag_reasm, header plus data exceeds 65535;
+	// ip6_frag_reasm, the unfragmentable extension headers plus data
+	// exceed 65535.
 	CodeFragOversize Code = "frag-oversize"
+	// CodeFragBeyond: ip6_frag_queue, an IPv6 fragment reaches past
+	// 65535 (IPV6_MAXPLEN): it is dropped with an ICMPv6 parameter
+	// problem, its queue left as it was.
+	CodeFragBeyond Code = "frag-beyond"
+	// CodeFragMisaligned: ip6_frag_queue, a non-final IPv6 fragment
+	// whose end is not a multiple of 8 is dropped with an ICMPv6
+	// parameter problem, its queue left as it was (IPv4 trims instead).
+	CodeFragMisaligned Code = "frag-misaligned"
+	// CodeFragChain: ipv6_frag_rcv (ipv6frag_thdr_truncated), an IPv6
+	// first fragment does not hold the header chain through the
+	// upper-layer header (RFC 8200 4.5, RFC 7112): dropped.
+	CodeFragChain Code = "frag-chain"
 	// CodeFragECN: ip_frag_reasm, fragments mix Not-ECT with ECT/CE.
 	CodeFragECN Code = "frag-ecn"
 	// CodeFragReset: ip_frag_too_far, more than ipfrag_max_dist fragments
@@ -95,6 +139,10 @@ const (
 	CodeUDPLength Code = "udp-length"
 	// CodeUDPChecksum: udp_lib_checksum_complete fails.
 	CodeUDPChecksum Code = "udp-checksum"
+	// CodeUDP6ZeroChecksum: __udp6_lib_rcv, a UDP checksum of 0 over
+	// IPv6, which the socket refuses unless it set UDP_NO_CHECK6_RX
+	// (Options.AllowZeroChecksum6).
+	CodeUDP6ZeroChecksum Code = "udp6-zero-checksum"
 	// CodeUDPLiteZero: udplite_checksum_init, UDP-Lite forbids checksum 0.
 	CodeUDPLiteZero Code = "udplite-zero"
 	// CodeUDPLiteCoverage: udplite_checksum_init, coverage 1..7.

@@ -92,7 +92,9 @@ func reassembled(frames [][]byte) [][]byte {
 			out = append(out, data)
 			continue
 		}
-		d.add(fragIn{h: h, data: data, full: len(data), frames: []int{i + 1}, frameLen: len(f), where: func() string { return "" }, scratch: &scratch})
+		d.add(fragIn{key: fragKey{src: netip.AddrFrom4(h.src()), dst: netip.AddrFrom4(h.dst()), id: uint32(h.id()), proto: h.proto()},
+			offset: h.offset(), more: h.more(), ecn: h.tos() & 3, headLen: h.ihl(),
+			data: data, full: len(data), frames: []int{i + 1}, frameLen: len(f), where: func() string { return "" }, scratch: &scratch})
 	}
 	return out
 }

@@ -43,7 +43,7 @@ func (v *Verifier) verdictFor(h ipv4Header, p *pkt) *Verdict {
 		Src:    netip.AddrPortFrom(netip.AddrFrom4(h.src()), 0),
 		Dst:    netip.AddrPortFrom(netip.AddrFrom4(h.dst()), 0),
 		Proto:  h.proto(),
-		ID:     h.id(),
+		ID:     uint32(h.id()),
 	}
 	return vd
 }
@@ -78,10 +78,7 @@ func (v *Verifier) ipv4(ip []byte, p *pkt) {
 		return
 	}
 	switch proto := h.proto(); proto {
-	case protoUDP, protoUDPLite, protoIPIP, protoGRE:
-	case protoIPv6in:
-		v.skip(&v.stats.IPv6, "IPv4.Protocol", "IPv6 in IPv4 (protocol 41)")
-		return
+	case protoUDP, protoUDPLite, protoIPIP, protoGRE, protoIPv6in:
 	default:
 		v.skip(&v.stats.NotUDP, "IPv4.Protocol", fmt.Sprintf("protocol %d (%v) is not UDP or UDP-Lite", proto, layers.IPProtocol(proto)))
 		return
@@ -137,7 +134,10 @@ func (v *Verifier) ipv4(ip []byte, p *pkt) {
 		}
 	}
 	if h.isFragment() {
-		v.defrag.add(fragIn{h: h, data: data, full: full, frames: p.frames, frameLen: v.frameLen, where: v.whereFn, now: v.now, scratch: &v.scratch[v.depth]})
+		v.defrag.add(fragIn{
+			key:    fragKey{src: vd.Src.Addr(), dst: vd.Dst.Addr(), id: uint32(h.id()), proto: h.proto()},
+			offset: h.offset(), more: h.more(), ecn: h.tos() & 3, headLen: ihl,
+			data: data, full: full, frames: p.frames, frameLen: v.frameLen, where: v.whereFn, now: v.now, scratch: &v.scratch[v.depth]})
 		return
 	}
 	v.transport(vd, data, full, "", p.frames)
@@ -172,15 +172,18 @@ func (v *Verifier) transport(vd *Verdict, data []byte, full int, notes string, f
 		v.udp(vd, data, full, notes, frames)
 	case protoIPIP:
 		v.ipip(vd, data, full, frames)
+	case protoIPv6in:
+		v.ip6ip(vd, data, full, frames)
 	case protoGRE:
 		v.greRcv(vd, data, full, frames)
 	}
 }
 
-// udp finishes a verdict with __udp4_lib_rcv's judgement and, when the
-// datagram is delivered to a tunnel's port, judges what it carries.
+// udp finishes a verdict with __udp4_lib_rcv's (__udp6_lib_rcv's)
+// judgement and, when the datagram is delivered to a tunnel's port, judges
+// what it carries.
 func (v *Verifier) udp(vd *Verdict, data []byte, full int, notes string, frames []int) {
-	o := udpRcv(vd.Src.Addr().As4(), vd.Dst.Addr().As4(), vd.Proto, data, full)
+	o := udpRcv(vd.Src.Addr(), vd.Dst.Addr(), vd.Proto, data, full, v.opt.AllowZeroChecksum6)
 	if o.ports {
 		vd.Src = netip.AddrPortFrom(vd.Src.Addr(), o.sport)
 		vd.Dst = netip.AddrPortFrom(vd.Dst.Addr(), o.dport)
@@ -213,6 +216,9 @@ func (v *Verifier) udp(vd *Verdict, data []byte, full int, notes string, frames 
 		}
 	}
 	vd.Note = notes
+	if vd.Delivered && v.onDeliver != nil {
+		v.onDeliver(vd, o.payload)
+	}
 	v.emit(vd)
 	if t.kind != 0 {
 		v.inner(t, pkt{frames: frames, missing: o.plen - len(o.payload)})
@@ -226,10 +232,14 @@ func (v *Verifier) fragVerdict(ev *fragEvent) {
 		Frames:     ev.frames,
 		MoreFrames: ev.more,
 		Where:      ev.where,
-		Src:        netip.AddrPortFrom(netip.AddrFrom4(ev.key.src), 0),
-		Dst:        netip.AddrPortFrom(netip.AddrFrom4(ev.key.dst), 0),
+		Src:        netip.AddrPortFrom(ev.key.src, 0),
+		Dst:        netip.AddrPortFrom(ev.key.dst, 0),
 		Proto:      ev.key.proto,
 		ID:         ev.key.id,
+	}
+	if ev.key.src.Is6() {
+		v.fragVerdict6(vd, ev)
+		return
 	}
 	if ev.done {
 		if ev.notCaptured {
@@ -267,7 +277,7 @@ type tunnel struct {
 // handing it to the tunnel).
 func (v *Verifier) udpTunnel(dport uint16, payload []byte, vd *Verdict) tunnel {
 	df := gopacket.NilDecodeFeedback
-	h := hop{src: vd.Src.Addr().As4(), dst: vd.Dst.Addr().As4()}
+	h := hop{src: vd.Src.Addr(), dst: vd.Dst.Addr()}
 	switch dport {
 	case portVXLAN:
 		x := &v.dec.vxlan
@@ -321,6 +331,8 @@ func (v *Verifier) inner(t tunnel, p pkt) {
 		v.ether(t.payload, &p)
 	case layers.EthernetTypeIPv4:
 		v.ipv4(t.payload, &p)
+	case layers.EthernetTypeIPv6:
+		v.ipv6(t.payload, &p)
 	default:
 		v.etherType(t.next, t.payload, &p)
 	}
@@ -331,8 +343,15 @@ func (v *Verifier) inner(t tunnel, p pkt) {
 // ipip takes what an IP-in-IP packet carries (ipip_rcv, given a tunnel
 // device for it).
 func (v *Verifier) ipip(vd *Verdict, data []byte, full int, frames []int) {
-	h := hop{kind: hopIPIP, src: vd.Src.Addr().As4(), dst: vd.Dst.Addr().As4()}
+	h := hop{kind: hopIPIP, src: vd.Src.Addr(), dst: vd.Dst.Addr()}
 	v.inner(tunnel{kind: hopIPIP, hop: h, next: layers.EthernetTypeIPv4, payload: data}, pkt{frames: frames, missing: full - len(data)})
+}
+
+// ip6ip takes what an IPv6-in-IP packet carries (ipip6_rcv of a sit
+// device, ip6ip6_rcv of an ip6tnl device, given one for it).
+func (v *Verifier) ip6ip(vd *Verdict, data []byte, full int, frames []int) {
+	h := hop{kind: hopIP6, src: vd.Src.Addr(), dst: vd.Dst.Addr()}
+	v.inner(tunnel{kind: hopIP6, hop: h, next: layers.EthernetTypeIPv6, payload: data}, pkt{frames: frames, missing: full - len(data)})
 }
 
 // greRcv parses a GRE header as gre_parse_header does (a checksum, when
@@ -359,7 +378,7 @@ func (v *Verifier) greRcv(vd *Verdict, data []byte, full int, frames []int) {
 			return
 		}
 	}
-	h := hop{kind: hopGRE, id: g.Key, keyed: g.KeyPresent, src: vd.Src.Addr().As4(), dst: vd.Dst.Addr().As4()}
+	h := hop{kind: hopGRE, id: g.Key, keyed: g.KeyPresent, src: vd.Src.Addr(), dst: vd.Dst.Addr()}
 	next, payload := g.Protocol, g.Payload
 	if next == layers.EthernetTypeERSPAN {
 		// ERSPAN type II carries an 8-byte header before the mirrored

@@ -170,9 +170,11 @@ func SummaryText(s Stats) string {
 		b.WriteString(" (" + strings.Join(parts, ", ") + ")")
 	}
 	b.WriteString("\n")
+	if s.IPv6 > 0 {
+		fmt.Fprintf(&b, "IPv6: %d packets\n", s.IPv6)
+	}
 	parts = parts[:0]
-	add(s.IPv6, "IPv6 packets (IPv6 is not judged yet)")
-	add(s.NotUDP, "IPv4 packets of other protocols")
+	add(s.NotUDP, "IP packets of other protocols")
 	add(s.NotIP, "frames without an IP packet")
 	if len(parts) > 0 {
 		b.WriteString("skipped: " + strings.Join(parts, ", ") + "\n")

@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 )
 
 const udpHeaderLen = 8
@@ -41,18 +42,22 @@ type udpOutcome struct {
 
 // udpRcv judges the transport part of an IPv4 datagram (everything after
 // the IP header, trimmed to tot_len and reassembled) as __udp4_lib_rcv does
-// for proto IPPROTO_UDP or IPPROTO_UDPLITE. full is the part's length; p
-// holds its first len(p) bytes, all of them unless the capture cut the
-// frame:
+// for proto IPPROTO_UDP or IPPROTO_UDPLITE, or of an IPv6 datagram (from
+// the UDP header on, the packet trimmed to payload_len and reassembled) as
+// __udp6_lib_rcv does. full is the part's length; p holds its first len(p)
+// bytes, all of them unless the capture cut the frame:
 //
 //   - fewer than 8 bytes: drop, no room for the header;
 //   - ulen (the length field; UDP-Lite: the checksum coverage) larger than
 //     the datagram: "short packet";
-//   - UDP only: ulen below 8 is a "short packet" (ulen 0 included: that
-//     is the GRO encoding of a >64 KiB packet and never arrives from a
-//     wire on IPv4); ulen smaller than the datagram trims it
-//     (pskb_trim_rcsum), which is not an error;
-//   - udp4_csum_init: UDP checksum 0 means "none" and is accepted;
+//   - UDP only: ulen below 8 is a "short packet" (on IPv4 ulen 0
+//     included: that is the GRO encoding of a >64 KiB packet and never
+//     arrives from a wire; on IPv6 ulen 0 is the jumbo payload's and
+//     stands for the whole datagram); ulen smaller than the datagram trims
+//     it (pskb_trim_rcsum), which is not an error;
+//   - udp4_csum_init: UDP checksum 0 means "none" and is accepted; on
+//     IPv6 (udp6_csum_init, then the socket's udp_get_no_check6_rx) it is
+//     dropped unless the receiving socket set UDP_NO_CHECK6_RX (allowZero6);
 //     UDP-Lite runs udplite_checksum_init first: checksum 0 is refused,
 //     coverage 0 means the whole datagram, coverage 1..7 is refused;
 //   - udp_lib_checksum_complete: the one's-complement sum over the pseudo
@@ -64,11 +69,16 @@ type udpOutcome struct {
 // folded pseudo-header sum is what udp4_hwcsum leaves for a
 // CHECKSUM_PARTIAL offload; see the package documentation for why it
 // passes with a note.
-func udpRcv(src, dst [4]byte, proto uint8, p []byte, full int) udpOutcome {
+func udpRcv(src, dst netip.Addr, proto uint8, p []byte, full int, allowZero6 bool) udpOutcome {
 	var o udpOutcome
+	v6 := src.Is6()
+	fn := "__udp4_lib_rcv"
+	if v6 {
+		fn = "__udp6_lib_rcv"
+	}
 	if full < udpHeaderLen {
 		o.code, o.field = CodeUDPHeader, "UDP.Length"
-		o.reason = fmt.Sprintf("%d bytes, no room for the UDP header (__udp4_lib_rcv)", full)
+		o.reason = fmt.Sprintf("%d bytes, no room for the UDP header (%s)", full, fn)
 		return o
 	}
 	if len(p) < 4 {
@@ -90,6 +100,10 @@ func udpRcv(src, dst [4]byte, proto uint8, p []byte, full int) udpOutcome {
 	if proto == protoUDPLite {
 		name = "UDPLite"
 	}
+	if proto == protoUDP && v6 && ulen == 0 {
+		// __udp6_lib_rcv: "Check for jumbo payload".
+		ulen = full
+	}
 	if proto == protoUDP {
 		o.plen = max(ulen-udpHeaderLen, 0)
 	} else {
@@ -97,7 +111,7 @@ func udpRcv(src, dst [4]byte, proto uint8, p []byte, full int) udpOutcome {
 	}
 	if ulen > full {
 		o.code, o.field = CodeUDPShort, name+".Length"
-		o.reason = fmt.Sprintf("short packet: length field %d > %d bytes (__udp4_lib_rcv)", ulen, full)
+		o.reason = fmt.Sprintf("short packet: length field %d > %d bytes (%s)", ulen, full, fn)
 		return o
 	}
 	notCaptured := func(need int) udpOutcome {
@@ -108,7 +122,7 @@ func udpRcv(src, dst [4]byte, proto uint8, p []byte, full int) udpOutcome {
 	if proto == protoUDP {
 		if ulen < udpHeaderLen {
 			o.code, o.field = CodeUDPLength, "UDP.Length"
-			o.reason = fmt.Sprintf("short packet: length field %d < 8 (__udp4_lib_rcv)", ulen)
+			o.reason = fmt.Sprintf("short packet: length field %d < 8 (%s)", ulen, fn)
 			return o
 		}
 		if ulen < full {
@@ -119,6 +133,10 @@ func udpRcv(src, dst [4]byte, proto uint8, p []byte, full int) udpOutcome {
 		o.payload = p[udpHeaderLen:]
 		if check == 0 {
 			o.checksum = csumNone
+			if v6 && !allowZero6 {
+				o.code, o.field = CodeUDP6ZeroChecksum, "UDP.Checksum"
+				o.reason = "UDP checksum 0 over IPv6: dropped unless the socket set UDP_NO_CHECK6_RX (__udp6_lib_rcv, udp_get_no_check6_rx)"
+			}
 			return o
 		}
 		if len(p) < full {

@@ -11,10 +11,14 @@ import (
 
 // Options tune a Verifier. The zero value is a default Linux receiver.
 type Options struct {
-	// Strict turns every frame that is not judged (IPv6, TCP, ARP, ...)
+	// Strict turns every frame that is not judged (TCP, ICMP, ARP, ...)
 	// into a diagnostic instead of a count: the behaviour before
 	// verification streamed.
 	Strict bool
+	// AllowZeroChecksum6 says the receiving socket set UDP_NO_CHECK6_RX:
+	// a UDP checksum of 0 over IPv6 (RFC 6936, tunnels) is then accepted.
+	// By default __udp6_lib_rcv drops it (CodeUDP6ZeroChecksum).
+	AllowZeroChecksum6 bool
 	// FragHighThresh is net.ipv4.ipfrag_high_thresh in bytes (0: the
 	// default, 4 MiB).
 	FragHighThresh int64
@@ -24,6 +28,13 @@ type Options struct {
 	// FragMaxDist is net.ipv4.ipfrag_max_dist (0: the default, 64;
 	// negative: off, as the sysctl's 0).
 	FragMaxDist int
+	// Frag6HighThresh is net.ipv6.ip6frag_high_thresh in bytes (0: the
+	// default, 4 MiB); IPv6 fragment queues are charged apart from
+	// IPv4's.
+	Frag6HighThresh int64
+	// Frag6Time is net.ipv6.ip6frag_time, in capture time (0: the
+	// default, 60 s).
+	Frag6Time time.Duration
 }
 
 // Sink receives verdicts and diagnostics as they are known. A verdict or
@@ -46,10 +57,12 @@ type Stats struct {
 	Delivered   int `json:"delivered"`
 	Dropped     int `json:"dropped"`
 	NotCaptured int `json:"not_captured"`
-	// IPv6 counts IPv6 packets (and IPv6 in IPv4): skipped, since
-	// IPv6 is not judged yet.
+	// IPv6 counts the IPv6 packets read, IPv6 in IPv4 and in other
+	// tunnels included, whether they carried UDP or were counted in
+	// NotUDP. (Before verify judged IPv6 it counted them as skipped.)
 	IPv6 int `json:"ipv6"`
-	// NotUDP counts IPv4 packets of other protocols (TCP, ICMP, ...);
+	// NotUDP counts IP packets of other protocols (TCP, ICMP, ICMPv6,
+	// no next header, ...);
 	// NotIP frames without an IP packet (ARP, LLDP, 802.11 management,
 	// pcapng journal or custom blocks, ...). Both are skipped.
 	NotUDP int `json:"not_udp"`
@@ -92,11 +105,13 @@ const maxDepth = 8
 // reassembly limits (see the package documentation), whatever the number
 // of frames.
 type Verifier struct {
-	opt    Options
-	sink   Sink
-	stats  Stats
-	defrag *defragger
-	err    error // the first sink error; ends the run
+	opt   Options
+	sink  Sink
+	stats Stats
+	// defrag and defrag6 are ip4_frags and ip6_frags: two tables, each
+	// with its own memory count and lifetime.
+	defrag, defrag6 *defragger
+	err             error // the first sink error; ends the run
 	// now is the latest capture time seen.
 	now int64
 	// The frame being judged: its number and wire length.
@@ -122,6 +137,10 @@ type Verifier struct {
 	// decodable (at most 65536).
 	unknownLinks map[layers.LinkType]bool
 	dec          decoders
+	// onDeliver, when set (by tests), hears of each delivered UDP or
+	// UDP-Lite datagram with the payload a socket would receive, as far
+	// as the capture kept it.
+	onDeliver func(vd *Verdict, payload []byte)
 }
 
 // NewVerifier returns a Verifier that writes to sink.
@@ -139,8 +158,16 @@ func NewVerifier(opt Options, sink Sink) *Verifier {
 	case opt.FragMaxDist > 0:
 		cfg.maxDist = uint32(opt.FragMaxDist)
 	}
+	cfg6 := fragConfig{highThresh: DefaultFrag6HighThresh, timeout: DefaultFrag6TimeSeconds * 1e9, v6: true}
+	if opt.Frag6HighThresh > 0 {
+		cfg6.highThresh = opt.Frag6HighThresh
+	}
+	if opt.Frag6Time > 0 {
+		cfg6.timeout = int64(opt.Frag6Time)
+	}
 	v := &Verifier{opt: opt, sink: sink, unknownLinks: map[layers.LinkType]bool{}, hops: make([]hop, 0, 2*maxDepth)}
 	v.defrag = newDefragger(cfg, v.fragVerdict)
+	v.defrag6 = newDefragger(cfg6, v.fragVerdict)
 	v.whereFn = v.where
 	return v
 }
@@ -157,6 +184,7 @@ func (v *Verifier) Frame(f Frame) error {
 	if f.HasTime {
 		v.now = max(v.now, f.Time)
 		v.defrag.expire(v.now)
+		v.defrag6.expire(v.now)
 	}
 	v.frame, v.frameLen = f.Number, max(f.OrigLen, len(f.Data))
 	v.one[0] = f.Number
@@ -178,6 +206,7 @@ func (v *Verifier) Frame(f Frame) error {
 func (v *Verifier) Finish() (Stats, error) {
 	if v.err == nil {
 		v.defrag.finish()
+		v.defrag6.finish()
 	}
 	v.stats.Complete = !v.incomplete && v.err == nil
 	return v.stats, v.err

@@ -19,10 +19,11 @@ const (
 	hopGTPU
 	hopGRE
 	hopIPIP
+	hopIP6
 )
 
 // hop is one encapsulation: a tag (VLAN, MPLS, PPPoE) or a tunnel with the
-// outer IPv4 addresses.
+// outer IP addresses.
 type hop struct {
 	kind hopKind
 	// id is the VLAN ID, MPLS label, PPPoE session, VNI, TEID or GRE
@@ -30,12 +31,16 @@ type hop struct {
 	id       uint32
 	keyed    bool
 	qinq     bool
-	src, dst [4]byte
+	src, dst netip.Addr
 }
 
 func (h hop) String() string {
 	outer := func(name string) string {
-		return fmt.Sprintf("%s in IPv4 %s → %s", name, netip.AddrFrom4(h.src), netip.AddrFrom4(h.dst))
+		family := "IPv4"
+		if h.src.Is6() {
+			family = "IPv6"
+		}
+		return fmt.Sprintf("%s in %s %s → %s", name, family, h.src, h.dst)
 	}
 	switch h.kind {
 	case hopVLAN:
@@ -60,6 +65,8 @@ func (h hop) String() string {
 		return outer("GRE")
 	case hopIPIP:
 		return outer("IP-in-IP")
+	case hopIP6:
+		return outer("IPv6-in-IP")
 	}
 	return "?"
 }

@@ -18,17 +18,23 @@ type verifySink interface {
 }
 
 func newVerifyCmd() *cobra.Command {
-	var asJSON, quiet, strict bool
+	var asJSON, quiet, strict, zero6 bool
 	c := &cobra.Command{
 		Use:   "verify CAPTURE.pcap",
 		Short: "Judge every UDP datagram of any capture as a Linux receiver would",
 		Long: `Verify reads a pcap or pcapng file (from tcpdump, tshark, the kernel or
 udpbuild; gzip-compressed too) of any size, as it is read and in constant
-memory, reassembles IPv4 fragments as Linux's ip_defrag does (overlapping
-fragments drop the whole datagram; queues expire after ipfrag_time, 30 s of
-capture time, and hold at most ipfrag_high_thresh, 4 MiB) and judges each
-UDP and UDP-Lite datagram as __udp4_lib_rcv would: UDP length against IP
-length, checksum (0 allowed for UDP, not for UDP-Lite), UDP-Lite coverage. It
+memory, reassembles IPv4 fragments as Linux's ip_defrag does and IPv6
+fragments as ipv6_frag_rcv does (overlapping fragments drop the whole
+datagram; queues expire after ipfrag_time, 30 s, or ip6frag_time, 60 s, of
+capture time, and hold at most ipfrag_high_thresh / ip6frag_high_thresh,
+4 MiB each), walks IPv6 extension headers as ip6_rcv_core and
+ip6_protocol_deliver_rcu do (hop-by-hop only first, options, routing
+headers, atomic fragments, a first fragment holding the whole header chain)
+and judges each UDP and UDP-Lite datagram as __udp4_lib_rcv or
+__udp6_lib_rcv would: UDP length against IP length, checksum (0 allowed for
+UDP over IPv4; over IPv6 only with --allow-zero-checksum6, a socket with
+UDP_NO_CHECK6_RX; never for UDP-Lite), UDP-Lite coverage. It
 prints one row per datagram as soon as its fate is known: delivered,
 dropped and why, or "not captured" when the capture cut a frame the verdict
 needs (a snaplen): that is never a receiver's verdict.
@@ -37,8 +43,8 @@ Frame numbers are Wireshark's (from 1). Every link type gopacket decodes is
 read (Ethernet, Linux cooked v1 and v2, raw IP, loopback, PPP, 802.11 with
 radiotap or Prism, FDDI, PFLog, ...) plus NFLOG, PKTAP and Cisco HDLC, and
 pcapng files whose interfaces have different link types. VLAN and QinQ tags,
-MPLS, PPPoE, GRE, IP-in-IP, VXLAN (UDP 4789), Geneve (6081) and GTP-U (2152)
-are unwrapped: a tunnel's outer UDP datagram gets a verdict of its own, and
+MPLS, PPPoE, GRE, IP-in-IP, IPv6-in-IP, VXLAN (UDP 4789), Geneve (6081) and
+GTP-U (2152) are unwrapped: a tunnel's outer UDP datagram gets a verdict of its own, and
 when it is delivered the datagrams inside are judged too, each saying where
 it was found ("in VXLAN vni 42 in IPv4 ...").
 
@@ -46,8 +52,8 @@ A checksum left partial by offload (the pseudo-header sum a capture on the
 sending host shows) is recognised as such: the datagram is reported delivered
 with a note, not called corrupt.
 
-Frames that hold no UDP (TCP, ARP, ...) and IPv6 packets (not judged yet) are
-counted in the closing summary, not listed (--strict lists each as a
+Frames that hold no UDP (TCP, ICMPv6, ARP, ...) are counted in the closing
+summary, not listed (--strict lists each as a
 diagnostic). Frames that cannot be read or decoded get a diagnostic, a line
 starting with "!".
 
@@ -86,7 +92,7 @@ drew a diagnostic; 2 when the input is not a capture file at all.`,
 			} else {
 				sink = verify.NewTextWriter(cmd.OutOrStdout(), quiet)
 			}
-			stats, err := verify.Verify(ctx, &ctxReader{ctx: ctx, r: in}, verify.Options{Strict: strict}, sink)
+			stats, err := verify.Verify(ctx, &ctxReader{ctx: ctx, r: in}, verify.Options{Strict: strict, AllowZeroChecksum6: zero6}, sink)
 			if err := stopped(ctx); err != nil {
 				return err
 			}
@@ -109,7 +115,8 @@ drew a diagnostic; 2 when the input is not a capture file at all.`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON Lines for scripts: one object per verdict and diagnostic, then a summary")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "leave out delivered datagrams")
-	c.Flags().BoolVar(&strict, "strict", false, "a diagnostic for every frame not judged (TCP, IPv6, ARP, ...)")
+	c.Flags().BoolVar(&strict, "strict", false, "a diagnostic for every frame not judged (TCP, ICMPv6, ARP, ...)")
+	c.Flags().BoolVar(&zero6, "allow-zero-checksum6", false, "judge for a receiver socket with UDP_NO_CHECK6_RX: a zero UDP checksum over IPv6 is accepted")
 	return c
 }
 

@@ -40,7 +40,8 @@ type Capture struct {
 	File  []byte
 	// Verdicts are every verdict, in the order verify writes them.
 	Verdicts []Verdict
-	// Counts verify must skip, and the diagnostics it must write.
+	// The IPv6 packets verify must judge (Stats.IPv6), the counts it
+	// must skip, and the diagnostics it must write.
 	IPv6, NotUDP, NotIP, Diagnostics int
 	// Tshark is set when tshark 4.0 reads the file the same way, so its
 	// IPv4 IDs and UDP checksum statuses can be compared frame by frame.
@@ -199,12 +200,15 @@ func ethernet() Capture {
 			Operation: layers.ARPRequest, SourceHwAddress: macA, SourceProtAddress: ipA, DstHwAddress: make([]byte, 6), DstProtAddress: ipB})
 	v6 := ser(&layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: net.ParseIP("fd00::1"), DstIP: net.ParseIP("fd00::2")},
 		gopacket.Payload(make([]byte, 16)))
+	// The IPv6 datagram's UDP header is all zeros: length 0 (the whole
+	// datagram, as for a jumbogram) and checksum 0, which __udp6_lib_rcv
+	// drops.
 	return Capture{Name: "ethernet.pcap", About: "Ethernet: a UDP datagram, TCP, ARP, a datagram in three fragments, IPv6",
 		File: pcapFile(layers.LinkTypeEthernet, 65535, fr(ether(layers.EthernetTypeIPv4, ipUDP(1, 100))),
 			fr(ether(layers.EthernetTypeIPv4, tcp)), fr(arp),
 			fr(ether(layers.EthernetTypeIPv4, f[0])), fr(ether(layers.EthernetTypeIPv4, f[1])), fr(ether(layers.EthernetTypeIPv4, f[2])),
 			fr(ether(layers.EthernetTypeIPv6, v6))),
-		Verdicts: []Verdict{delivered("", 100, 1), delivered("", 1000, 4, 5, 6)},
+		Verdicts: []Verdict{delivered("", 100, 1), delivered("", 1000, 4, 5, 6), udpVerdict("dropped", "udp6-zero-checksum", "", 8, 7)},
 		NotUDP:   1, NotIP: 1, IPv6: 1, Tshark: true}
 }
 
@@ -375,7 +379,7 @@ func raw() Capture {
 	v6 := ser(&layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolNoNextHeader, SrcIP: net.ParseIP("fd00::1"), DstIP: net.ParseIP("fd00::2")})
 	return Capture{Name: "raw.pcap", About: "raw IP (LINKTYPE_RAW): IPv4 UDP and IPv6",
 		File:     pcapFile(layers.LinkTypeRaw, 65535, fr(ipUDP(1, 100)), fr(v6)),
-		Verdicts: []Verdict{delivered("", 100, 1)}, IPv6: 1, Tshark: true}
+		Verdicts: []Verdict{delivered("", 100, 1)}, IPv6: 1, NotUDP: 1, Tshark: true}
 }
 
 func null() Capture {
