@@ -588,7 +588,7 @@ func TestIPv6DualStack(t *testing.T) {
 			t.Fatalf("results %v", got)
 		}
 		f0 := ip4(r.Frames[0])
-		if (f0[0] >> 4) != 4 || f0.TOS() != 0x28 || f0.TTL() != 7 || f0.Src4() != [4]byte{10, 0, 0, 1} || f0.Dst4() != [4]byte{10, 0, 0, 2} {
+		if (f0[0]>>4) != 4 || f0.TOS() != 0x28 || f0.TTL() != 7 || f0.Src4() != [4]byte{10, 0, 0, 1} || f0.Dst4() != [4]byte{10, 0, 0, 2} {
 			t.Errorf("first frame: version %d tos %#x ttl %d %v -> %v", (f0[0] >> 4), f0.TOS(), f0.TTL(), f0.Src4(), f0.Dst4())
 		}
 		if r.Frames[1].Kind != report.Fragment || r.Frames[1].Count != 3 {
