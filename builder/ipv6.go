@@ -64,9 +64,23 @@ func (s *Socket) ip6MakeFlowlabel(fl *flow, proto uint8) uint32 {
 	}
 	hash := s.np.txhash
 	if hash == 0 {
-		hash = s.flowHash(fl, proto)
+		// The hash is a function of the flow: the last one is kept,
+		// since a socket mostly sends to one destination.
+		c := &s.np.hashCache
+		if !c.valid || c.fl.saddr != fl.saddr || c.fl.daddr != fl.daddr || c.fl.sport != fl.sport || c.fl.dport != fl.dport || c.proto != proto {
+			*c = flowHashCache{valid: true, fl: *fl, proto: proto, hash: s.flowHash(fl, proto)}
+		}
+		hash = c.hash
 	}
 	return bits.RotateLeft32(hash, 16) & ipv6FlowlabelMask
+}
+
+// flowHashCache is the last flow ip6MakeFlowlabel hashed.
+type flowHashCache struct {
+	valid bool
+	fl    flow
+	proto uint8
+	hash  uint32
 }
 
 // flowHash is the model's __get_hash_from_flowi6: a seeded hash of the

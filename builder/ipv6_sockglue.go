@@ -43,6 +43,8 @@ type ipv6Pinfo struct {
 	opt txOptions
 	// UDP_NO_CHECK6_TX, UDP_NO_CHECK6_RX (struct udp_sock).
 	noCheck6Tx, noCheck6Rx bool
+	// hashCache keeps the last automatic label's flow hash.
+	hashCache flowHashCache
 }
 
 // Defaults of a fresh namespace that the IPv6 send path reads.
