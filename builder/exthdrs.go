@@ -1,8 +1,6 @@
 package builder
 
 import (
-	"encoding/binary"
-
 	"github.com/udpbuild/udpbuild/cmsg"
 	"github.com/udpbuild/udpbuild/header"
 )
@@ -222,6 +220,3 @@ func firstHop(opt *txOptions) (hop [16]byte, ok bool) {
 	}
 	return [16]byte(h[at : at+16]), true
 }
-
-// be32 of an IPv6 flow word, for the trace.
-func flowWord(ip []byte) uint32 { return binary.BigEndian.Uint32(ip) }

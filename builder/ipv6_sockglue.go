@@ -54,11 +54,6 @@ const (
 	ipv6MaxPlen         = 65535 // IPV6_MAXPLEN
 )
 
-// loopback4IPv6 is LOOPBACK4_IPV6 (127.0.0.6): inet_saddr of an AF_INET6
-// socket bound to a non-mapped IPv6 address, from which no IPv4 route
-// leads.
-var loopback4IPv6 = netip.AddrFrom4([4]byte{127, 0, 0, 6})
-
 // inet6Create sets up a fresh AF_INET6 socket bound to src, as
 // inet6_create, udp_init_sock and inet6_bind leave it: both halves of
 // the state. The IPv4 half's source (inet_saddr) is what a v4-mapped send

@@ -727,7 +727,8 @@ func TestIPv6FragmentIDsAreSeeded(t *testing.T) {
 		}
 		return header.IPv6Fragment(r.Frames[0].Data[header.EthernetLen+header.IPv6MinLen:]).ID()
 	}
-	if id(1) != id(1) || id(1) == id(2) {
-		t.Errorf("ids %#x %#x %#x", id(1), id(1), id(2))
+	a, b, c := id(1), id(1), id(2)
+	if a != b || a == c {
+		t.Errorf("ids %#x %#x %#x: the same for a seed, another for another seed", a, b, c)
 	}
 }
