@@ -23,8 +23,10 @@ type DiffConfig struct {
 	// N is how many scenarios to draw.
 	N int
 	// Seed picks the scenarios: the i-th is Generate(rand.New(
-	// rand.NewPCG(Seed, i)), GenConfig{KernelOnly: true}).
+	// rand.NewPCG(Seed, i)), GenConfig{KernelOnly: true, Family: Family}).
 	Seed uint64
+	// Family is which sockets to draw; the zero value is IPv4 only.
+	Family Family
 	// OutDir receives the mismatch files; created when missing.
 	OutDir string
 	// Parallel is how many kernel runs go at once (default 2, at most 4).
@@ -216,11 +218,18 @@ func (r result) addTo(s *Summary) {
 	s.Files = append(s.Files, r.files...)
 }
 
-// Scenario returns the i-th scenario of a differential run with seed: the
-// same draw Differential makes, named fuzz-SEED-I.
-func Scenario(seed uint64, i int) *scenario.Scenario {
-	sc := Generate(rand.New(rand.NewPCG(seed, uint64(i))), GenConfig{KernelOnly: true})
+// Scenario returns the i-th scenario of an IPv4 differential run with
+// seed: the same draw Differential makes, named fuzz-SEED-I.
+func Scenario(seed uint64, i int) *scenario.Scenario { return ScenarioOf(FamilyIPv4, seed, i) }
+
+// ScenarioOf returns the i-th scenario of a differential run of family fam
+// with seed, named fuzz-SEED-I (fuzz-FAMILY-SEED-I beyond IPv4).
+func ScenarioOf(fam Family, seed uint64, i int) *scenario.Scenario {
+	sc := Generate(rand.New(rand.NewPCG(seed, uint64(i))), GenConfig{KernelOnly: true, Family: fam})
 	sc.Name = fmt.Sprintf("fuzz-%d-%d", seed, i)
+	if fam != FamilyIPv4 {
+		sc.Name = fmt.Sprintf("fuzz-%s-%d-%d", fam, seed, i)
+	}
 	return sc
 }
 
@@ -228,7 +237,7 @@ func runOne(ctx context.Context, cfg DiffConfig, check checker, i int) result {
 	if ctx.Err() != nil {
 		return result{}
 	}
-	sc, err := reparse(Scenario(cfg.Seed, i))
+	sc, err := reparse(ScenarioOf(cfg.Family, cfg.Seed, i))
 	if err != nil {
 		// The generator's promise is broken: say so loudly.
 		return result{err: fmt.Errorf("fuzz: scenario %d of seed %d does not round-trip: %w", i, cfg.Seed, err)}
@@ -254,8 +263,8 @@ func runOne(ctx context.Context, cfg DiffConfig, check checker, i int) result {
 		return result{ran: true, flaky: true, files: files, err: err}
 	}
 	m := minimise(ctx, check, sc, o, cfg.Budget)
-	header := fmt.Sprintf("seed %d, index %d: fuzz.Scenario(%d, %d), minimised in %d kernel runs from %s-orig.yaml\nfirst difference: %s",
-		cfg.Seed, i, cfg.Seed, i, m.runs, filepath.Base(base), m.out.diffs[0])
+	header := fmt.Sprintf("seed %d, index %d: fuzz.ScenarioOf(%s, %d, %d), minimised in %d kernel runs from %s-orig.yaml\nfirst difference: %s",
+		cfg.Seed, i, cfg.Family, cfg.Seed, i, m.runs, filepath.Base(base), m.out.diffs[0])
 	files, err := writeCase(base, header, m.sc, m.out)
 	if err == nil {
 		var more []string

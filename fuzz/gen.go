@@ -28,6 +28,9 @@ type GenConfig struct {
 	KernelOnly bool
 	// MaxSteps bounds the number of steps (default 8).
 	MaxSteps int
+	// Family is which sockets to draw (gen6.go); the zero value draws
+	// IPv4 only, as before IPv6 existed.
+	Family Family
 }
 
 // DefaultMaxSteps is GenConfig.MaxSteps when left zero.
@@ -81,7 +84,13 @@ func Generate(r *rand.Rand, cfg GenConfig) *scenario.Scenario {
 // Generate's (with every feature allowed). It never fails: input that runs
 // short ends in ordinary choices.
 func FromBytes(data []byte) *scenario.Scenario {
-	sc := newGen(consumerSource{gofuzz.NewConsumer(data)}, GenConfig{}).scenario()
+	return FromBytesWith(data, GenConfig{})
+}
+
+// FromBytesWith is FromBytes with a configuration (a family, a step
+// bound); FromBytes is FromBytesWith(data, GenConfig{}).
+func FromBytesWith(data []byte, cfg GenConfig) *scenario.Scenario {
+	sc := newGen(consumerSource{gofuzz.NewConsumer(data)}, cfg).scenario()
 	sc.Name = "fuzz"
 	return sc
 }
@@ -96,6 +105,11 @@ type gen struct {
 	optlen int // length of the socket's IP options as the kernel pads them
 	gso    int // the socket's UDP_SEGMENT
 	sends  int
+
+	// v6 is set for an IPv6 socket; hop, dst and rt are the lengths of
+	// its sticky hop-by-hop, destination options and routing headers.
+	v6           bool
+	hop, dst, rt int
 }
 
 func newGen(src source, cfg GenConfig) *gen {
@@ -134,7 +148,17 @@ func (g *gen) scenario() *scenario.Scenario {
 	sc := &scenario.Scenario{}
 	sc.Link = g.link()
 	g.mtu = sc.Link.MTU
-	sc.Socket = g.socket()
+	if g.cfg.Family == FamilyIPv6 || (g.cfg.Family == FamilyMixed && g.percent(50)) {
+		// Below 1280 the link has no IPv6: worth a draw now and then,
+		// not the two in seven that commonMTUs would give.
+		if g.mtu < scenario.IPv6MinMTU && g.percent(85) {
+			sc.Link.MTU = []int{1280, 1500, 9000}[g.intN(3)]
+			g.mtu = sc.Link.MTU
+		}
+		sc.Socket = g.socket6()
+	} else {
+		sc.Socket = g.socket()
+	}
 	n := 1 + g.intN(g.cfg.MaxSteps)
 	for range n {
 		sc.Steps = append(sc.Steps, g.step(&sc.Socket))
@@ -435,9 +459,16 @@ func (g *gen) step(so *scenario.Socket) scenario.Step {
 		}
 		var opts []scenario.Opt
 		for range n {
-			opts = append(opts, g.stepOpt())
+			if g.v6 {
+				opts = append(opts, g.stepOpt6())
+			} else {
+				opts = append(opts, g.stepOpt())
+			}
 		}
 		return scenario.Step{Setsockopt: opts}
+	}
+	if g.v6 {
+		return scenario.Step{Send: g.send6(so)}
 	}
 	return scenario.Step{Send: g.send(so)}
 }
@@ -495,6 +526,9 @@ func (g *gen) send(so *scenario.Socket) *scenario.Send {
 		} else {
 			s.To = netip.AddrPortFrom(g.peerAddr(), uint16(g.rangeIn(1, 65535)))
 		}
+	}
+	if g.cfg.Family == FamilyMixed && g.percent(3) {
+		s.To = scenario.DefaultDst6 // a sockaddr_in6 on an IPv4 socket
 	}
 	return s
 }

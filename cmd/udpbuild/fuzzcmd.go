@@ -89,8 +89,29 @@ a bad command line or a machine that cannot run the kernel.`,
 	c.Flags().BoolVar(&useKernel, "kernel", false, "compare with the real kernel (required)")
 	c.Flags().IntVar(&cfg.N, "n", 100, "how many scenarios to draw")
 	c.Flags().Uint64Var(&cfg.Seed, "seed", 1, "which scenarios: scenario i of a seed is the same everywhere")
+	c.Flags().Var(familyFlag{&cfg.Family}, "family", "which sockets to draw: ipv4, ipv6 (AF_INET6, with v4-mapped peers) or mixed")
 	c.Flags().StringVar(&cfg.OutDir, "out", "", "directory for the minimised mismatch scenarios and their diffs")
 	c.Flags().IntVar(&cfg.Parallel, "parallel", fuzz.DefaultParallel, "kernel runs at once")
 	c.Flags().IntVar(&cfg.Budget, "budget", fuzz.DefaultBudget, "kernel runs spent minimising each mismatch")
 	return c
 }
+
+// familyFlag is --family: a fuzz.Family by name.
+type familyFlag struct{ f *fuzz.Family }
+
+func (v familyFlag) String() string {
+	if v.f == nil {
+		return fuzz.FamilyIPv4.String()
+	}
+	return v.f.String()
+}
+
+func (v familyFlag) Set(s string) error {
+	f, err := fuzz.ParseFamily(s)
+	if err == nil {
+		*v.f = f
+	}
+	return err
+}
+
+func (familyFlag) Type() string { return "family" }
