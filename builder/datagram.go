@@ -2,7 +2,8 @@ package builder
 
 import "net/netip"
 
-// This file re-tells net/ipv4/datagram.c: connect() on a datagram socket.
+// This file re-tells net/ipv4/datagram.c: connect() on a datagram socket
+// (an AF_INET6 socket's is Connect6, ipv6_datagram.go).
 
 // Connect mirrors __ip4_datagram_connect for a unicast destination: it sets
 // the socket's destination and state, and seeds inet_id (the kernel draws

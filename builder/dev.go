@@ -111,6 +111,7 @@ type txBuffers struct {
 	saved []byte    // the bytes in-place headers cover (xmitOne)
 	hdr   [2][]byte // frame heads updated from frame to frame
 	sizes []int     // slow-path fragment sizes
+	skbs6 []int     // an IPv6 frag list's sizes from the fragment header on
 	seg   segHeader // the network header GSO segments update
 	out   output    // ip_finish_output's decision for the datagram
 }
@@ -138,9 +139,16 @@ const gsoMaxSize = 65536
 // segments it itself (netif_skb_features): it needs NETIF_F_GSO_UDP_L4 and
 // a checksum feature, and gso_features_check sends skbs of gso_max_size or
 // more (link header included) to software segmentation before the tap.
+//
+// __udp_gso_segment also takes NETIF_F_GSO_UDP_L4 and the checksum
+// features away from a super-packet that is not CHECKSUM_PARTIAL ("We
+// don't know if egress device can segment and checksum the packet when
+// IPv6 extension headers are present"): an IPv6 datagram with extension
+// headers never is (__ip6_append_data), so it is segmented in software
+// with full checksums.
 func (dev *Device) segmentsGSO(d *Datagram) bool {
 	total := header.EthernetLen + d.Len()
-	return dev.Features.Has(FeatGSOUDPL4) && dev.Features.CanChecksum() && total < gsoMaxSize
+	return dev.Features.Has(FeatGSOUDPL4) && d.canChecksum(dev.Features) && d.Summed == csumPartial && total < gsoMaxSize
 }
 
 // begin counts the next datagram and tells the sink of it.
@@ -156,6 +164,7 @@ func (dev *Device) begin(d *Datagram) error {
 func (dev *Device) frame(d *Datagram, k report.Kind, count int) *FrameInfo {
 	fi := &dev.fi
 	fi.Step, fi.Datagram, fi.IDSource, fi.IDWhy = d.Step, dev.datagrams-1, d.IDSource, d.IDWhy
+	fi.ipv6 = d.IPv6
 	fi.Kind, fi.Count = k, count
 	fi.Index, fi.Offset, fi.GSOSize, fi.Segs = 0, 0, 0, 0
 	fi.SlowPath, fi.Partial = false, false
@@ -179,9 +188,9 @@ func (dev *Device) queueXmit(d *Datagram, path outPath) error {
 		}
 		return udpGSOSegment(dev, d, false)
 	case pathGSOSoftware:
-		return udpGSOSegment(dev, d, tap && dev.Features.CanChecksum())
+		return udpGSOSegment(dev, d, tap && d.Summed == csumPartial && d.canChecksum(dev.Features))
 	}
-	if d.Summed == csumPartial && (!tap || !dev.Features.CanChecksum()) {
+	if d.Summed == csumPartial && (!tap || !d.canChecksum(dev.Features)) {
 		skbChecksumHelp(d)
 	}
 	fi := dev.frame(d, report.Datagram, 1)
@@ -212,7 +221,7 @@ func (dev *Device) linkHead(k int, nh []byte) []byte {
 		h = make([]byte, 0, headroom)
 	}
 	h = h[:header.EthernetLen]
-	header.PutEthernet(h, dev.DstMAC, dev.SrcMAC)
+	header.PutEthernetType(h, dev.DstMAC, dev.SrcMAC, etherType(nh))
 	h = append(h, nh...)
 	dev.bufs.hdr[k] = h
 	return h
@@ -272,6 +281,9 @@ func (dev *Device) traceFrame(n int) {
 	switch fi.Kind {
 	case report.Fragment:
 		fn = "ip_do_fragment"
+		if fi.ipv6 {
+			fn = "ip6_fragment"
+		}
 	case report.Segment:
 		fn = "__udp_gso_segment"
 	}

@@ -1,4 +1,5 @@
-// Package builder is udpbuild's model of the Linux IPv4 UDP send path. Each
+// Package builder is udpbuild's model of the Linux IPv4 and IPv6 UDP send
+// paths. Each
 // stage is a function under the kernel's name, in a file named after the
 // kernel source it re-tells, so that a reader with the kernel open beside
 // this package finds the same decision in the same place:
@@ -14,6 +15,15 @@
 //	ip_sockglue.go  net/ipv4/ip_sockglue.c  do_ip_setsockopt
 //	datagram.go     net/ipv4/datagram.c     __ip4_datagram_connect (Socket.Connect)
 //	udp_offload.go  net/ipv4/udp_offload.c  __udp_gso_segment
+//	udpv6.go        net/ipv6/udp.c          udpv6_sendmsg, udp_v6_push/flush_pending_frames
+//	ip6_output.go   net/ipv6/ip6_output.c   ip6_setup_cork, ip6_append_data, ip6_make_skb,
+//	                                        __ip6_append_data, __ip6_make_skb, ip6_send_skb,
+//	                                        ip6_finish_output, ip6_fragment
+//	ipv6.go         include/net/ipv6.h      ipcm6_cookie, ip6_make_flowlabel, hop limit
+//	exthdrs.go      net/ipv6/exthdrs.c      extension headers and their pushes
+//	output_core.go  net/ipv6/output_core.c  ipv6_select_ident, ip6_find_1stfragopt
+//	ipv6_sockglue.go net/ipv6/ipv6_sockglue.c do_ipv6_setsockopt, ipv6_set_opt_hdr
+//	ipv6_datagram.go net/ipv6/datagram.c    __ip6_datagram_connect (Socket.Connect6)
 //	dev.go          net/core/dev.c          netdev_fix_features, dev_queue_xmit,
 //	                                        validate_xmit_skb, skb_checksum_help, xmit_one
 //	skbuff.go       net/core/skbuff.c       the skbs a datagram is built from, their sizes
@@ -32,5 +42,6 @@
 // the family seam IPv6 plugs into.
 //
 // The model is deterministic: where the kernel draws random numbers (IP ID
-// counters, a connected socket's inet_id) it draws them from a seed.
+// counters, a connected socket's inet_id, IPv6 fragment identifications,
+// sk_txhash and the flow-label hash key) it draws them from a seed.
 package builder

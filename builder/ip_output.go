@@ -29,6 +29,7 @@ type cork struct {
 	tos      int            // -1: unset
 	length   int            // cork->length: bytes appended so far
 	fl       flow
+	v6       cork6 // struct inet6_cork, for an IPv6 datagram
 }
 
 // ipSetupCork mirrors ip_setup_cork. The route's MTU is the device's in
@@ -109,10 +110,23 @@ func (s *Socket) ipMakeSkb(payload []byte, ipc *ipcm, fl flow, flags int) (*Data
 // computes its own from its headers and DF rules; the skb geometry that
 // follows from them (appendSkbs) is shared.
 type appendLimits struct {
-	mtu            int // cork->fragsize, or IP_MAX_MTU for a GSO send
-	fragheaderlen  int // the network header every fragment repeats
-	maxfraglen     int // the longest skb that is a whole fragment
-	maxnonfragsize int // the longest datagram the DF rules allow
+	fn             string // the kernel function, for the trace
+	mtu            int    // cork->fragsize, or IP_MAX_MTU for a GSO send
+	fragheaderlen  int    // the network header every fragment repeats
+	maxfraglen     int    // the longest skb that is a whole fragment
+	maxnonfragsize int    // the longest datagram the DF rules allow
+	// csumOK is the family's part of the CHECKSUM_PARTIAL rule: the
+	// device can checksum (IPv4); for IPv6 also a UDP socket (not
+	// UDP-Lite) and no extension header.
+	csumOK bool
+	// allocExtra is alloc_extra: the headroom each skb gets besides
+	// its fraglen (hh_len + 15 for IPv4; hh_len + the fragment
+	// header's 8 bytes for IPv6).
+	allocExtra int
+	// v6 selects __ip6_append_data's fill rule: an skb is filled up to
+	// mtu only while the datagram so far fits it (cork->length <= mtu),
+	// otherwise up to maxfraglen; IPv4 always tries mtu first.
+	v6 bool
 }
 
 func optlen(o *ipopt.Options) int {
@@ -129,7 +143,7 @@ func optlen(o *ipopt.Options) int {
 // append, on an empty private queue, may ask for it.
 func (s *Socket) ipAppendDataCore(q *skbQueue, c *cork, payload []byte, transhdrlen int, flags int, byRef bool) errno.Errno {
 	length := len(payload) + transhdrlen
-	var lim appendLimits
+	lim := appendLimits{fn: "__ip_append_data", csumOK: s.rt.dev.Features.CanChecksum(), allocExtra: hhLen + 15}
 	lim.mtu = c.fragsize
 	if c.gsoSize > 0 {
 		lim.mtu = ipMaxMTU
@@ -174,7 +188,7 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim appendLimits, payload []by
 	// transhdrlen > 0 means this is the first skb: it may be left for the
 	// device to checksum when it is the whole datagram.
 	csummode := csumNone
-	if transhdrlen > 0 && length+fragheaderlen <= mtu && feats.CanChecksum() &&
+	if transhdrlen > 0 && length+fragheaderlen <= mtu && lim.csumOK &&
 		(flags&msgMore == 0 || c.gsoSize > 0) {
 		csummode = csumPartial
 	}
@@ -183,16 +197,23 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim appendLimits, payload []by
 		switch {
 		case csummode == csumPartial:
 			why = "first skb, fits the MTU, the device can checksum, no MSG_MORE (or GSO)"
-		case !feats.CanChecksum():
+		case !lim.csumOK && lim.v6:
+			why = "UDP-Lite, an extension header, or a device without NETIF_F_HW_CSUM/NETIF_F_IPV6_CSUM"
+		case !lim.csumOK:
 			why = "the device has no checksum offload"
 		case length+fragheaderlen > mtu:
 			why = "the datagram will be fragmented"
 		case flags&msgMore != 0:
 			why = "MSG_MORE: more data may follow"
 		}
-		s.tracef("__ip_append_data", "csummode", csummode, why)
+		s.tracef(lim.fn, "csummode", csummode, why)
 	}
 	c.length += length
+	// How far a tail skb is filled before a new one is allocated.
+	fill := mtu
+	if lim.v6 && c.length > mtu {
+		fill = maxfraglen
+	}
 
 	if transhdrlen > 0 {
 		var hdr [udpHdrLen]byte
@@ -209,14 +230,14 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim appendLimits, payload []by
 	for first := n == 0; first || length > 0; first = false {
 		if !first {
 			cur := q.lens[n-1]
-			cp := mtu - cur
+			cp := fill - cur
 			if cp < length {
 				cp = maxfraglen - cur
 			}
 			if cp > 0 {
 				cp = min(cp, length)
 				if s.tracing() {
-					s.tracef("__ip_append_data", fmt.Sprintf("skb %d", n-1), fmt.Sprintf("+%d bytes", cp), "copied into the tail skb: room up to mtu if the rest fits, else up to maxfraglen")
+					s.tracef(lim.fn, fmt.Sprintf("skb %d", n-1), fmt.Sprintf("+%d bytes", cp), "copied into the tail skb: room up to mtu if the rest fits, else up to maxfraglen")
 				}
 				q.copyInto(n-1, cp, sg)
 				q.lens[n-1] += cp
@@ -232,22 +253,22 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim appendLimits, payload []by
 			fraggap = q.lens[n-1] - maxfraglen
 		}
 		datalen := length + fraggap
-		if datalen > mtu-fragheaderlen {
+		if datalen > fill-fragheaderlen {
 			datalen = maxfraglen - fragheaderlen
 		}
 		fraglen := datalen + fragheaderlen
-		alloclen, pagedlen := allocLen(datalen, fraglen, fragheaderlen, transhdrlen, mtu, c.gsoSize > 0, flags, sg)
+		alloclen, pagedlen := allocLen(datalen, fraglen, fragheaderlen, transhdrlen, mtu, lim.allocExtra, c.gsoSize > 0, flags, sg)
 		// Only the first skb of a call comes from sock_alloc_send_skb;
 		// the others are refused once the socket's write memory passes
 		// twice its send buffer.
 		if transhdrlen == 0 && 1+q.charged > 2*sockSndbuf {
 			c.length -= length
 			if s.tracing() {
-				s.tracef("__ip_append_data", "return", "-ENOBUFS", "sk_wmem_alloc %d > 2 * sk_sndbuf %d: no more skbs for this socket", 1+q.charged, 2*sockSndbuf)
+				s.tracef(lim.fn, "return", "-ENOBUFS", "sk_wmem_alloc %d > 2 * sk_sndbuf %d: no more skbs for this socket", 1+q.charged, 2*sockSndbuf)
 			}
 			return errno.ENOBUFS
 		}
-		obj := skbHeadSize(alloclen + hhLen + 15)
+		obj := skbHeadSize(alloclen + lim.allocExtra)
 		q.charged += obj + skbOverhead
 		if n > 0 && fraggap > 0 {
 			q.lens[n-1] = maxfraglen
@@ -256,7 +277,7 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim appendLimits, payload []by
 			q.summed = csummode
 		}
 		if s.tracing() {
-			s.traceAlloc(len(q.lens), datalen, fraglen, fraggap, alloclen, pagedlen)
+			s.traceAlloc(lim.fn, len(q.lens), datalen, fraglen, fraggap, alloclen, lim.allocExtra, pagedlen)
 		}
 		transhdrlen = 0
 		q.lens = append(q.lens, fraglen)
@@ -271,14 +292,14 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim appendLimits, payload []by
 	return 0
 }
 
-// allocLen mirrors __ip_append_data's choice of alloclen (without
-// alloc_extra) and pagedlen: where an skb's bytes will live. sg is the
-// device's NETIF_F_SG.
-func allocLen(datalen, fraglen, fragheaderlen, transhdrlen, mtu int, paged bool, flags int, sg bool) (alloclen, pagedlen int) {
+// allocLen mirrors __ip_append_data's (and __ip6_append_data's) choice of
+// alloclen (without alloc_extra) and pagedlen: where an skb's bytes will
+// live. sg is the device's NETIF_F_SG.
+func allocLen(datalen, fraglen, fragheaderlen, transhdrlen, mtu, allocExtra int, paged bool, flags int, sg bool) (alloclen, pagedlen int) {
 	switch {
 	case flags&msgMore != 0 && !sg:
 		return mtu, 0
-	case !paged && (fraglen+hhLen+15 < skbMaxAlloc || !sg):
+	case !paged && (fraglen+allocExtra < skbMaxAlloc || !sg):
 		return fraglen, 0
 	}
 	return fragheaderlen + transhdrlen, datalen - transhdrlen
@@ -286,7 +307,7 @@ func allocLen(datalen, fraglen, fragheaderlen, transhdrlen, mtu int, paged bool,
 
 // traceAlloc explains one skb allocation of __ip_append_data: its sizes and
 // whether the data goes in the linear area or in page fragments.
-func (s *Socket) traceAlloc(i, datalen, fraglen, fraggap, alloclen, pagedlen int) {
+func (s *Socket) traceAlloc(fn string, i, datalen, fraglen, fraggap, alloclen, allocExtra, pagedlen int) {
 	layout := "linear"
 	switch {
 	case pagedlen > 0:
@@ -294,7 +315,7 @@ func (s *Socket) traceAlloc(i, datalen, fraglen, fraggap, alloclen, pagedlen int
 	case alloclen > fraglen:
 		layout = "linear, room for a whole MTU (MSG_MORE without scatter-gather)"
 	}
-	s.tracef("__ip_append_data", fmt.Sprintf("skb %d", i), fmt.Sprintf("datalen=%d fraglen=%d fraggap=%d alloclen=%d", datalen, fraglen, fraggap, alloclen+hhLen+15), layout)
+	s.tracef(fn, fmt.Sprintf("skb %d", i), fmt.Sprintf("datalen=%d fraglen=%d fraggap=%d alloclen=%d", datalen, fraglen, fraggap, alloclen+allocExtra), layout)
 }
 
 // ipMakeSkbCore mirrors __ip_make_skb: it joins the queue into one
@@ -463,6 +484,12 @@ type output struct {
 	path outPath
 	// frags is where ip_do_fragment cuts the datagram (pathFragment).
 	frags frag.Plan
+	// IPv6 fragmentation (ip6_fragment): hlen is the unfragmentable
+	// part (ip6_find_1stfragopt), prevhdr the offset of the next-header
+	// byte that becomes NEXTHDR_FRAGMENT, mtu the fragmenting MTU
+	// (IPV6_MTU applied), id the fragment identification.
+	hlen, prevhdr, mtu int
+	id                 uint32
 }
 
 // ipFinishOutput mirrors __ip_finish_output's decision, together with the
@@ -514,12 +541,21 @@ func (o *output) why(d *Datagram, dev *Device) string {
 		return "skb_is_gso but the device cannot segment it: validate_xmit_skb segments in software (__udp_gso_segment)"
 	case pathFragment:
 		why := fmt.Sprintf("tot_len %d > mtu %d: ip_fragment -> ip_do_fragment", d.Len(), dev.MTU)
+		if d.IPv6 {
+			why = fmt.Sprintf("skb->len %d > mtu %d: ip6_fragment at mtu %d, %d bytes of data per fragment after %d unfragmentable bytes and the fragment header", d.Len(), dev.MTU, o.mtu, (o.mtu-o.hlen-header.IPv6FragmentLen)&^7, o.hlen)
+		}
 		if o.frags.Fast {
 			return why + " (fast path: the frag list's skbs are the fragments)"
 		}
 		return why + " (slow path)"
 	case pathTooBig:
+		if d.IPv6 {
+			return fmt.Sprintf("skb->len %d > mtu %d and no local fragmentation (ignore_df clear): ip6_fragment returns -EMSGSIZE", d.Len(), dev.MTU)
+		}
 		return fmt.Sprintf("tot_len %d > mtu %d with DF and no local fragmentation: ip_fragment returns -EMSGSIZE", d.Len(), dev.MTU)
+	}
+	if d.IPv6 {
+		return fmt.Sprintf("skb->len %d <= mtu %d (the route's; IPV6_MTU only sizes fragments)", d.Len(), dev.MTU)
 	}
 	return fmt.Sprintf("tot_len %d <= mtu %d", d.Len(), dev.MTU)
 }
@@ -536,6 +572,9 @@ func ipOutput(dev *Device, d *Datagram, out *output) error {
 		return err
 	}
 	if out.path == pathFragment {
+		if d.IPv6 {
+			return ip6Fragment(dev, d, out)
+		}
 		return ipDoFragment(dev, d, out.frags)
 	}
 	return dev.queueXmit(d, out.path)

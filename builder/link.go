@@ -32,6 +32,8 @@ type FrameInfo struct {
 	// GSOSize is the super-packet's gso_size (segments and super-packets),
 	// Segs the number of segments a super-packet stands for.
 	GSOSize, Segs int
+	// ipv6 is set for an IPv6 datagram's frames.
+	ipv6 bool
 }
 
 // Why explains the frame in one line, in the kernel's terms. It is built
@@ -42,13 +44,21 @@ func (fi *FrameInfo) Why() string {
 	case report.Super:
 		s = fmt.Sprintf("GSO super-packet: %d segments of %d bytes, segmented by the device (NETIF_F_GSO_UDP_L4)", fi.Segs, fi.GSOSize)
 	case report.Segment:
+		if fi.ipv6 {
+			s = fmt.Sprintf("GSO segment %d of %d (gso_size %d), payload offset %d; the IPv6 header and its extension headers repeated, payload_len rewritten (ipv6_gso_segment)", fi.Index+1, fi.Count, fi.GSOSize, fi.Offset)
+			break
+		}
 		s = fmt.Sprintf("GSO segment %d of %d (gso_size %d), payload offset %d; ID of the super-packet + %d (%s)", fi.Index+1, fi.Count, fi.GSOSize, fi.Offset, fi.Index, fi.IDWhy)
 	case report.Fragment:
 		path := "fast path: one fragment per skb of the frag list"
 		if fi.SlowPath {
 			path = "slow path: the skb geometry does not allow the fast path"
 		}
-		s = fmt.Sprintf("fragment %d of %d at offset %d (ip_do_fragment %s); %s", fi.Index+1, fi.Count, fi.Offset, path, fi.IDWhy)
+		fn := "ip_do_fragment"
+		if fi.ipv6 {
+			fn = "ip6_fragment"
+		}
+		s = fmt.Sprintf("fragment %d of %d at offset %d (%s %s); %s", fi.Index+1, fi.Count, fi.Offset, fn, path, fi.IDWhy)
 	default:
 		s = "whole datagram; " + fi.IDWhy
 	}

@@ -6,11 +6,15 @@ import "net/netip"
 // the route a send goes out on, and the per-destination IP ID counters
 // (ip_idents_reserve) that __ip_select_ident draws from.
 
-// flow is the part of struct flowi4 the send path keeps: the addresses the
-// IP header gets (daddr is the first hop of a source route).
+// flow is the part of struct flowi4 (or flowi6) the send path keeps: the
+// addresses the IP header gets (for IPv4 daddr is the first hop of a
+// source route; for IPv6 the final destination, which the pseudo-header
+// sums) and, for IPv6, fl6->flowlabel (flow info: traffic class and flow
+// label bits, before ip6_make_flowlabel).
 type flow struct {
 	saddr, daddr netip.Addr
 	sport, dport uint16
+	flowlabel    uint32
 }
 
 // route is the socket's route to its device (struct rtable as

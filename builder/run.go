@@ -60,9 +60,6 @@ type Runner struct {
 // Run is the package-level Run on the Runner's buffers. The report owns
 // its data: nothing in it is reused by later runs.
 func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) {
-	if err := unmodelledIPv6(sc); err != nil {
-		return nil, err
-	}
 	nd, dropped, err := NewDevice(sc.Link)
 	if err != nil {
 		return nil, err
@@ -96,14 +93,25 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 	s.SetTrace(o.Trace)
 	s.SetStep(-1)
 
-	// The kernel runner sets IP_MTU_DISCOVER first, then the list.
-	s.Setsockopt(scenario.Opt{Name: scenario.OptIPMTUDiscover, Int: int(sc.Socket.PMTUDisc)})
+	// The kernel runner sets IP_MTU_DISCOVER (IPV6_MTU_DISCOVER on an
+	// IPv6 socket) first, then the list.
+	pmtu := scenario.OptIPMTUDiscover
+	if sc.Socket.IPv6() {
+		pmtu = scenario.OptIPv6MTUDiscover
+	}
+	s.Setsockopt(scenario.Opt{Name: pmtu, Int: int(sc.Socket.PMTUDisc)})
 	for _, opt := range sc.Socket.Setsockopt {
 		e := s.Setsockopt(opt)
 		rep.Setup = append(rep.Setup, report.Step{Op: "setsockopt", Err: e})
 	}
 	if sc.Socket.Connect {
-		s.Connect(sc.Socket.Dst, sc.Socket.InetID)
+		if sc.Socket.IPv6() {
+			// A failed connect leaves the socket unconnected: its
+			// sends without a destination then fail as the kernel's.
+			_ = s.Connect6(sc.Socket.Dst, sc.Socket.Flowinfo, sc.Socket.InetID)
+		} else {
+			s.Connect(sc.Socket.Dst, sc.Socket.InetID)
+		}
 	}
 	repeat := max(sc.Repeat, 1)
 	var control [][]byte // built once per step, reused by repeats
@@ -123,9 +131,10 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		var r report.Step
 		if st.Send != nil {
 			r = report.Step{Op: "send"}
-			m := Msg{Payload: st.Send.Payload, Flags: st.Send.Flags, Name: st.Send.To}
+			m := Msg{Payload: st.Send.Payload, Flags: st.Send.Flags, Name: st.Send.To, Flowinfo: st.Send.Flowinfo}
 			if !m.Name.IsValid() && !sc.Socket.Connect {
 				m.Name = sc.Socket.Dst // "destination of sends that name none"
+				m.Flowinfo = sc.Socket.Flowinfo
 			}
 			if len(st.Send.Cmsg) > 0 {
 				if control == nil {
@@ -168,18 +177,4 @@ func featureStrings(fs []scenario.Feature) []string {
 		out[i] = string(f)
 	}
 	return out
-}
-
-// unmodelledIPv6 refuses what the scenario format accepts and the model
-// does not play yet: an AF_INET6 socket, or an IPv6 msg_name (issue 13).
-func unmodelledIPv6(sc *scenario.Scenario) error {
-	if sc.Socket.IPv6() {
-		return fmt.Errorf("socket.src %s: IPv6 sockets are not modelled yet", sc.Socket.Src)
-	}
-	for i, st := range sc.Steps {
-		if st.Send != nil && st.Send.To.Addr().Is6() {
-			return fmt.Errorf("steps[%d].send.to %s: IPv6 destinations are not modelled yet", i, st.Send.To)
-		}
-	}
-	return nil
 }

@@ -126,14 +126,22 @@ func skbHeadSize(size int) int {
 type Datagram struct {
 	// Step is the scenario step whose call emitted the datagram.
 	Step int
-	// IP is the IPv4 header, options included.
+	// IPv6 is set for an IPv6 datagram (udpv6_sendmsg's).
+	IPv6 bool
+	// IP is the network header: the IPv4 header, options included, or the
+	// IPv6 header and its extension headers (hop-by-hop, destination
+	// options before the routing header, routing header, IPV6_DSTOPTS),
+	// as __ip6_make_skb pushes them.
 	IP []byte
 	// UDP is the UDP (or UDP-Lite) header, Payload what follows it: the
 	// socket's copy of corked data, or the caller's own bytes for a
 	// datagram one call built (never written to).
 	UDP, Payload []byte
-	// SkbData is the data length (after the network header) of each skb
-	// of the frag list, the first including the UDP header.
+	// SkbData is the data length of each skb of the frag list after the
+	// network header, the first including the UDP header. For IPv6 the
+	// first counts what follows IP, the others what follows the
+	// fragheaderlen bytes (the headers before the fragment header) that
+	// __ip6_append_data reserved in each.
 	SkbData []int
 	// Summed is the skb's ip_summed when it reaches the device.
 	Summed csumMode
@@ -146,6 +154,13 @@ type Datagram struct {
 	IDSource report.IDSource
 	// Proto is the IP protocol number.
 	Proto uint8
+	// final is the IPv6 final destination (fl6->daddr), which the
+	// pseudo-header sums; with a routing header the IPv6 header holds the
+	// first hop instead. fhl is the length of the IPv6 header and the
+	// extension headers before the fragment header (__ip6_append_data's
+	// fragheaderlen, as pushed).
+	final [16]byte
+	fhl   int
 	// buf holds UDP at offset headroom (see skbQueue.buf), and Payload
 	// right after it when contig is set.
 	buf    []byte

@@ -8,12 +8,17 @@ import (
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
-// Socket is one AF_INET SOCK_DGRAM socket: the union of what struct sock,
-// struct inet_sock and struct udp_sock hold that the send path reads, and
-// its route to the device. It is the only stateful part of the model.
+// Socket is one SOCK_DGRAM socket, AF_INET or AF_INET6: the union of what
+// struct sock, struct inet_sock, struct ipv6_pinfo and struct udp_sock hold
+// that the send path reads, and its route to the device. It is the only
+// stateful part of the model. An AF_INET6 socket carries both halves: its
+// v4-mapped sends use the IPv4 one.
 type Socket struct {
 	rt    route
 	proto scenario.Proto
+	// inet6 is set for an AF_INET6 socket (its bound address is IPv6).
+	inet6 bool
+	np    ipv6Pinfo
 
 	// inet_sock: bound source, connect() state and IP-level options.
 	saddr     netip.Addr
@@ -35,8 +40,8 @@ type Socket struct {
 	pcflagSend bool   // UDPLITE_SEND_CC
 	pcrlen     int
 	pcflagRecv bool
-	pending    bool // up->pending == AF_INET
-	upLen      int  // up->len
+	pending    uint8 // up->pending: 0, afInet or afInet6
+	upLen      int   // up->len
 
 	// inet->cork and sk_write_queue: the corked datagram being built.
 	cork  cork
@@ -51,11 +56,15 @@ type Socket struct {
 	fastCork  cork
 	fastQueue skbQueue
 	dg        Datagram
+	// callOpt holds the extension headers of one send's control messages
+	// (udpv6_sendmsg's opt_space), fixOpt ipv6_fixup_options' copy.
+	callOpt, fixOpt txOptions
 
 	trace func(Event)
 	step  int
 
 	idents *identTable
+	rnd    uint64 // draws of the run's seeded stream (random32)
 	clock  func() uint32
 	outErr error // the first error the device's sink returned
 }
@@ -71,7 +80,9 @@ type Config struct {
 	Clock func() uint32
 }
 
-// NewSocket is socket(AF_INET, SOCK_DGRAM, proto) followed by bind(src).
+// NewSocket is socket(AF_INET, SOCK_DGRAM, proto) followed by bind(src),
+// or socket(AF_INET6, ...) when src is an IPv6 address (the wildcard "::"
+// and v4-mapped addresses included).
 // Every destination routes out through dev: the datagrams the socket
 // sends leave as dev's frames, handed to dev.Sink.
 func NewSocket(dev *Device, c Config) *Socket {
@@ -100,6 +111,7 @@ func (s *Socket) reinit(dev *Device, c Config) {
 		proto:     c.Proto,
 		saddr:     c.Src.Addr(),
 		sport:     c.Src.Port(),
+		inet6:     c.Src.Addr().Is6(),
 		ucTTL:     -1,
 		pmtudisc:  scenario.PMTUWant, // net.ipv4.ip_no_pmtu_disc = 0
 		idents:    idents,
@@ -108,6 +120,9 @@ func (s *Socket) reinit(dev *Device, c Config) {
 		fastQueue: keep(s.fastQueue),
 		dg:        Datagram{IP: s.dg.IP[:0], SkbData: s.dg.SkbData[:0], buf: s.dg.buf},
 	}
+	if s.inet6 {
+		s.inet6Create(c.Src.Addr())
+	}
 }
 
 // DefaultTimestamp is the clock of IP timestamp options when none is given:
@@ -115,15 +130,27 @@ func (s *Socket) reinit(dev *Device, c Config) {
 const DefaultTimestamp = 12 * 3600 * 1000
 
 // Setsockopt applies one socket option at its level: udp_lib_setsockopt
-// (udp.go), do_ip_setsockopt (ip_sockglue.go) or sk_setsockopt (below).
+// (udp.go), do_ip_setsockopt (ip_sockglue.go), do_ipv6_setsockopt
+// (ipv6_sockglue.go) or sk_setsockopt (below). SOL_IP options apply to
+// both families (ipv6_setsockopt hands SOL_IP to udp_prot's setsockopt);
+// SOL_IPV6 options on an AF_INET socket reach ip_setsockopt, which
+// answers ENOPROTOOPT for any level but SOL_IP.
 func (s *Socket) Setsockopt(o scenario.Opt) errno.Errno {
 	switch o.Name {
-	case scenario.OptUDPCork, scenario.OptUDPSegment, scenario.OptUDPLiteSendCov, scenario.OptUDPLiteRecvCov:
+	case scenario.OptUDPCork, scenario.OptUDPSegment, scenario.OptUDPLiteSendCov, scenario.OptUDPLiteRecvCov,
+		scenario.OptUDPNoCheck6TX, scenario.OptUDPNoCheck6RX:
 		return s.udpLibSetsockopt(o)
 	case scenario.OptIPTOS, scenario.OptIPTTL, scenario.OptIPMTUDiscover, scenario.OptIPOptions:
 		return s.doIPSetsockopt(o)
 	case scenario.OptSONoCheck:
 		return s.skSetsockopt(o)
+	case scenario.OptIPv6MTUDiscover, scenario.OptIPv6TClass, scenario.OptIPv6UnicastHops, scenario.OptIPv6DontFrag,
+		scenario.OptIPv6MTU, scenario.OptIPv6FlowinfoSend, scenario.OptIPv6AutoFlowlabel, scenario.OptIPv6V6Only,
+		scenario.OptIPv6HopOpts, scenario.OptIPv6DstOpts, scenario.OptIPv6RthdrDstOpts, scenario.OptIPv6Rthdr:
+		if !s.inet6 {
+			return errno.ENOPROTOOPT // ip_setsockopt: level != SOL_IP
+		}
+		return s.doIPv6Setsockopt(o)
 	}
 	return errno.ENOPROTOOPT
 }

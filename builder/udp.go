@@ -36,15 +36,36 @@ const (
 type Msg struct {
 	Payload []byte
 	Flags   int
-	// Name is msg_name; the zero AddrPort means none.
+	// Name is msg_name; the zero AddrPort means none. An IPv4 address is
+	// a struct sockaddr_in, an IPv6 one (v4-mapped included) a struct
+	// sockaddr_in6.
 	Name netip.AddrPort
+	// Flowinfo is sin6_flowinfo of an IPv6 Name.
+	Flowinfo uint32
 	// Control is the raw msg_control buffer (cmsg.Build makes one).
 	Control []byte
 }
 
-// Sendmsg mirrors udp_sendmsg. It returns the byte count or the errno the
-// kernel would return.
+// Address families of up->pending (include/linux/socket.h).
+const (
+	afInet  = 2  // AF_INET
+	afInet6 = 10 // AF_INET6
+)
+
+// Sendmsg is sendmsg() on the socket: udp_sendmsg for an AF_INET socket,
+// udpv6_sendmsg (udpv6.go) for an AF_INET6 one. It returns the byte count
+// or the errno the kernel would return.
 func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
+	if s.inet6 {
+		return s.udpv6Sendmsg(m)
+	}
+	return s.udpSendmsg(m)
+}
+
+// udpSendmsg mirrors udp_sendmsg, for an AF_INET socket and for an
+// AF_INET6 socket's sends to IPv4 (a v4-mapped or AF_INET msg_name,
+// udpv6_sendmsg's do_udp_sendmsg).
+func (s *Socket) udpSendmsg(m *Msg) (int, errno.Errno) {
 	length := len(m.Payload)
 	corkreq := s.corkFlag || m.Flags&msgMore != 0
 	if s.tracing() {
@@ -66,7 +87,15 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 	if m.Flags&msgOOB != 0 {
 		return 0, errno.EOPNOTSUPP
 	}
-	if s.pending {
+	if s.pending != 0 {
+		if s.pending != afInet {
+			// An AF_INET6 socket's IPv6 datagram is pending: "udp
+			// cork app bug 1".
+			if s.tracing() {
+				s.tracef("udp_sendmsg", "up->pending", "AF_INET6", "an IPv6 datagram is corked: this IPv4 send is refused (-EINVAL); the IPv6 datagram stays pending")
+			}
+			return 0, errno.EINVAL
+		}
 		// More data for a corked datagram: the destination, control
 		// messages and options of this call are not looked at.
 		if s.tracing() {
@@ -79,6 +108,14 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 	fl.saddr, fl.sport = s.saddr, s.sport
 	connected := false
 	if m.Name.IsValid() {
+		if m.Name.Addr().Is6() {
+			// A struct sockaddr_in6: sin_family is neither AF_INET nor
+			// AF_UNSPEC.
+			if s.tracing() {
+				s.tracef("udp_sendmsg", "usin->sin_family", "AF_INET6", "an IPv6 msg_name on an AF_INET socket: -EAFNOSUPPORT")
+			}
+			return 0, errno.EAFNOSUPPORT
+		}
 		if m.Name.Port() == 0 {
 			return 0, errno.EINVAL
 		}
@@ -139,8 +176,19 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 		if s.tracing() {
 			s.tracef("udp_sendmsg", "fl4", fmt.Sprintf("%s:%d", fl.daddr, fl.dport), "sk_dst_check: the cached route, with inet->cork.fl as the flow")
 		}
-	} else if connected {
-		s.dstCached = true
+	} else {
+		if !fl.saddr.IsValid() {
+			// An AF_INET6 socket bound to an IPv6 address has
+			// inet_saddr LOOPBACK4_IPV6 (127.0.0.6): no IPv4 route
+			// from it.
+			if s.tracing() {
+				s.tracef("ip_route_output_flow", "fl4->saddr", "127.0.0.6", "an AF_INET6 socket bound to a non-mapped IPv6 address has no IPv4 source (LOOPBACK4_IPV6): -ENETUNREACH")
+			}
+			return 0, errno.ENETUNREACH
+		}
+		if connected {
+			s.dstCached = true
+		}
 	}
 	if m.Flags&msgConfirm != 0 && m.Flags&msgProbe != 0 && length == 0 {
 		return 0, 0 // do_confirm: a pure neighbour confirmation
@@ -166,7 +214,7 @@ func (s *Socket) Sendmsg(m *Msg) (int, errno.Errno) {
 	// cached route go wherever this call went.
 	fl.daddr, fl.dport = daddr, dport
 	s.corkFl = fl
-	s.pending = true
+	s.pending = afInet
 	s.cork.fl = fl
 	return s.doAppendData(m, length+udpHdrLen, corkreq, &ipc, fl)
 }
@@ -187,12 +235,22 @@ func (s *Socket) doAppendData(m *Msg, ulen int, corkreq bool, ipc *ipcm, fl flow
 	case !corkreq:
 		e = s.udpPushPendingFrames()
 	case s.queue.empty():
-		s.pending = false
+		s.pending = 0
 	}
 	if e != 0 {
 		return 0, e
 	}
 	return len(m.Payload), 0
+}
+
+// pushPendingFrames is the socket's push_pending_frames, as
+// udp_lib_setsockopt calls it for UDP_CORK 0: udp_push_pending_frames, or
+// udp_v6_push_pending_frames on an AF_INET6 socket.
+func (s *Socket) pushPendingFrames() errno.Errno {
+	if s.inet6 {
+		return s.udpV6PushPendingFrames()
+	}
+	return s.udpPushPendingFrames()
 }
 
 // udpPushPendingFrames mirrors udp_push_pending_frames: ip_finish_skb
@@ -203,16 +261,16 @@ func (s *Socket) udpPushPendingFrames() errno.Errno {
 		e = s.udpSendSkb(d, &s.cork)
 	}
 	s.upLen = 0
-	s.pending = false
+	s.pending = 0
 	return e
 }
 
 // udpFlushPendingFrames mirrors udp_flush_pending_frames: the corked data
 // is thrown away.
 func (s *Socket) udpFlushPendingFrames() {
-	if s.pending {
+	if s.pending != 0 {
 		s.upLen = 0
-		s.pending = false
+		s.pending = 0
 		s.queue.reset()
 	}
 }
@@ -228,7 +286,7 @@ func (s *Socket) cmsgSend(control []byte, ipc *ipcm) (needIP bool, e errno.Errno
 	}
 	env := s.optEnv()
 	var last *ipopt.Options
-	start := cmsg.Cookie{TTL: ipc.ttl, TOS: ipc.tos, GSOSize: uint16(ipc.gsoSize)}
+	start := cmsg.Cookie{TTL: ipc.ttl, TOS: ipc.tos, GSOSize: uint16(ipc.gsoSize), AllowIPv6: s.inet6}
 	ck, err := cmsg.ApplyChecked(msgs, start, func(raw []byte) error {
 		opt, err := env.CompileCmsg(raw)
 		last = opt
@@ -259,14 +317,20 @@ func errnoOf(err error) errno.Errno {
 	return errno.EINVAL
 }
 
-// udpSendSkb mirrors udp_send_skb: the UDP header, the GSO checks and
-// marks, and the checksum, then ip_send_skb. Nothing in it is particular
-// to IPv4 but the pseudo-header (Datagram.pseudoSum): udp_v6_send_skb is
-// the same function.
+// udpSendSkb mirrors udp_send_skb, and udp_v6_send_skb for an IPv6
+// datagram: the UDP header, the GSO checks and marks, and the checksum,
+// then ip_send_skb or ip6_send_skb. The two kernel functions are the same
+// but for the pseudo-header (Datagram.pseudoSum), the option that turns
+// the checksum off (SO_NO_CHECK for IPv4, UDP_NO_CHECK6_TX for IPv6) and
+// the checksum offload helper (udp4_hwcsum, udp6_hwcsum_outgoing).
 func (s *Socket) udpSendSkb(d *Datagram, c *cork) errno.Errno {
 	uh := header.UDP(d.UDP)
 	length := d.L4Len()
 	datalen := length - udpHdrLen
+	fn, noCheck := "udp_send_skb", s.noCheckTx
+	if d.IPv6 {
+		fn, noCheck = "udp_v6_send_skb", s.np.noCheck6Tx
+	}
 	uh.SetPorts(c.fl.sport, c.fl.dport)
 	uh.SetLength(uint16(length))
 	uh.SetChecksum(0)
@@ -276,16 +340,20 @@ func (s *Socket) udpSendSkb(d *Datagram, c *cork) errno.Errno {
 		case hlen+min(datalen, c.gsoSize) > c.fragsize:
 			// 6.18 measures the first segment as it will really be: a
 			// datagram shorter than gso_size only has to fit the MTU.
+			// hlen counts every IPv6 extension header.
+			if s.tracing() {
+				s.tracef(fn, "return", "-EMSGSIZE", "hlen %d + min(datalen %d, gso_size %d) > fragsize %d", hlen, datalen, c.gsoSize, c.fragsize)
+			}
 			return errno.EMSGSIZE
 		case datalen > c.gsoSize*udpMaxSegments:
 			return errno.EINVAL
-		case s.noCheckTx:
+		case noCheck:
 			return errno.EINVAL
 		case s.proto == scenario.UDPLite:
 			return errno.EIO
 		}
 		if s.tracing() {
-			s.tracef("udp_send_skb", "gso checks", "pass", "hlen %d + min(datalen %d, gso_size %d) <= fragsize %d; at most %d segments", hlen, datalen, c.gsoSize, c.fragsize, udpMaxSegments)
+			s.tracef(fn, "gso checks", "pass", "hlen %d + min(datalen %d, gso_size %d) <= fragsize %d; at most %d segments", hlen, datalen, c.gsoSize, c.fragsize, udpMaxSegments)
 		}
 		if datalen > c.gsoSize {
 			// On the TX path CHECKSUM_NONE and CHECKSUM_UNNECESSARY
@@ -296,17 +364,17 @@ func (s *Socket) udpSendSkb(d *Datagram, c *cork) errno.Errno {
 			d.GSOSize = c.gsoSize
 			d.GSOSegs = (datalen + c.gsoSize - 1) / c.gsoSize
 			if s.tracing() {
-				s.tracef("udp_send_skb", "gso_segs", d.GSOSegs, "DIV_ROUND_UP(datalen %d, gso_size %d); checksum left to GSO (csum_partial)", datalen, c.gsoSize)
+				s.tracef(fn, "gso_segs", d.GSOSegs, "DIV_ROUND_UP(datalen %d, gso_size %d); checksum left to GSO (csum_partial)", datalen, c.gsoSize)
 			}
 			// Don't checksum the payload: the skb will be segmented.
 			udpHwcsum(d)
-			return s.ipSendSkb(d)
+			return s.sendSkb(d)
 		}
 	}
 	switch {
 	case s.proto == scenario.UDPLite:
 		s.udpliteCsum(d)
-	case s.noCheckTx:
+	case noCheck:
 		d.Summed = csumNone // checksum 0: none
 	case d.Summed == csumPartial:
 		udpHwcsum(d)
@@ -314,20 +382,39 @@ func (s *Socket) udpSendSkb(d *Datagram, c *cork) errno.Errno {
 		uh.SetChecksum(udpCsum(d))
 	}
 	if s.tracing() {
-		why := "software: udp_csum over the datagram, CSUM_MANGLED_0 for 0"
-		switch {
-		case s.proto == scenario.UDPLite:
-			why = "UDP-Lite: udplite_csum over the coverage"
-		case s.noCheckTx:
-			why = "SO_NO_CHECK: checksum 0"
-		case d.Summed == csumPartial && len(d.SkbData) == 1:
-			why = "CHECKSUM_PARTIAL: udp4_hwcsum stores the pseudo-header sum for the device"
-		case d.Summed == csumPartial:
-			why = "CHECKSUM_PARTIAL but a frag list: udp4_hwcsum sums in software"
-		}
-		s.tracef("udp_send_skb", "uh->check", fmt.Sprintf("%#04x", uh.Checksum()), why)
+		s.traceCsum(fn, d, noCheck)
+	}
+	return s.sendSkb(d)
+}
+
+// sendSkb is the family's send: ip_send_skb or ip6_send_skb.
+func (s *Socket) sendSkb(d *Datagram) errno.Errno {
+	if d.IPv6 {
+		return s.ip6SendSkb(d)
 	}
 	return s.ipSendSkb(d)
+}
+
+// traceCsum explains udp_send_skb's (or udp_v6_send_skb's) checksum.
+func (s *Socket) traceCsum(fn string, d *Datagram, noCheck bool) {
+	uh := header.UDP(d.UDP)
+	why := "software: udp_csum over the datagram, CSUM_MANGLED_0 for 0"
+	hw, opt := "udp4_hwcsum", "SO_NO_CHECK"
+	if d.IPv6 {
+		why = "software: csum_ipv6_magic(saddr, final daddr) over udp_csum, CSUM_MANGLED_0 (0xffff) for 0"
+		hw, opt = "udp6_hwcsum_outgoing", "UDP_NO_CHECK6_TX"
+	}
+	switch {
+	case s.proto == scenario.UDPLite:
+		why = "UDP-Lite: udplite_csum over the coverage"
+	case noCheck:
+		why = opt + ": checksum 0"
+	case d.Summed == csumPartial && len(d.SkbData) == 1:
+		why = "CHECKSUM_PARTIAL: " + hw + " stores the pseudo-header sum for the device"
+	case d.Summed == csumPartial:
+		why = "CHECKSUM_PARTIAL but a frag list: " + hw + " sums in software"
+	}
+	s.tracef(fn, "uh->check", fmt.Sprintf("%#04x", uh.Checksum()), why)
 }
 
 // udpHwcsum mirrors udp4_hwcsum (udp6_hwcsum_outgoing for IPv6): a single
@@ -389,14 +476,20 @@ func (s *Socket) udpLibSetsockopt(o scenario.Opt) errno.Errno {
 		s.corkFlag = false
 		// udp_lib_setsockopt pushes pending frames and ignores the
 		// result: setsockopt succeeds even when the push fails.
-		if s.pending {
-			_ = s.udpPushPendingFrames()
+		if s.pending != 0 {
+			_ = s.pushPendingFrames()
 		}
 	case scenario.OptUDPSegment:
 		if v < 0 || v > 0xFFFF {
 			return errno.EINVAL
 		}
 		s.gsoSize = uint16(v)
+	case scenario.OptUDPNoCheck6TX:
+		// udp_set_no_check6_tx: any socket takes it; only an IPv6
+		// send reads it.
+		s.np.noCheck6Tx = v != 0
+	case scenario.OptUDPNoCheck6RX:
+		s.np.noCheck6Rx = v != 0
 	case scenario.OptUDPLiteSendCov, scenario.OptUDPLiteRecvCov:
 		if s.proto != scenario.UDPLite {
 			return errno.ENOPROTOOPT // "Disable the option on UDP sockets"

@@ -53,6 +53,12 @@ type Cookie struct {
 	// SOL_UDP, so udp_sendmsg ran ip_cmsg_send and cleared `connected`: the
 	// send does a fresh route lookup instead of using the socket's cache.
 	NeedIP bool
+	// AllowIPv6 is ip_cmsg_send's allow_ipv6, an input: set for an
+	// AF_INET6 socket's send through udp_sendmsg (a v4-mapped or AF_INET
+	// destination). Then an IPV6_PKTINFO message with a v4-mapped address
+	// acts as IP_PKTINFO (any other address is EINVAL), and every other
+	// SOL_IPV6 message is ignored.
+	AllowIPv6 bool
 }
 
 // OptionsCheck is the compile step of ip_options_get: it receives the raw
@@ -128,15 +134,30 @@ func udpCmsgSend(msgs []Msg, c *Cookie) (needIP bool, err error) {
 	return needIP, nil
 }
 
-// ipCmsgSend mirrors ip_cmsg_send for an AF_INET socket (allow_ipv6 false,
-// so SOL_IPV6 messages are ignored like every level but SOL_SOCKET and
-// SOL_IP; SOL_UDP ones were handled by udp_cmsg_send).
+// ipCmsgSend mirrors ip_cmsg_send: SOL_SOCKET and SOL_IP messages, and with
+// allow_ipv6 (Cookie.AllowIPv6) IPV6_PKTINFO; every other level is ignored
+// (SOL_UDP ones were handled by udp_cmsg_send).
 func ipCmsgSend(msgs []Msg, c *Cookie, check OptionsCheck) error {
 	for i, m := range msgs {
 		if m.Level == SolSocket {
 			if err := sockCmsgSend(m); err != nil {
 				return fmt.Errorf("cmsg %d: %w", i, err)
 			}
+			continue
+		}
+		if m.Level == SolIPv6 && c.AllowIPv6 && m.Type == IPv6PktInfo {
+			// struct in6_pktinfo { in6_addr ipi6_addr; int ipi6_ifindex; }
+			if len(m.Data) < 20 {
+				return fmt.Errorf("cmsg %d: IPV6_PKTINFO with %d data bytes, want 20: %w", i, len(m.Data), errno.EINVAL)
+			}
+			if [12]byte(m.Data[:12]) != [12]byte{10: 0xff, 11: 0xff} {
+				return fmt.Errorf("cmsg %d: IPV6_PKTINFO on an IPv4 send needs a v4-mapped address: %w", i, errno.EINVAL)
+			}
+			if ifindex := int32(binary.NativeEndian.Uint32(m.Data[16:])); ifindex != 0 {
+				c.OIF = int(ifindex)
+			}
+			copy(c.SpecDst[:], m.Data[12:16])
+			c.HasPktInfo = true
 			continue
 		}
 		if m.Level != SolIP {

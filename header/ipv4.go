@@ -156,9 +156,18 @@ func (u UDP) SetPorts(src, dst uint16) {
 // EthernetLen is the size of an Ethernet II header.
 const EthernetLen = 14
 
+// EtherTypes of the frames udpbuild writes (ETH_P_IP, ETH_P_IPV6).
+const (
+	EtherTypeIPv4 = 0x0800
+	EtherTypeIPv6 = 0x86DD
+)
+
 // PutEthernet writes an Ethernet II header carrying IPv4.
-func PutEthernet(b []byte, dst, src [6]byte) {
+func PutEthernet(b []byte, dst, src [6]byte) { PutEthernetType(b, dst, src, EtherTypeIPv4) }
+
+// PutEthernetType writes an Ethernet II header carrying etherType.
+func PutEthernetType(b []byte, dst, src [6]byte, etherType uint16) {
 	copy(b[0:6], dst[:])
 	copy(b[6:12], src[:])
-	b[12], b[13] = 0x08, 0x00
+	b[12], b[13] = byte(etherType>>8), byte(etherType)
 }

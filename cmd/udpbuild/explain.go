@@ -124,7 +124,11 @@ func explanation(sc *scenario.Scenario, rep *report.Report, events []builder.Eve
 	for _, e := range events {
 		byStep[e.Step] = append(byStep[e.Step], e)
 	}
-	setup := ExplainedRun{Index: -1, Call: fmt.Sprintf("socket(%s), IP_MTU_DISCOVER %s, %d setsockopt(s)", sc.Socket.Proto, sc.Socket.PMTUDisc, len(sc.Socket.Setsockopt)), Events: byStep[-1]}
+	family, pmtu := "", "IP_MTU_DISCOVER"
+	if sc.Socket.IPv6() {
+		family, pmtu = "AF_INET6, ", "IPV6_MTU_DISCOVER"
+	}
+	setup := ExplainedRun{Index: -1, Call: fmt.Sprintf("socket(%s%s), %s %s, %d setsockopt(s)", family, sc.Socket.Proto, pmtu, sc.Socket.PMTUDisc, len(sc.Socket.Setsockopt)), Events: byStep[-1]}
 	var res []string
 	for i, r := range rep.Setup {
 		res = append(res, fmt.Sprintf("%s=%s", sc.Socket.Setsockopt[i].Name, r))

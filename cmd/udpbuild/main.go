@@ -1,5 +1,5 @@
 // Command udpbuild builds the frames Linux puts on the wire when a program
-// sends UDP over IPv4, from a scenario file, and compares them with the
+// sends UDP over IPv4 and IPv6, from a scenario file, and compares them with the
 // real kernel. See README.md and docs/scenario.md.
 package main
 

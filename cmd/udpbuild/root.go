@@ -10,9 +10,10 @@ var version = "dev"
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "udpbuild",
-		Short: "Build the frames Linux sends for UDP over IPv4, and check them against the kernel",
-		Long: `udpbuild re-tells the Linux IPv4 UDP send path (udp_sendmsg -> ip_append_data /
-ip_make_skb -> udp_send_skb -> IP header -> fragmentation / GSO) in Go. Give it a
+		Short: "Build the frames Linux sends for UDP over IPv4 and IPv6, and check them against the kernel",
+		Long: `udpbuild re-tells the Linux IPv4 and IPv6 UDP send paths (udp_sendmsg /
+udpv6_sendmsg -> ip_append_data / ip6_append_data -> udp_send_skb -> IP header
+and extension headers -> fragmentation / GSO) in Go. Give it a
 scenario file (a socket's set-up and a sequence of sendmsg/setsockopt calls) and it
 writes the frames the kernel would emit as pcap or pcapng, with a JSON report of
 every call's result and every frame's provenance.

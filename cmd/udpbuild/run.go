@@ -72,7 +72,7 @@ func newRunCmd() *cobra.Command {
 		Use:   "run SCENARIO.yaml -o OUT.pcap",
 		Short: "Run a scenario through the Go model of the kernel's send path",
 		Long: `Run plays the scenario's socket calls through udpbuild's model of the Linux
-IPv4 UDP send path and writes the frames that leave the device.
+IPv4 and IPv6 UDP send paths and writes the frames that leave the device.
 
 Views: 'tap' (default) is what a packet capture on the sending host shows:
 checksums the NIC will fill are left as the pseudo-header sum, and GSO

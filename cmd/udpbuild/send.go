@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +41,12 @@ type sendFlags struct {
 	noCheck  bool
 	expect   string
 	dump     bool
+	// IPv6 sockets
+	tclass, hopLimit int
+	flowlabel        int64
+	dontfrag         bool
+	ipv6MTU          int
+	extHdrs          []string
 }
 
 func newSendCmd() *cobra.Command {
@@ -55,12 +62,23 @@ to keep it or to edit it into a longer one.
 
 A sequence of lengths (--lens 600,600,300) is a MSG_MORE sequence: every send
 but the last carries MSG_MORE, so the kernel corks them into one datagram.
---count repeats the whole sequence.`,
+--count repeats the whole sequence.
+
+IPv6: an address in brackets ([fd00::2]:9000) for --src or --dst makes an
+IPv6 (AF_INET6) socket; the other address then defaults to the IPv6 one of
+the link (fd00::1 or fd00::2). A v4-mapped --dst ([::ffff:10.0.0.2]:9000)
+goes out as IPv4, as the kernel sends it. --tclass, --hop-limit,
+--flowlabel, --dontfrag, --ipv6-mtu and --ext-hdr set the IPv6 socket
+options (see each flag); --tos, --ttl and --pmtudisc's IPv4 side apply to
+an IPv6 socket's IPv4 (v4-mapped) sends, --pmtudisc to both.`,
 		Example: `  udpbuild send --len 4000 -o frag.pcap
   udpbuild send --len 4000 --gso 1200 --features hw-csum,sg,gso-udp-l4 --view wire -o gso.pcap
   udpbuild send --lens 600,600,300 --ip-options 070b04000000000000000000 -o cork.pcap
   udpbuild send --hex 0badc0de --tos 0xb8 --ttl 3 --pmtudisc do -o - | tshark -r -
-  udpbuild send --udplite --cscov 20 --len 100 --dump-scenario`,
+  udpbuild send --udplite --cscov 20 --len 100 --dump-scenario
+  udpbuild send --dst '[fd00::2]:9000' --len 3000 --ext-hdr hop=8 -o frag6.pcap
+  udpbuild send --dst '[fd00::2]:9000' --len 1453 --dontfrag --expect EMSGSIZE --report r.json
+  udpbuild send --src '[::]:40000' --dst '[::ffff:10.0.0.2]:9000' --tos 0x28 --len 100 -o mapped.pcap`,
 		Args: exactArgs(0, "no positional arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("tos") && (sf.tos < 0 || sf.tos > 255) {
@@ -117,9 +135,9 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 	fl.StringVar(&sf.file, "file", "", "payload from a file")
 	fl.IntSliceVar(&sf.lens, "lens", nil, "a MSG_MORE sequence of payload lengths (all but the last with MSG_MORE)")
 	fl.IntVar(&sf.count, "count", 1, "repeat the send (or sequence) this many times")
-	fl.StringVar(&sf.src, "src", scenario.DefaultSrc.String(), "source address:port")
-	fl.StringVar(&sf.dst, "dst", scenario.DefaultDst.String(), "destination address:port")
-	fl.StringVar(&sf.to, "to", "", "pass this address:port as msg_name instead")
+	fl.StringVar(&sf.src, "src", scenario.DefaultSrc.String(), "source address:port, or [address]:port for an IPv6 socket (default [fd00::1]:40000 when --dst is IPv6)")
+	fl.StringVar(&sf.dst, "dst", scenario.DefaultDst.String(), "destination address:port or [address]:port (default [fd00::2]:9000 when --src is IPv6)")
+	fl.StringVar(&sf.to, "to", "", "pass this address:port (sockaddr_in) or [address]:port (sockaddr_in6) as msg_name instead")
 	fl.BoolVar(&sf.connect, "connect", false, "connect() to --dst first (IP IDs then come from the socket's counter)")
 	fl.IntVar(&sf.mtu, "mtu", scenario.DefaultMTU, "device MTU")
 	fl.StringSliceVar(&sf.features, "features", nil, "NIC features: hw-csum, ip-csum, sg, gso-udp-l4")
@@ -136,6 +154,12 @@ but the last carries MSG_MORE, so the kernel corks them into one datagram.
 	fl.BoolVar(&sf.noCheck, "no-check", false, "SO_NO_CHECK: send UDP checksums as 0")
 	fl.StringVar(&sf.expect, "expect", "", "expected result of the (last) send: a byte count or an errno name")
 	fl.BoolVar(&sf.dump, "dump-scenario", false, "print the equivalent scenario YAML and exit")
+	fl.IntVar(&sf.tclass, "tclass", -1, "IPV6_TCLASS socket option: the traffic class byte (IPv6 socket)")
+	fl.IntVar(&sf.hopLimit, "hop-limit", -1, "IPV6_UNICAST_HOPS socket option (-1: the default, 64)")
+	fl.Int64Var(&sf.flowlabel, "flowlabel", -1, "flow label 0..0xfffff, sent as sin6_flowinfo with IPV6_FLOWINFO_SEND (default: the kernel's automatic label)")
+	fl.BoolVar(&sf.dontfrag, "dontfrag", false, "IPV6_DONTFRAG: refuse to fragment (EMSGSIZE), whatever --pmtudisc says")
+	fl.IntVar(&sf.ipv6MTU, "ipv6-mtu", 0, "IPV6_MTU socket option: the fragment size (0 or >= 1280)")
+	fl.StringArrayVar(&sf.extHdrs, "ext-hdr", nil, "a sticky IPv6 extension header KIND=BYTES, repeatable: KIND is hop (IPV6_HOPOPTS), dst (IPV6_DSTOPTS), rthdrdst (IPV6_RTHDRDSTOPTS) or rthdr (IPV6_RTHDR, a segment routing header); BYTES is the header in hex, or a decimal size (8..2040, a multiple of 8) for an options header of PadN padding")
 	mf.add(c)
 	return c
 }
@@ -167,7 +191,20 @@ func (sf *sendFlags) yaml(cmd *cobra.Command, file string) ([]byte, error) {
 	if sf.udplite {
 		proto = "udplite"
 	}
-	fmt.Fprintf(&b, "  proto: %s\n  src: %s\n  dst: %s\n  connect: %v\n  pmtudisc: %s\n", proto, q(sf.src), q(sf.dst), sf.connect, q(sf.pmtudisc))
+	src, dst := sf.src, sf.dst
+	if !cmd.Flags().Changed("src") && isIPv6AddrPort(dst) {
+		src = scenario.DefaultSrc6.String()
+	}
+	if !cmd.Flags().Changed("dst") && isIPv6AddrPort(src) {
+		dst = scenario.DefaultDst6.String()
+	}
+	fmt.Fprintf(&b, "  proto: %s\n  src: %s\n  dst: %s\n  connect: %v\n  pmtudisc: %s\n", proto, q(src), q(dst), sf.connect, q(sf.pmtudisc))
+	if sf.flowlabel >= 0 {
+		if sf.flowlabel > 0xfffff {
+			return nil, invalid("--flowlabel %#x: 0..0xfffff", sf.flowlabel)
+		}
+		fmt.Fprintf(&b, "  flowinfo: %d\n", sf.flowlabel)
+	}
 	var opts []string
 	if sf.cork {
 		opts = append(opts, "UDP_CORK: 1")
@@ -190,6 +227,11 @@ func (sf *sendFlags) yaml(cmd *cobra.Command, file string) ([]byte, error) {
 	if sf.cscov >= 0 {
 		opts = append(opts, fmt.Sprintf("UDPLITE_SEND_CSCOV: %d", sf.cscov))
 	}
+	v6opts, err := sf.ipv6Opts(cmd)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, v6opts...)
 	if len(opts) > 0 {
 		b.WriteString("  setsockopt:\n")
 		for _, o := range opts {
@@ -257,6 +299,60 @@ func (sf *sendFlags) yaml(cmd *cobra.Command, file string) ([]byte, error) {
 		b.WriteString("  - setsockopt:\n      UDP_CORK: 0\n")
 	}
 	return []byte(b.String()), nil
+}
+
+// isIPv6AddrPort reports whether s is an [address]:port with an IPv6
+// address (the loader validates it further).
+func isIPv6AddrPort(s string) bool {
+	ap, err := netip.ParseAddrPort(s)
+	return err == nil && ap.Addr().Is6()
+}
+
+// ipv6Opts spells the IPv6 flags as socket options.
+func (sf *sendFlags) ipv6Opts(cmd *cobra.Command) ([]string, error) {
+	var opts []string
+	if cmd.Flags().Changed("tclass") {
+		opts = append(opts, fmt.Sprintf("IPV6_TCLASS: %d", sf.tclass))
+	}
+	if cmd.Flags().Changed("hop-limit") {
+		opts = append(opts, fmt.Sprintf("IPV6_UNICAST_HOPS: %d", sf.hopLimit))
+	}
+	if sf.flowlabel >= 0 {
+		opts = append(opts, "IPV6_FLOWINFO_SEND: 1")
+	}
+	if sf.dontfrag {
+		opts = append(opts, "IPV6_DONTFRAG: 1")
+	}
+	if cmd.Flags().Changed("ipv6-mtu") {
+		opts = append(opts, fmt.Sprintf("IPV6_MTU: %d", sf.ipv6MTU))
+	}
+	names := map[string]string{"hop": "IPV6_HOPOPTS", "dst": "IPV6_DSTOPTS", "rthdrdst": "IPV6_RTHDRDSTOPTS", "rthdr": "IPV6_RTHDR"}
+	for _, e := range sf.extHdrs {
+		kind, val, ok := strings.Cut(e, "=")
+		name := names[kind]
+		if !ok || name == "" {
+			return nil, invalid("--ext-hdr %q: want KIND=BYTES with KIND hop, dst, rthdrdst or rthdr", e)
+		}
+		hexb := val
+		if n, err := strconv.Atoi(val); err == nil && len(val) <= 4 {
+			if kind == "rthdr" || n < 8 || n > 2040 || n%8 != 0 {
+				return nil, invalid("--ext-hdr %q: a padding size is 8..2040, a multiple of 8, and only for option headers (give a routing header in hex)", e)
+			}
+			hexb = padOptHeader(n)
+		}
+		opts = append(opts, name+": "+strconv.Quote(hexb))
+	}
+	return opts, nil
+}
+
+// padOptHeader is an n-byte hop-by-hop or destination options header of
+// padding, in hex: next header 0 (the kernel overwrites it), hdrlen, then
+// one PadN option filling the rest (RFC 8200 4.2).
+func padOptHeader(n int) string {
+	b := make([]byte, n)
+	b[1] = byte(n/8 - 1)
+	b[2], b[3] = 1, byte(n-4)
+	return fmt.Sprintf("%x", b)
 }
 
 // unwrapPathErr drops the operation and path of an *os.PathError, which

@@ -1,0 +1,59 @@
+package builder
+
+import (
+	"net/netip"
+
+	"github.com/udpbuild/udpbuild/errno"
+)
+
+// This file re-tells net/ipv6/datagram.c's connect(): __ip6_datagram_connect
+// on an AF_INET6 socket. ip6_datagram_send_ctl, the same file's
+// control-message half, is package cmsg's (Apply6).
+
+// Connect6 mirrors __ip6_datagram_connect for a unicast destination dst
+// with sin6_flowinfo flowinfo, on an AF_INET6 socket:
+//
+//   - an IPv4 (sockaddr_in) or v4-mapped destination connects the IPv4
+//     half (__ip4_datagram_connect, inetID as Connect's), unless
+//     IPV6_V6ONLY (EAFNOSUPPORT for a sockaddr_in, ENETUNREACH for a
+//     mapped address); a socket with no IPv4 source (bound to a
+//     non-mapped IPv6 address) gets ENETUNREACH from the IPv4 route;
+//   - otherwise sk_v6_daddr and the port are set, np->flow_label takes
+//     sin6_flowinfo when IPV6_FLOWINFO_SEND is on, the route is looked up
+//     (ip6_datagram_dst_update: its errors undo the connect), and
+//     sk_txhash is drawn (sk_set_txhash; the model draws from the seed),
+//     which labels every later send of the socket.
+//
+// A failed connect leaves the socket unconnected.
+func (s *Socket) Connect6(dst netip.AddrPort, flowinfo uint32, inetID *uint16) errno.Errno {
+	a := dst.Addr()
+	if a.Is4() || a.Is4In6() {
+		switch {
+		case s.np.v6only && a.Is4():
+			return errno.EAFNOSUPPORT
+		case s.np.v6only:
+			return errno.ENETUNREACH
+		case !s.saddr.IsValid():
+			return errno.ENETUNREACH
+		}
+		s.Connect(netip.AddrPortFrom(a.Unmap(), dst.Port()), inetID)
+		s.np.daddr = netip.AddrFrom16(a.As16()) // ipv6_addr_set_v4mapped
+		return 0
+	}
+	fl := flow{saddr: s.np.saddr, daddr: a, sport: s.sport, dport: dst.Port()}
+	if fl.saddr.IsUnspecified() {
+		fl.saddr = netip.Addr{}
+	}
+	if e := s.ip6DstLookupFlow(&fl); e != 0 {
+		return e
+	}
+	s.np.daddr = a
+	s.dport = dst.Port()
+	s.np.flowLabel = 0
+	if s.np.sndflow {
+		s.np.flowLabel = flowinfo & ipv6FlowinfoMask
+	}
+	s.connected = true
+	s.np.txhash = s.random32()
+	return 0
+}
