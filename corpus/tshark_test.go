@@ -78,11 +78,6 @@ func tsharkScenario(t *testing.T, tshark, dir, path string) {
 	for i, f := range rep.Frames {
 		frames[i] = f.Data
 	}
-	// verify judges IPv6 in the v6-verify work of issue 13; until it
-	// does, an IPv6 socket's frames are held to tshark alone (no
-	// malformed frame, no bad checksum, no expert error), not to
-	// verify's reassembled lengths.
-	judge := !sc.Socket.IPv6()
 	var want []int
 	for _, v := range verify.Judge(frames, layers.LinkTypeEthernet).Verdicts {
 		if !v.Delivered {
@@ -99,7 +94,7 @@ func tsharkScenario(t *testing.T, tshark, dir, path string) {
 		for _, p := range problems {
 			t.Errorf("%s (%s): %s", path, format, p)
 		}
-		if judge && !slices.Equal(got, want) {
+		if !slices.Equal(got, want) {
 			t.Errorf("%s (%s): tshark reassembled payload lengths %v, udpbuild %v", path, format, got, want)
 		}
 	}

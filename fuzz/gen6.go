@@ -226,28 +226,32 @@ func (g *gen) extHdrOpt() (scenario.OptName, []byte) {
 }
 
 // optsHdr draws a hop-by-hop or destination options header as a program
-// hands it over (the next-header byte is the kernel's to fill): PadN to 8,
-// 16 or 24 bytes, sometimes an experimental option the receiver skips,
-// rarely bytes the kernel refuses (a length beyond what is given, not a
-// multiple of 8) or none (which clears the header).
+// hands it over (the next-header byte is the kernel's to fill): 8, 16 or
+// 24 bytes of options a Linux receiver accepts (an experimental option of
+// RFC 4727 that it skips, and padding of at most 7 bytes, since
+// ip6_parse_tlv drops longer runs), rarely bytes the sender's kernel
+// refuses (a length beyond what is given, not a multiple of 8) or none
+// (which clears the header).
 func (g *gen) optsHdr() []byte {
-	switch g.weighted(50, 20, 10, 10, 10) {
-	case 0, 1:
+	switch g.weighted(70, 10, 10, 10) {
+	case 0:
 		n := 1 + g.intN(3)
 		b := make([]byte, 8*n)
 		b[1] = byte(n - 1)
-		if g.percent(30) && n > 1 {
-			// RFC 4727 experimental option 0x1e (skip if unknown), 4
-			// bytes, then PadN.
-			copy(b[2:], []byte{0x1e, 2, 0xab, 0xcd})
-			b[6], b[7] = 1, byte(8*n-8)
+		if n == 1 {
+			b[2], b[3] = 1, 4 // PadN: 6 bytes
 			return b
 		}
-		b[2], b[3] = 1, byte(8*n-4) // PadN
+		// 0x1e (skip if unknown) filling all but 4 bytes, then PadN.
+		b[2], b[3] = 0x1e, byte(8*n-8)
+		for i := 4; i < 8*n-4; i++ {
+			b[i] = byte(i)
+		}
+		b[8*n-4], b[8*n-3] = 1, 2
 		return b
-	case 2:
+	case 1:
 		return []byte{0, 1, 1, 4, 0, 0, 0, 0} // hdrlen says 16, 8 given
-	case 3:
+	case 2:
 		return []byte{0, 0, 1, 2, 0, 0} // 6 bytes
 	}
 	return []byte{}
