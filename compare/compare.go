@@ -529,3 +529,28 @@ func maskTimestamps(opts []byte) []byte {
 	}
 	return out
 }
+
+// MarkIPv6Random returns a copy of rep, a kernel report, whose IPv6 frames
+// say which of their values the kernel drew at random, so that another
+// kernel run of the same scenario can be compared with it by Reports: every
+// fragment identification is report.IDRandom (ipv6_select_ident) and every
+// flow label report.LabelAuto (an explicit label is the same in both runs,
+// which the pattern accepts). IPv4 frames are left as they are.
+func MarkIPv6Random(rep *report.Report) *report.Report {
+	out := *rep
+	out.Frames = make([]report.Frame, len(rep.Frames))
+	for i, f := range rep.Frames {
+		if len(f.Data) >= header.EthernetLen+header.IPv6MinLen && f.Data[header.EthernetLen]>>4 == 6 {
+			h := header.IPv6(f.Data[header.EthernetLen:])
+			f.FlowLabel = report.LabelAuto
+			w := header.WalkIPv6Ext(h.NextHeader(), ipv6Body(h))
+			for w.Next() {
+				if w.Header().Type == header.NextHdrFragment {
+					f.IDSource = report.IDRandom
+				}
+			}
+		}
+		out.Frames[i] = f
+	}
+	return &out
+}

@@ -239,3 +239,24 @@ func TestIPVersionMismatch(t *testing.T) {
 		t.Errorf("IPv4 against IPv6: %v", diffs)
 	}
 }
+
+func TestMarkIPv6Random(t *testing.T) {
+	r := v6rep([]v6{{udp: true}, {frag: &fragSpec{id: 9}}}, "", "")
+	r.Frames = append(r.Frames, report.Frame{Data: frame(7, nil), IDSource: report.IDIdents})
+	got := MarkIPv6Random(r)
+	want := []report.Frame{{FlowLabel: report.LabelAuto}, {FlowLabel: report.LabelAuto, IDSource: report.IDRandom}, {IDSource: report.IDIdents}}
+	for i, w := range want {
+		if got.Frames[i].FlowLabel != w.FlowLabel || got.Frames[i].IDSource != w.IDSource {
+			t.Errorf("frame %d: label %q, ID %q; want %q, %q", i, got.Frames[i].FlowLabel, got.Frames[i].IDSource, w.FlowLabel, w.IDSource)
+		}
+	}
+	if r.Frames[0].FlowLabel != "" || r.Frames[1].IDSource != "" {
+		t.Error("MarkIPv6Random changed the report it was given")
+	}
+	// Two kernel runs: other random values, the same pattern.
+	live := v6rep([]v6{{label: 0x1, udp: true}, {label: 0x1, frag: &fragSpec{id: 0x77}}}, "", "")
+	golden := v6rep([]v6{{label: 0x2, udp: true}, {label: 0x2, frag: &fragSpec{id: 0x99}}}, "", "")
+	if diffs := Reports(live, MarkIPv6Random(golden)); len(diffs) != 0 {
+		t.Errorf("two runs with the same pattern: %v", diffs)
+	}
+}
