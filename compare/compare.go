@@ -3,7 +3,10 @@
 // flags.DF: kernel 0, model 1". It knows which differences are the
 // kernel's documented nondeterminism and excuses exactly those: IP IDs the
 // kernel draws at random (compared by the rules of ip_select_ident_segs
-// instead), and the clock in IP timestamp options.
+// instead), the clock in IP timestamp options, and on IPv6 the random
+// fragment identifications and automatic flow labels (compared as
+// patterns: alike where the kernel's are alike, different where they
+// differ).
 package compare
 
 import (
@@ -113,6 +116,31 @@ type idState struct {
 	identsBase map[idKey][2]uint16
 	// identsBaseDgram is the datagram whose first frame set identsBase.
 	identsBaseDgram map[idKey]int
+	// fragIDs pairs IPv6 fragment identifications (report.IDRandom) and
+	// labels automatic flow labels (report.LabelAuto), over the report.
+	fragIDs, labels pattern
+}
+
+// pattern is an equality pattern between the two sides' values: a value
+// one side gives two frames must be matched by a single value on the other
+// side, both ways.
+type pattern struct {
+	k2m, m2k map[uint32]uint32
+}
+
+// match records kv ~ mv and reports a conflict with what was seen before.
+func (p *pattern) match(kv, mv uint32) string {
+	if p.k2m == nil {
+		p.k2m, p.m2k = map[uint32]uint32{}, map[uint32]uint32{}
+	}
+	if m, ok := p.k2m[kv]; ok && m != mv {
+		return fmt.Sprintf("the kernel gave %#x before where the other side gave %#x", kv, m)
+	}
+	if k, ok := p.m2k[mv]; ok && k != kv {
+		return fmt.Sprintf("the other side gave %#x before where the kernel gave %#x", mv, k)
+	}
+	p.k2m[kv], p.m2k[mv] = mv, kv
+	return ""
 }
 
 type idKey struct {
@@ -128,7 +156,7 @@ func compareFrame(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	add := func(field string, kv, mv any) {
 		out = append(out, Difference{Field: field, Kernel: fmt.Sprint(kv), Model: fmt.Sprint(mv)})
 	}
-	if len(k) < header.EthernetLen+header.IPv4MinLen || len(m) < header.EthernetLen+header.IPv4MinLen {
+	if len(k) <= header.EthernetLen || len(m) <= header.EthernetLen {
 		add("frame length", len(k), len(m))
 		return out
 	}
@@ -137,6 +165,22 @@ func compareFrame(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	}
 	if !bytes.Equal(k[12:14], m[12:14]) {
 		add("Ethernet type", fmt.Sprintf("%#04x", binary.BigEndian.Uint16(k[12:])), fmt.Sprintf("%#04x", binary.BigEndian.Uint16(m[12:])))
+	}
+	kv, mv := k[header.EthernetLen]>>4, m[header.EthernetLen]>>4
+	if kv != mv {
+		add("IP version", kv, mv)
+		return out
+	}
+	if kv == 6 {
+		out = append(out, compareIPv6(k[header.EthernetLen:], m[header.EthernetLen:], ids, mf)...)
+		if len(k) != len(m) && len(out) == 0 {
+			add("frame length", len(k), len(m))
+		}
+		return out
+	}
+	if len(k) < header.EthernetLen+header.IPv4MinLen || len(m) < header.EthernetLen+header.IPv4MinLen {
+		add("frame length", len(k), len(m))
+		return out
 	}
 	ki, mi := header.IPv4(k[header.EthernetLen:]), header.IPv4(m[header.EthernetLen:])
 	if ki[0] != mi[0] {
@@ -207,7 +251,22 @@ func compareFrame(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	if int(mi.TotalLength()) <= len(mi) && int(mi.TotalLength()) >= ihl {
 		mp = mi[ihl:mi.TotalLength()]
 	}
-	first := ki.FragOffset() == 0
+	out = append(out, compareUpper(kp, mp, ki.FragOffset() == 0)...)
+	if len(k) != len(m) && len(out) == 0 {
+		add("frame length", len(k), len(m))
+	}
+	return out
+}
+
+// compareUpper compares what follows the IP headers: the UDP header (when
+// the packet starts the datagram, first) and the payload. The UDP checksum
+// is compared exactly: it covers the addresses, ports, length and data,
+// none of which the kernel draws at random.
+func compareUpper(kp, mp []byte, first bool) []Difference {
+	var out []Difference
+	add := func(field string, kv, mv any) {
+		out = append(out, Difference{Field: field, Kernel: fmt.Sprint(kv), Model: fmt.Sprint(mv)})
+	}
 	if first && len(kp) >= header.UDPLen && len(mp) >= header.UDPLen {
 		ku, mu := header.UDP(kp), header.UDP(mp)
 		if ku.SrcPort() != mu.SrcPort() || ku.DstPort() != mu.DstPort() {
@@ -232,10 +291,150 @@ func compareFrame(k, m []byte, ids *idState, mf report.Frame) []Difference {
 			add(fmt.Sprintf("payload byte %d", i), fmt.Sprintf("%#02x", kp[i]), fmt.Sprintf("%#02x", mp[i]))
 		}
 	}
-	if len(k) != len(m) && len(out) == 0 {
-		add("frame length", len(k), len(m))
-	}
 	return out
+}
+
+// compareIPv6 compares two IPv6 packets field by field: the fixed header,
+// the extension-header chain (header by header, the fragment header by
+// its fields), then the UDP header and payload. The fragment
+// identification (report.IDRandom) and an automatic flow label
+// (report.LabelAuto) are compared as patterns over the report (state in
+// ids): ipv6_select_ident draws a fresh non-zero ID per datagram, and an
+// automatic label is keyed by a boot secret or a random sk_txhash, so only
+// which frames share a value can be checked. Anything else is exact.
+func compareIPv6(k, m []byte, ids *idState, mf report.Frame) []Difference {
+	var out []Difference
+	add := func(field string, kv, mv any) {
+		out = append(out, Difference{Field: field, Kernel: fmt.Sprint(kv), Model: fmt.Sprint(mv)})
+	}
+	if len(k) < header.IPv6MinLen || len(m) < header.IPv6MinLen {
+		add("IPv6 header length", len(k), len(m))
+		return out
+	}
+	ki, mi := header.IPv6(k), header.IPv6(m)
+	if ki.TrafficClass() != mi.TrafficClass() {
+		add("IPv6 traffic class", fmt.Sprintf("%#02x", ki.TrafficClass()), fmt.Sprintf("%#02x", mi.TrafficClass()))
+	}
+	kl, ml := ki.FlowLabel(), mi.FlowLabel()
+	switch {
+	case mf.FlowLabel != report.LabelAuto || kl == 0 || ml == 0:
+		if kl != ml {
+			add("IPv6 flow label", fmt.Sprintf("%#05x", kl), fmt.Sprintf("%#05x", ml))
+		}
+	default:
+		if d := ids.labels.match(kl, ml); d != "" {
+			add("IPv6 flow label (automatic: compared as a pattern)", fmt.Sprintf("%#05x", kl), fmt.Sprintf("%#05x (%s)", ml, d))
+		}
+	}
+	if ki.PayloadLength() != mi.PayloadLength() {
+		add("IPv6 payload length", ki.PayloadLength(), mi.PayloadLength())
+	}
+	if ki.NextHeader() != mi.NextHeader() {
+		add("IPv6 next header", ki.NextHeader(), mi.NextHeader())
+	}
+	if ki.HopLimit() != mi.HopLimit() {
+		add("IPv6 hop limit", ki.HopLimit(), mi.HopLimit())
+	}
+	if ki.Src() != mi.Src() {
+		add("IPv6 source", ki.Src(), mi.Src())
+	}
+	if ki.Dst() != mi.Dst() {
+		add("IPv6 destination", ki.Dst(), mi.Dst())
+	}
+	kb, mb := ipv6Body(ki), ipv6Body(mi)
+	kw, mw := header.WalkIPv6Ext(ki.NextHeader(), kb), header.WalkIPv6Ext(mi.NextHeader(), mb)
+	first := true
+	for n := 0; ; n++ {
+		kok, mok := kw.Next(), mw.Next()
+		if !kok || !mok {
+			if kok != mok {
+				add(fmt.Sprintf("IPv6 extension header %d", n), extName(kok, kw.Header()), extName(mok, mw.Header()))
+				return out
+			}
+			break
+		}
+		kh, mh := kw.Header(), mw.Header()
+		where := fmt.Sprintf("IPv6 extension header %d (%s)", n, header.NextHdrName(kh.Type))
+		if kh.Type != mh.Type {
+			add(fmt.Sprintf("IPv6 extension header %d", n), header.NextHdrName(kh.Type), header.NextHdrName(mh.Type))
+			return out
+		}
+		kf, isFrag := kh.Fragment()
+		if !isFrag {
+			if !bytes.Equal(kh.Bytes, mh.Bytes) {
+				add(where, fmt.Sprintf("% x", kh.Bytes), fmt.Sprintf("% x", mh.Bytes))
+			}
+			continue
+		}
+		mfr, _ := mh.Fragment()
+		first = kf.Offset() == 0
+		if kf.NextHeader() != mfr.NextHeader() {
+			add("IPv6 fragment header next header", kf.NextHeader(), mfr.NextHeader())
+		}
+		if kf.Reserved() != mfr.Reserved() {
+			add("IPv6 fragment header reserved", kf.Reserved(), mfr.Reserved())
+		}
+		if kf.Offset() != mfr.Offset() {
+			add("IPv6 fragment offset", kf.Offset(), mfr.Offset())
+		}
+		if kf.More() != mfr.More() || kf.FragWord()&6 != mfr.FragWord()&6 {
+			add("IPv6 fragment flags (res, M)", kf.FragWord()&7, mfr.FragWord()&7)
+		}
+		out = append(out, compareFragID(kf.ID(), mfr.ID(), ids, mf)...)
+	}
+	if kerr, merr := kw.Err(), mw.Err(); kerr != nil || merr != nil {
+		if fmt.Sprint(kerr) != fmt.Sprint(merr) {
+			add("IPv6 extension-header chain", fmt.Sprint(kerr), fmt.Sprint(merr))
+		}
+		return out
+	}
+	kproto, koff := kw.Upper()
+	mproto, moff := mw.Upper()
+	if kproto != mproto {
+		add("IPv6 upper-layer protocol", kproto, mproto)
+	}
+	return append(out, compareUpper(kb[koff:], mb[moff:], first)...)
+}
+
+// ipv6Body is what follows the fixed header, bounded by the payload length
+// when the packet holds that much.
+func ipv6Body(h header.IPv6) []byte {
+	b := []byte(h[header.IPv6MinLen:])
+	if n := int(h.PayloadLength()); n <= len(b) {
+		b = b[:n]
+	}
+	return b
+}
+
+func extName(ok bool, h header.IPv6ExtHeader) string {
+	if !ok {
+		return "none (the upper layer)"
+	}
+	return header.NextHdrName(h.Type)
+}
+
+// compareFragID compares IPv6 fragment identifications. With
+// report.IDRandom they must be non-zero on both sides and follow the same
+// pattern (ipv6_select_ident draws one per datagram: shared by its
+// fragments, different for every other datagram); without a rule they must
+// be equal.
+func compareFragID(kid, mid uint32, ids *idState, mf report.Frame) []Difference {
+	diff := func(why string) []Difference {
+		return []Difference{{Field: "IPv6 fragment identification", Kernel: fmt.Sprintf("%#08x", kid), Model: fmt.Sprintf("%#08x (%s)", mid, why)}}
+	}
+	if mf.IDSource != report.IDRandom {
+		if kid != mid {
+			return diff("no ID rule known for this frame")
+		}
+		return nil
+	}
+	if kid == 0 || mid == 0 {
+		return diff("a random identification is never 0 (get_random_u32_above(0))")
+	}
+	if d := ids.fragIDs.match(kid, mid); d != "" {
+		return diff("random per datagram, shared by its fragments: " + d)
+	}
+	return nil
 }
 
 func b01(v uint16) int {
@@ -329,4 +528,29 @@ func maskTimestamps(opts []byte) []byte {
 		}
 	}
 	return out
+}
+
+// MarkIPv6Random returns a copy of rep, a kernel report, whose IPv6 frames
+// say which of their values the kernel drew at random, so that another
+// kernel run of the same scenario can be compared with it by Reports: every
+// fragment identification is report.IDRandom (ipv6_select_ident) and every
+// flow label report.LabelAuto (an explicit label is the same in both runs,
+// which the pattern accepts). IPv4 frames are left as they are.
+func MarkIPv6Random(rep *report.Report) *report.Report {
+	out := *rep
+	out.Frames = make([]report.Frame, len(rep.Frames))
+	for i, f := range rep.Frames {
+		if len(f.Data) >= header.EthernetLen+header.IPv6MinLen && f.Data[header.EthernetLen]>>4 == 6 {
+			h := header.IPv6(f.Data[header.EthernetLen:])
+			f.FlowLabel = report.LabelAuto
+			w := header.WalkIPv6Ext(h.NextHeader(), ipv6Body(h))
+			for w.Next() {
+				if w.Header().Type == header.NextHdrFragment {
+					f.IDSource = report.IDRandom
+				}
+			}
+		}
+		out.Frames[i] = f
+	}
+	return &out
 }

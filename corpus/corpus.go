@@ -124,8 +124,9 @@ func loadCase(dir, name string) (Case, error) {
 	if rep.Source != "kernel" {
 		return Case{}, fmt.Errorf("corpus: %s.json: source %q; goldens come from the kernel", name, rep.Source)
 	}
-	if len(rep.Steps) != len(sc.Steps) {
-		return Case{}, fmt.Errorf("corpus: %s.json: %d step results for %d steps: the golden is stale", name, len(rep.Steps), len(sc.Steps))
+	// A repeated scenario has a result for every executed step.
+	if want := len(sc.Steps) * max(sc.Repeat, 1); len(rep.Steps) != want {
+		return Case{}, fmt.Errorf("corpus: %s.json: %d step results for %d steps (repeat %d): the golden is stale", name, len(rep.Steps), len(sc.Steps), max(sc.Repeat, 1))
 	}
 	if len(rep.Setup) != len(sc.Socket.Setsockopt) {
 		return Case{}, fmt.Errorf("corpus: %s.json: %d set-up results for %d socket options: the golden is stale", name, len(rep.Setup), len(sc.Socket.Setsockopt))

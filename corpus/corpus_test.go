@@ -27,8 +27,15 @@ import (
 // dir is the golden corpus, relative to this package.
 const dir = "../testdata/kernel"
 
-// minCases is the least number of scenarios the corpus may hold.
-const minCases = 70
+// dirIPv6 is the golden IPv6 corpus, with a KERNEL file of its own.
+const dirIPv6 = "../testdata/kernel-ipv6"
+
+// minCases and minCasesIPv6 are the least number of scenarios each corpus
+// may hold.
+const (
+	minCases     = 70
+	minCasesIPv6 = 100
+)
 
 // driftParallel is how many kernel runs TestKernelDrift has in flight:
 // each builds its own pair of namespaces, so runs do not interfere, and
@@ -36,6 +43,11 @@ const minCases = 70
 const driftParallel = 4
 
 func loadCorpus(t *testing.T) []Case {
+	t.Helper()
+	return loadDir(t, dir)
+}
+
+func loadDir(t *testing.T, dir string) []Case {
 	t.Helper()
 	cases, err := Load(dir)
 	if err != nil {
@@ -80,7 +92,19 @@ func TestModelMatchesGolden(t *testing.T) {
 // the drift before regenerating anything (README.md).
 func TestKernelDrift(t *testing.T) {
 	testenv.NeedKernel(t)
-	cases := loadCorpus(t)
+	checkDrift(t, dir)
+}
+
+// TestKernelDriftIPv6 does the same for the IPv6 corpus, whose fragment
+// identifications and automatic flow labels are compared as patterns
+// (compare.MarkIPv6Random).
+func TestKernelDriftIPv6(t *testing.T) {
+	testenv.NeedKernel(t)
+	checkDrift(t, dirIPv6)
+}
+
+func checkDrift(t *testing.T, dir string) {
+	cases := loadDir(t, dir)
 	live := unameRelease()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -117,7 +141,7 @@ func TestKernelDrift(t *testing.T) {
 			var b strings.Builder
 			fmt.Fprintf(&b, "%s (%q): the live kernel %s drifted from the golden in %d places:", c.Scenario.Path, c.Scenario.Name, r.rep.Kernel, len(diffs))
 			if r.rep.Kernel != c.Release || live != c.Release {
-				fmt.Fprintf(&b, "\n\tthe goldens were captured on kernel %s (testdata/kernel/KERNEL), this is %s: the kernel changed, so the drift may be real", c.Release, r.rep.Kernel)
+				fmt.Fprintf(&b, "\n\tthe goldens were captured on kernel %s (%s/KERNEL), this is %s: the kernel changed, so the drift may be real", c.Release, dir, r.rep.Kernel)
 			}
 			for _, d := range diffs {
 				b.WriteString("\n\t" + d.Labelled("live", "golden"))
@@ -146,13 +170,15 @@ func unameRelease() string {
 //     ID 0, and GSO segments count up from it: nothing random, so those
 //     IDs must match exactly;
 //   - otherwise the per-destination ip_idents counter.
+//
+// IPv6 frames get compare.MarkIPv6Random's marks: their fragment
+// identifications and flow labels are compared as patterns.
 func withIDRules(c Case) *report.Report {
-	g := *c.Golden
-	g.Frames = slices.Clone(c.Golden.Frames)
+	g := compare.MarkIPv6Random(c.Golden)
 	modes := pmtuByStep(c)
 	for i := range g.Frames {
 		f := &g.Frames[i]
-		if len(f.Data) < header.EthernetLen+header.IPv4MinLen {
+		if len(f.Data) < header.EthernetLen+header.IPv4MinLen || f.Data[header.EthernetLen]>>4 != 4 {
 			continue
 		}
 		ip := header.IPv4(f.Data[header.EthernetLen:])
@@ -172,12 +198,17 @@ func withIDRules(c Case) *report.Report {
 			f.IDSource = report.IDIdents
 		}
 	}
-	return &g
+	return g
 }
 
 // pmtuByStep returns the IP_MTU_DISCOVER mode in force during each step.
+// On an IPv6 socket socket.pmtudisc is IPV6_MTU_DISCOVER; the IPv4 mode of
+// its v4-mapped sends starts at the default, want.
 func pmtuByStep(c Case) []scenario.PMTUDisc {
 	mode := c.Scenario.Socket.PMTUDisc
+	if c.Scenario.Socket.IPv6() {
+		mode = scenario.PMTUWant
+	}
 	for i, o := range c.Scenario.Socket.Setsockopt {
 		if o.Name == scenario.OptIPMTUDiscover && i < len(c.Golden.Setup) && c.Golden.Setup[i].OK() {
 			mode = scenario.PMTUDisc(o.Int)
@@ -245,9 +276,47 @@ func TestWithIDRules(t *testing.T) {
 // each with a name and a "# tests:" line, an expect on every send, and
 // goldens that satisfy those expects.
 func TestCorpusFiles(t *testing.T) {
-	cases := loadCorpus(t)
+	checkCorpusFiles(t, dir, minCases)
+}
+
+// TestCorpusFilesIPv6 checks the same of the IPv6 corpus, and that every
+// scenario in it uses IPv6 (an IPv6 socket, dst or to): an IPv4-only one
+// belongs in testdata/kernel, whose link has no IPv6.
+func TestCorpusFilesIPv6(t *testing.T) {
+	for _, c := range checkCorpusFiles(t, dirIPv6, minCasesIPv6) {
+		if !usesIPv6(c.Scenario) {
+			t.Errorf("%s: uses no IPv6 address: it belongs in %s", c.Name, dir)
+		}
+	}
+	v4, err := ReadRelease(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v6, err := ReadRelease(dirIPv6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("IPv4 goldens from kernel %s, IPv6 goldens from kernel %s", v4, v6)
+}
+
+// usesIPv6 reports whether sc has an IPv6 socket, dst or msg_name.
+func usesIPv6(sc *scenario.Scenario) bool {
+	if sc.Socket.IPv6() || sc.Socket.Dst.Addr().Is6() {
+		return true
+	}
+	for _, st := range sc.Steps {
+		if st.Send != nil && st.Send.To.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
+func checkCorpusFiles(t *testing.T, dir string, minCases int) []Case {
+	t.Helper()
+	cases := loadDir(t, dir)
 	if len(cases) < minCases {
-		t.Errorf("the corpus holds %d scenarios; at least %d are required", len(cases), minCases)
+		t.Errorf("%s holds %d scenarios; at least %d are required", dir, len(cases), minCases)
 	}
 	testsLine := regexp.MustCompile(`(?m)^# tests: \S`)
 	for _, c := range cases {
@@ -273,7 +342,8 @@ func TestCorpusFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
 		t.Errorf("the corpus needs its README.md: %v", err)
 	}
-	t.Logf("%d scenarios captured on kernel %s", len(cases), rel)
+	t.Logf("%s: %d scenarios captured on kernel %s", dir, len(cases), rel)
+	return cases
 }
 
 // Coverage items that are not a plain option, flag or value.

@@ -14,7 +14,9 @@ import (
 
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/compare"
+	"github.com/udpbuild/udpbuild/corpus"
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/internal/testenv"
 	"github.com/udpbuild/udpbuild/kernel"
 	"github.com/udpbuild/udpbuild/report"
@@ -26,10 +28,17 @@ import (
 // (cmsg, setsockopt, connected, MSG_MORE) and link feature set.
 const gsoSelftestDir = "../testdata/gso-selftest"
 
-// selftestMSS is the selftest's CONST_MSS_V4: its 1500-byte MTU less the
-// IPv4 and UDP headers. It is the datagram size the receiver expects when a
-// case sets no gso_len.
-const selftestMSS = 1500 - 20 - 8
+// gsoSelftestDirIPv6 holds the IPv6 cases (testcases_v6) in the same
+// variants, with kernel goldens.
+const gsoSelftestDirIPv6 = "../testdata/gso-selftest-ipv6"
+
+// selftestMSS and selftestMSS6 are the selftest's CONST_MSS_V4 and
+// CONST_MSS_V6: its 1500-byte MTU less the IP and UDP headers. They are the
+// datagram size the receiver expects when a case sets no gso_len.
+const (
+	selftestMSS  = 1500 - 20 - 8
+	selftestMSS6 = 1500 - 40 - 8
+)
 
 // selftestCase is what a scenario's "# selftest:" line says about the
 // udpgso.c test case it reproduces.
@@ -40,12 +49,16 @@ type selftestCase struct {
 	tfail    bool // the send must fail
 	rNumMSS  int  // datagrams of exactly mss bytes the peer receives
 	rLenLast int  // size of a last, shorter datagram; 0 for none
+	v6       bool // a testcases_v6 case
 }
 
 // mss is the size the selftest's run_one expects of every full datagram.
 func (c selftestCase) mss() int {
-	if c.gsoLen != 0 {
+	switch {
+	case c.gsoLen != 0:
 		return c.gsoLen
+	case c.v6:
+		return selftestMSS6
 	}
 	return selftestMSS
 }
@@ -209,6 +222,9 @@ func wantPayload(sc *scenario.Scenario) []byte {
 // the frame, or a packet without DF (the selftest sets IP_PMTUDISC_DO).
 func udpPayload(f report.Frame) ([]byte, error) {
 	d := f.Data
+	if len(d) >= 14 && binary.BigEndian.Uint16(d[12:]) == 0x86dd {
+		return udpPayload6(d)
+	}
 	if len(d) < 14+20 || binary.BigEndian.Uint16(d[12:]) != 0x0800 {
 		return nil, fmt.Errorf("not an IPv4 frame (%d bytes)", len(d))
 	}
@@ -229,6 +245,41 @@ func udpPayload(f report.Frame) ([]byte, error) {
 		return nil, fmt.Errorf("DF clear: the selftest sets IP_PMTUDISC_DO")
 	}
 	udp := ip[ihl:tot]
+	if ulen := int(binary.BigEndian.Uint16(udp[4:])); ulen != len(udp) {
+		return nil, fmt.Errorf("UDP length %d, IP payload %d", ulen, len(udp))
+	}
+	return udp[8:], nil
+}
+
+// udpPayload6 is udpPayload for an Ethernet/IPv6 frame: extension headers
+// are stepped over, and a fragment header is refused (the selftest sets
+// IPV6_PMTUDISC_DO, so only GSO may cut).
+func udpPayload6(d []byte) ([]byte, error) {
+	if len(d) < 14+header.IPv6MinLen {
+		return nil, fmt.Errorf("IPv6 frame of %d bytes", len(d))
+	}
+	ip := header.IPv6(d[14:])
+	plen := int(ip.PayloadLength())
+	if ip.Version() != 6 || header.IPv6MinLen+plen != len(ip) {
+		return nil, fmt.Errorf("bad IPv6 header: version %d, payload length %d, %d bytes after Ethernet", ip.Version(), plen, len(ip))
+	}
+	w := header.WalkIPv6Ext(ip.NextHeader(), ip[header.IPv6MinLen:])
+	for w.Next() {
+		if w.Header().Type == header.NextHdrFragment {
+			return nil, fmt.Errorf("IPv6 fragment: the selftest forbids fragmentation")
+		}
+	}
+	if err := w.Err(); err != nil {
+		return nil, err
+	}
+	proto, off := w.Upper()
+	if proto != header.ProtoUDP {
+		return nil, fmt.Errorf("upper-layer protocol %d, want UDP", proto)
+	}
+	udp := ip[header.IPv6MinLen+off:]
+	if len(udp) < 8 {
+		return nil, fmt.Errorf("UDP header cut short")
+	}
 	if ulen := int(binary.BigEndian.Uint16(udp[4:])); ulen != len(udp) {
 		return nil, fmt.Errorf("UDP length %d, IP payload %d", ulen, len(udp))
 	}
@@ -329,6 +380,81 @@ func TestGSOSelftestKernel(t *testing.T) {
 			}
 			for _, d := range compare.Reports(krep, mrep) {
 				t.Error(d)
+			}
+		})
+	}
+}
+
+// loadGSOSelftestIPv6 loads the IPv6 cases with their goldens: 18 cases
+// (the IPv4 half's 17 with the IPv6 constants, and upstream's
+// extension-header case) in the IPv4 half's nine variants.
+func loadGSOSelftestIPv6(t *testing.T) ([]gsoSelftestScenario, []corpus.Case) {
+	t.Helper()
+	cases, err := corpus.Load(gsoSelftestDirIPv6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != 18*9 {
+		t.Fatalf("%s: %d scenarios, want %d", gsoSelftestDirIPv6, len(cases), 18*9)
+	}
+	var out []gsoSelftestScenario
+	for _, c := range cases {
+		tc, err := parseSelftestLine(c.Source)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		tc.v6 = true
+		if !c.Scenario.Socket.IPv6() {
+			t.Fatalf("%s: not an IPv6 socket", c.Name)
+		}
+		out = append(out, gsoSelftestScenario{name: c.Name, sc: c.Scenario, tc: tc})
+	}
+	return out, cases
+}
+
+// TestGSOSelftestIPv6Goldens checks, without root, that every IPv6 case
+// says what the selftest sends and expects, and that its golden meets the
+// selftest's expectations (the send result, and without gso-udp-l4 the
+// datagrams the peer gets).
+func TestGSOSelftestIPv6Goldens(t *testing.T) {
+	scs, cases := loadGSOSelftestIPv6(t)
+	for i, s := range scs {
+		t.Run(s.name, func(t *testing.T) {
+			checkScenarioMatchesCase(t, s)
+			g := cases[i].Golden
+			for _, m := range s.sc.CheckExpect(g) {
+				t.Errorf("golden: %s", m)
+			}
+			if !slices.Contains(g.Features.Enabled, string(scenario.GSOUDPL4)) {
+				checkSelftestFrames(t, s, g.Frames)
+			}
+		})
+	}
+}
+
+// TestGSOSelftestKernelIPv6 runs every IPv6 case on the live kernel (root
+// only): the kernel must meet the selftest's expectations, and the run must
+// match its golden (flow labels as patterns: the connected variants' label
+// is drawn at connect).
+func TestGSOSelftestKernelIPv6(t *testing.T) {
+	testenv.NeedKernel(t)
+	scs, cases := loadGSOSelftestIPv6(t)
+	for i, s := range scs {
+		t.Run(s.name, func(t *testing.T) {
+			// Each run builds its own namespaces: runs do not interfere.
+			t.Parallel()
+			krep, err := kernel.Run(context.Background(), s.sc, kernel.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range s.sc.CheckExpect(krep) {
+				t.Errorf("kernel: %s", m)
+			}
+			if !slices.Contains(krep.Features.Enabled, string(scenario.GSOUDPL4)) {
+				checkSelftestFrames(t, s, krep.Frames)
+			}
+			for _, d := range compare.Reports(krep, compare.MarkIPv6Random(cases[i].Golden)) {
+				t.Error(d.Labelled("live", "golden"))
 			}
 		})
 	}

@@ -87,12 +87,15 @@ func newBenchEnv(ctx context.Context, src, dst netip.AddrPort, mtu int) (env *be
 	if err := setupAddrs(ctx, e.ns, p); err != nil {
 		return nil, err
 	}
-	if e.listeners, err = openListeners(e.ns.peer, p.ports); err != nil {
+	if e.listeners, err = openListeners(e.ns.peer, p.ports, p.v6); err != nil {
 		return nil, err
 	}
 	// Unconnected, and without IP_RECVERR: udp_send_skb then swallows the
 	// ENOBUFS of a frame the veth dropped, and ICMP errors never reach it.
-	if e.sock, err = newUDPSocket(e.ns.sender, scenario.UDP, src, scenario.PMTUWant); err != nil {
+	if e.sock, err = newUDPSocket(e.ns.sender, scenario.UDP, src.Addr().Is6(), scenario.PMTUWant); err != nil {
+		return nil, err
+	}
+	if err := e.sock.bind(src); err != nil {
 		return nil, err
 	}
 	return e, nil

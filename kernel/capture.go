@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 )
 
@@ -69,6 +70,9 @@ type capture struct {
 	fd       int
 	buf, oob []byte
 
+	// ifindex is the device's interface index (IPV6_PKTINFO names it).
+	ifindex int
+
 	fenceFd int
 	fenceTo *unix.SockaddrLinklayer
 	// fence is the next fence frame; its token (bytes 14..21) tells our
@@ -114,6 +118,7 @@ func openCapture(ns, dev string, src, dst net.HardwareAddr) (*capture, error) {
 			return fmt.Errorf("kernel: PACKET_VNET_HDR: %w", err)
 		}
 		ifindex := int(ifr.Uint32())
+		c.ifindex = ifindex
 		sll := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
 		if err := unix.Bind(fd, sll); err != nil {
 			return fmt.Errorf("kernel: binding capture to %s: %w", dev, err)
@@ -167,8 +172,10 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // read takes one frame off the queue without waiting. more is false when
 // the queue was empty. f is nil for a frame that is not ours to report:
-// one the device received, or one that is not IPv4. fence is the sequence
-// number of one of our fences (they count from 1), else 0.
+// one the device received, one that is neither IPv4 nor IPv6, or an
+// ICMPv6 packet (neighbour discovery, MLD reports: the scenario's UDP
+// socket never sends one). fence is the sequence number of one of our
+// fences (they count from 1), else 0.
 func (c *capture) read() (f *captured, fence uint64, more bool, err error) {
 	n, oobn, rflags, from, err := unix.Recvmsg(c.fd, c.buf, c.oob, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
 	switch {
@@ -188,7 +195,7 @@ func (c *capture) read() (f *captured, fence uint64, more bool, err error) {
 	if len(frame) == fenceLen && bytes.Equal(frame[12:22], c.fence[12:22]) {
 		return nil, binary.BigEndian.Uint64(frame[22:30]), true, nil
 	}
-	if len(frame) < 14 || binary.BigEndian.Uint16(frame[12:14]) != unix.ETH_P_IP {
+	if !fromScenario(frame) {
 		return nil, 0, true, nil
 	}
 	f = &captured{data: append([]byte(nil), frame...)}
@@ -274,35 +281,109 @@ func (c *capture) sync(ctx context.Context) ([]captured, error) {
 	}
 }
 
-// ipv4Info is what classify needs from a frame's IPv4 header.
-type ipv4Info struct {
-	ok       bool
-	key      [11]byte // saddr, daddr, protocol, ID: a fragment's datagram
-	mf       bool
-	offset   int // fragment offset in bytes
-	totalLen int
-	payload  int // UDP payload length (total length - IP header - 8)
+// fromScenario reports whether a captured frame may come from the
+// scenario's socket: an IPv4 packet, or an IPv6 packet whose upper layer
+// is not ICMPv6. Everything else the namespace sends on its own (MLD
+// reports for the addresses' solicited-node groups, any neighbour
+// discovery) is not part of the run.
+func fromScenario(frame []byte) bool {
+	if len(frame) < header.EthernetLen {
+		return false
+	}
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case unix.ETH_P_IP:
+		return true
+	case unix.ETH_P_IPV6:
+		in := parseIP(frame)
+		return in.ok && in.proto != header.NextHdrICMP
+	}
+	return false
 }
 
-func parseIPv4(frame []byte) ipv4Info {
+// ipInfo is what classify needs from a frame's IP header (either family).
+type ipInfo struct {
+	ok bool
+	// key names a fragment's datagram: the family, the addresses, and the
+	// protocol and 16-bit ID (IPv4) or the 32-bit fragment identification
+	// (IPv6).
+	key      [38]byte
+	mf       bool
+	offset   int // fragment offset in bytes
+	totalLen int // the IP packet's length
+	payload  int // UDP payload length (what follows the UDP header)
+	// proto is the upper-layer protocol (IPv6: after the extension
+	// headers; a non-first fragment's is the fragment header's).
+	proto uint8
+}
+
+func parseIP(frame []byte) ipInfo {
+	if len(frame) < header.EthernetLen+1 {
+		return ipInfo{}
+	}
+	switch frame[header.EthernetLen] >> 4 {
+	case 4:
+		return parseIPv4(frame)
+	case 6:
+		return parseIPv6(frame)
+	}
+	return ipInfo{}
+}
+
+func parseIPv4(frame []byte) ipInfo {
 	if len(frame) < 14+20 {
-		return ipv4Info{}
+		return ipInfo{}
 	}
 	ip := frame[14:]
 	ihl := int(ip[0]&0x0f) * 4
 	if ip[0]>>4 != 4 || ihl < 20 || len(ip) < ihl {
-		return ipv4Info{}
+		return ipInfo{}
 	}
-	var in ipv4Info
+	var in ipInfo
 	in.ok = true
-	copy(in.key[0:8], ip[12:20])
-	in.key[8] = ip[9]
-	copy(in.key[9:11], ip[4:6])
+	in.key[0] = 4
+	copy(in.key[1:9], ip[12:20])
+	in.key[9] = ip[9]
+	copy(in.key[10:12], ip[4:6])
+	in.proto = ip[9]
 	fo := binary.BigEndian.Uint16(ip[6:8])
 	in.mf = fo&0x2000 != 0
 	in.offset = int(fo&0x1fff) * 8
 	in.totalLen = int(binary.BigEndian.Uint16(ip[2:4]))
 	in.payload = max(in.totalLen-ihl-8, 0)
+	return in
+}
+
+// parseIPv6 walks the extension headers (header.WalkIPv6Ext, as
+// ipv6_skip_exthdr) to the fragment header, if any, and the upper layer.
+func parseIPv6(frame []byte) ipInfo {
+	if len(frame) < header.EthernetLen+header.IPv6MinLen {
+		return ipInfo{}
+	}
+	ip := header.IPv6(frame[header.EthernetLen:])
+	if ip.Version() != 6 {
+		return ipInfo{}
+	}
+	var in ipInfo
+	in.ok = true
+	plen := int(ip.PayloadLength())
+	in.totalLen = header.IPv6MinLen + plen
+	body := ip[header.IPv6MinLen:]
+	if len(body) > plen {
+		body = body[:plen]
+	}
+	in.key[0] = 6
+	copy(in.key[1:33], ip[8:40])
+	w := header.WalkIPv6Ext(ip.NextHeader(), body)
+	for w.Next() {
+		if f, ok := w.Header().Fragment(); ok {
+			in.mf, in.offset = f.More(), f.Offset()
+			copy(in.key[33:37], f[4:8])
+			in.key[37] = 1
+		}
+	}
+	proto, off := w.Upper()
+	in.proto = proto
+	in.payload = max(plen-off-8, 0)
 	return in
 }
 
@@ -314,23 +395,23 @@ func parseIPv4(frame []byte) ipv4Info {
 // of one datagram that software GSO split before the tap. datagram counts
 // the run's datagrams and is advanced here.
 func classify(frames []captured, step, mtu int, datagram *int) []report.Frame {
-	infos := make([]ipv4Info, len(frames))
+	infos := make([]ipInfo, len(frames))
 	var whole []int
 	for i, f := range frames {
-		infos[i] = parseIPv4(f.data)
+		infos[i] = parseIP(f.data)
 		in := infos[i]
 		if in.ok && !in.mf && in.offset == 0 && f.gsoSize == 0 && in.totalLen <= mtu {
 			whole = append(whole, i)
 		}
 	}
-	fragDatagram := map[[11]byte]int{}
-	fragCount := map[[11]byte]int{}
+	fragDatagram := map[[38]byte]int{}
+	fragCount := map[[38]byte]int{}
 	for _, in := range infos {
 		if in.ok && (in.mf || in.offset != 0) {
 			fragCount[in.key]++
 		}
 	}
-	fragSeen := map[[11]byte]int{}
+	fragSeen := map[[38]byte]int{}
 	segDatagram, segOffset := -1, 0
 	out := make([]report.Frame, 0, len(frames))
 	for i, f := range frames {
@@ -339,7 +420,7 @@ func classify(frames []captured, step, mtu int, datagram *int) []report.Frame {
 		switch {
 		case !in.ok:
 			fr.Kind, fr.Datagram = report.Datagram, next(datagram)
-			fr.Why = "captured: not a well-formed IPv4 packet"
+			fr.Why = "captured: not a well-formed IP packet"
 		case in.mf || in.offset != 0:
 			d, seen := fragDatagram[in.key]
 			if !seen {

@@ -28,31 +28,77 @@ const (
 // plan is what the link needs to know about a scenario: its addresses, the
 // ports to swallow on the peer, and the device parameters.
 type plan struct {
+	// mtu is the scenario's link MTU.
 	mtu            int
 	srcMAC, dstMAC net.HardwareAddr
-	// src is the sender's address; invalid when the socket binds to
-	// INADDR_ANY.
-	src netip.Addr
-	// dests are every unicast address a send may leave for: the scenario's
-	// dst, every step's msg_name, and the first hop of any source route.
+	// v6 is set when the scenario uses IPv6 anywhere (an AF_INET6 socket,
+	// an IPv6 dst or to): the link then carries both families. Otherwise
+	// IPv6 stays disabled in both namespaces, as it always was for IPv4
+	// scenarios, so that their goldens cannot drift.
+	v6 bool
+	// src is the sender's IPv4 address and src6 its IPv6 one, when the
+	// socket binds to a specific address of that family (a v4-mapped
+	// source is its IPv4 address); invalid for a wildcard bind.
+	src, src6 netip.Addr
+	// dests are every unicast address a send may leave for, of either
+	// family: the scenario's dst, every step's msg_name, the first hop of
+	// any source route or routing header, and on an IPv6 link the peer's
+	// defaults.
 	dests []netip.Addr
 	// ports are the destination ports used, for the peer's listeners.
 	ports []uint16
 }
 
+// usesIPv6 reports whether sc needs IPv6 on the link: an AF_INET6 socket,
+// or an IPv6 (v4-mapped included) dst or msg_name.
+func usesIPv6(sc *scenario.Scenario) bool {
+	if sc.Socket.IPv6() || sc.Socket.Dst.Addr().Is6() {
+		return true
+	}
+	for _, st := range sc.Steps {
+		if st.Send != nil && st.Send.To.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
+// linkMTU is the MTU the devices are created with. An IPv6 link below
+// IPV6_MIN_MTU is built at 1280, so that its addresses can be added and
+// the socket bound and connected, and lowered to the scenario's MTU just
+// before the first step (lowerMTU): the kernel then takes IPv6 off the
+// devices (addrconf_notify, NETDEV_CHANGEMTU) and every IPv6 send gets
+// the kernel's answer, as for a program whose link shrank under it.
+func (p plan) linkMTU() int {
+	if p.v6 && p.mtu < scenario.IPv6MinMTU {
+		return scenario.IPv6MinMTU
+	}
+	return p.mtu
+}
+
+// lowersMTU reports whether the MTU changes after the socket is set up.
+func (p plan) lowersMTU() bool { return p.linkMTU() != p.mtu }
+
 // planFor collects the addresses and ports that sc may send to.
 func planFor(sc *scenario.Scenario) plan {
 	src, dst := sc.Link.MACs()
-	p := plan{mtu: sc.Link.MTU, srcMAC: net.HardwareAddr(src[:]), dstMAC: net.HardwareAddr(dst[:])}
+	p := plan{mtu: sc.Link.MTU, srcMAC: net.HardwareAddr(src[:]), dstMAC: net.HardwareAddr(dst[:]), v6: usesIPv6(sc)}
 	if p.mtu == 0 {
 		p.mtu = scenario.DefaultMTU // for Scenario literals left unset
 	}
-	if a := sc.Socket.Src.Addr().Unmap(); isUnicast4(a) {
-		p.src = a
+	switch a := sc.Socket.Src.Addr(); {
+	case isUnicast4(a.Unmap()):
+		p.src = a.Unmap()
+	case isUnicast6(a):
+		p.src6 = a
+	}
+	own := func(a netip.Addr) bool {
+		return a == p.src || a == p.src6 ||
+			(p.v6 && (a == scenario.DefaultSrc.Addr() || a == scenario.DefaultSrc6.Addr()))
 	}
 	addDest := func(a netip.Addr) {
 		a = a.Unmap()
-		if isUnicast4(a) && a != p.src && !slices.Contains(p.dests, a) {
+		if (isUnicast4(a) || (p.v6 && isUnicast6(a))) && !own(a) && !slices.Contains(p.dests, a) {
 			p.dests = append(p.dests, a)
 		}
 	}
@@ -63,8 +109,13 @@ func planFor(sc *scenario.Scenario) plan {
 	}
 	addOpts := func(opts []scenario.Opt) {
 		for _, o := range opts {
-			if o.Name == scenario.OptIPOptions {
+			switch o.Name {
+			case scenario.OptIPOptions:
 				if hop, ok := sourceRouteFirstHop(o.Bytes); ok {
+					addDest(hop)
+				}
+			case scenario.OptIPv6Rthdr:
+				if hop, ok := routingHeaderFirstHop(o.Bytes); ok {
 					addDest(hop)
 				}
 			}
@@ -81,12 +132,23 @@ func planFor(sc *scenario.Scenario) plan {
 		addDest(st.Send.To.Addr())
 		addPort(st.Send.To)
 		for _, c := range st.Send.Cmsg {
-			if c.Type == scenario.CmsgIPOptions {
+			switch c.Type {
+			case scenario.CmsgIPOptions:
 				if hop, ok := sourceRouteFirstHop(c.Bytes); ok {
+					addDest(hop)
+				}
+			case scenario.CmsgIPv6Rthdr:
+				if hop, ok := routingHeaderFirstHop(c.Bytes); ok {
 					addDest(hop)
 				}
 			}
 		}
+	}
+	if p.v6 {
+		// The peer always holds both defaults (the spec's link), so a
+		// wildcard-bound socket reaches either.
+		addDest(scenario.DefaultDst.Addr())
+		addDest(scenario.DefaultDst6.Addr())
 	}
 	return p
 }
@@ -97,6 +159,38 @@ func planFor(sc *scenario.Scenario) plan {
 func isUnicast4(a netip.Addr) bool {
 	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
 		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// isUnicast6 reports whether a is an IPv6 address (not v4-mapped) that goes
+// to a neighbour over the veth: not multicast, loopback, :: or link-local
+// (which would need a scope id).
+func isUnicast6(a netip.Addr) bool {
+	return a.Is6() && !a.Is4In6() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
+		!a.IsLinkLocalUnicast()
+}
+
+// routingHeaderFirstHop finds the address an IPv6 routing header sends the
+// packet to first, as fl6_update_dst and the push (ipv6_push_rthdr0,
+// ipv6_push_rthdr4) make it the header's destination: addr[0] for types 0
+// and 2, segments[segments_left] for a segment routing header (type 4).
+// Malformed headers yield nothing; the kernel refuses them anyway.
+func routingHeaderFirstHop(rt []byte) (netip.Addr, bool) {
+	if len(rt) < 8 || len(rt) != (int(rt[1])+1)*8 {
+		return netip.Addr{}, false
+	}
+	i := 0
+	switch rt[2] {
+	case 0, 2:
+	case 4:
+		i = int(rt[3])
+	default:
+		return netip.Addr{}, false
+	}
+	off := 8 + 16*i
+	if off+16 > len(rt) {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom16([16]byte(rt[off : off+16])), true
 }
 
 // sourceRouteFirstHop finds a loose or strict source route (IPOPT_LSRR 131,
@@ -115,26 +209,52 @@ func sourceRouteFirstHop(opts []byte) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// setupLink creates the veth pair between the namespaces, keeps IPv6 (and
-// with it ND and MLD chatter) off both ends, and brings everything up.
+// setupLink creates the veth pair between the namespaces and brings
+// everything up. An IPv4 scenario's link has IPv6 (and with it ND and MLD
+// chatter) off on both ends. An IPv6 scenario's (plan.v6) has it on, with
+// nothing that would send or wait on its own: no duplicate address
+// detection (accept_dad 0, and nodad on every address), no router
+// solicitations or advertisements, no link-local address (addrgenmode
+// none), and a peer that never answers with ICMPv6. MLD reports for the
+// solicited-node groups the addresses join cannot be stopped by any sysctl
+// (mld_ifc_event sends them whatever the intervals say); the capture drops
+// them, with every other ICMPv6 frame (capture.read).
 func setupLink(ctx context.Context, ns netnsPair, p plan) error {
-	noIPv6 := []sysctl{
+	ipv6 := []sysctl{
 		{key: "net.ipv6.conf.all.disable_ipv6", value: "1", optional: true},
 		{key: "net.ipv6.conf.default.disable_ipv6", value: "1", optional: true},
 	}
-	if err := setSysctls(ns.sender, noIPv6); err != nil {
+	if p.v6 {
+		ipv6 = nil
+		for _, c := range []string{"all", "default"} {
+			for _, kv := range [][2]string{
+				{"disable_ipv6", "0"}, {"accept_dad", "0"}, {"router_solicitations", "0"},
+				{"accept_ra", "0"}, {"autoconf", "0"}, {"dad_transmits", "0"},
+			} {
+				ipv6 = append(ipv6, sysctl{key: "net.ipv6.conf." + c + "." + kv[0], value: kv[1]})
+			}
+		}
+	}
+	if err := setSysctls(ns.sender, ipv6); err != nil {
 		return err
 	}
 	// The peer must never answer: an ICMP port unreachable reaching a
 	// connected socket would turn its next send into ECONNREFUSED. The
 	// listeners (openListeners) are the real guard; these limits are a
 	// second one (per namespace since Linux 6.12, hence optional).
-	peerSettings := append(slices.Clone(noIPv6),
+	// icmp_msgs_per_sec and _burst bound ICMPv6 too (icmp_global_allow).
+	peerSettings := append(slices.Clone(ipv6),
 		sysctl{key: "net.ipv4.icmp_msgs_per_sec", value: "0", optional: true},
 		sysctl{key: "net.ipv4.icmp_msgs_burst", value: "0", optional: true},
 		sysctl{key: "net.ipv4.icmp_ratelimit", value: "1000000", optional: true},
 		sysctl{key: "net.ipv4.icmp_echo_ignore_all", value: "1", optional: true},
 	)
+	if p.v6 {
+		peerSettings = append(peerSettings,
+			sysctl{key: "net.ipv6.icmp.ratelimit", value: "1000000", optional: true},
+			sysctl{key: "net.ipv6.icmp.echo_ignore_all", value: "1", optional: true},
+		)
+	}
 	if err := setSysctls(ns.peer, peerSettings); err != nil {
 		return err
 	}
@@ -146,15 +266,26 @@ func setupLink(ctx context.Context, ns netnsPair, p plan) error {
 		mac     net.HardwareAddr
 	}{{ns.sender, senderDev, p.srcMAC}, {ns.peer, peerDev, p.dstMAC}}
 	for _, e := range ends {
-		if err := setSysctls(e.ns, []sysctl{{key: "net.ipv6.conf." + e.dev + ".disable_ipv6", value: "1", optional: true}}); err != nil {
+		devSettings := []sysctl{{key: "net.ipv6.conf." + e.dev + ".disable_ipv6", value: "1", optional: true}}
+		if p.v6 {
+			devSettings = []sysctl{
+				{key: "net.ipv6.conf." + e.dev + ".accept_dad", value: "0"},
+				{key: "net.ipv6.conf." + e.dev + ".router_solicitations", value: "0"},
+				{key: "net.ipv6.conf." + e.dev + ".accept_ra", value: "0"},
+			}
+		}
+		if err := setSysctls(e.ns, devSettings); err != nil {
 			return err
 		}
 		cmds := [][]string{
 			{"link", "set", "dev", "lo", "up"},
 			{"link", "set", "dev", e.dev, "address", e.mac.String()},
-			{"link", "set", "dev", e.dev, "mtu", strconv.Itoa(p.mtu)},
-			{"link", "set", "dev", e.dev, "up"},
+			{"link", "set", "dev", e.dev, "mtu", strconv.Itoa(p.linkMTU())},
 		}
+		if p.v6 {
+			cmds = append(cmds, []string{"link", "set", "dev", e.dev, "addrgenmode", "none"})
+		}
+		cmds = append(cmds, []string{"link", "set", "dev", e.dev, "up"})
 		for _, c := range cmds {
 			if err := ipn(ctx, e.ns, c...); err != nil {
 				return fmt.Errorf("kernel: setting up %s: %w", e.dev, err)
@@ -164,21 +295,72 @@ func setupLink(ctx context.Context, ns netnsPair, p plan) error {
 	return nil
 }
 
+// lowerMTU sets both devices to the scenario's MTU when the link was built
+// with a larger one (plan.linkMTU).
+func lowerMTU(ctx context.Context, ns netnsPair, p plan) error {
+	if !p.lowersMTU() {
+		return nil
+	}
+	for _, e := range []struct{ ns, dev string }{{ns.sender, senderDev}, {ns.peer, peerDev}} {
+		if err := ipn(ctx, e.ns, "link", "set", "dev", e.dev, "mtu", strconv.Itoa(p.mtu)); err != nil {
+			return fmt.Errorf("kernel: lowering the MTU of %s to %d: %w", e.dev, p.mtu, err)
+		}
+	}
+	return nil
+}
+
 // setupAddrs gives each end its addresses. Every destination is on-link for
-// the sender (a default route with scope link) and has a permanent
-// neighbour entry, so no ARP frame is ever sent or captured; the peer owns
-// every destination so that what arrives is delivered to a listener.
+// the sender (a default route with scope link, and on an IPv6 link an
+// IPv6 default route through the device, which is on-link too) and has a
+// permanent neighbour entry, so no ARP or neighbour solicitation is ever
+// sent or captured; the peer owns every destination so that what arrives
+// is delivered to a listener. An IPv6 link carries both families: the
+// sender has 10.0.0.1/24 and fd00::1/64 (and a specific source of the
+// socket's besides), the peer 10.0.0.2 and fd00::2 among its destinations.
 func setupAddrs(ctx context.Context, ns netnsPair, p plan) error {
 	var tx, rx [][]string
-	if p.src.IsValid() {
-		tx = append(tx, []string{"address", "add", p.src.String() + "/32", "dev", senderDev})
-		rx = append(rx, []string{"neigh", "replace", p.src.String(), "lladdr", p.srcMAC.String(), "dev", peerDev, "nud", "permanent"})
+	addr := func(a netip.Addr, bits int, dev string) []string {
+		c := []string{"address", "add", fmt.Sprintf("%s/%d", a, bits), "dev", dev}
+		if a.Is6() {
+			c = append(c, "nodad")
+		}
+		return c
+	}
+	neigh := func(a netip.Addr, mac net.HardwareAddr, dev string) []string {
+		return []string{"neigh", "replace", a.String(), "lladdr", mac.String(), "dev", dev, "nud", "permanent"}
+	}
+	var srcs []netip.Addr
+	if p.v6 {
+		def4, def6 := scenario.DefaultSrc.Addr(), scenario.DefaultSrc6.Addr()
+		tx = append(tx, addr(def4, 24, senderDev), addr(def6, 64, senderDev))
+		srcs = append(srcs, def4, def6)
+	}
+	for _, a := range []netip.Addr{p.src, p.src6} {
+		if a.IsValid() && !slices.Contains(srcs, a) {
+			bits := 32
+			if a.Is6() {
+				bits = 128
+			}
+			tx = append(tx, addr(a, bits, senderDev))
+			srcs = append(srcs, a)
+		}
+	}
+	for _, a := range srcs {
+		rx = append(rx, neigh(a, p.srcMAC, peerDev))
 	}
 	tx = append(tx, []string{"route", "add", "default", "dev", senderDev, "scope", "link"})
 	rx = append(rx, []string{"route", "add", "default", "dev", peerDev, "scope", "link"})
+	if p.v6 {
+		tx = append(tx, []string{"-6", "route", "add", "default", "dev", senderDev})
+		rx = append(rx, []string{"-6", "route", "add", "default", "dev", peerDev})
+	}
 	for _, d := range p.dests {
-		tx = append(tx, []string{"neigh", "replace", d.String(), "lladdr", p.dstMAC.String(), "dev", senderDev, "nud", "permanent"})
-		rx = append(rx, []string{"address", "add", d.String() + "/32", "dev", peerDev})
+		bits := 32
+		if d.Is6() {
+			bits = 128
+		}
+		tx = append(tx, neigh(d, p.dstMAC, senderDev))
+		rx = append(rx, addr(d, bits, peerDev))
 	}
 	for _, side := range []struct {
 		ns   string
@@ -195,22 +377,37 @@ func setupAddrs(ctx context.Context, ns netnsPair, p plan) error {
 
 // openListeners binds a UDP and a UDP-Lite socket to every destination port
 // in the peer namespace, so that nothing arriving there provokes an ICMP
-// port unreachable. Nobody reads them: a full receive queue drops silently
+// port unreachable; on an IPv6 link (v6) also an IPv6-only pair on
+// [::]:port. Nobody reads them: a full receive queue drops silently
 // (__udp_queue_rcv_skb), which is all we need. The caller closes the fds.
-func openListeners(ns string, ports []uint16) ([]int, error) {
+func openListeners(ns string, ports []uint16, v6 bool) ([]int, error) {
 	var fds []int
+	families := []int{unix.AF_INET}
+	if v6 {
+		families = append(families, unix.AF_INET6)
+	}
 	err := inNetns(ns, func() error {
 		for _, port := range ports {
-			for _, proto := range []int{unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE} {
-				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto)
-				if err != nil {
-					return fmt.Errorf("kernel: peer listener socket (proto %d): %w", proto, err)
-				}
-				fds = append(fds, fd)
-				// Best effort: a bigger queue only delays the silent drops.
-				_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
-				if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port)}); err != nil {
-					return fmt.Errorf("kernel: peer listener bind port %d (proto %d): %w", port, proto, err)
+			for _, fam := range families {
+				for _, proto := range []int{unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE} {
+					fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto)
+					if err != nil {
+						return fmt.Errorf("kernel: peer listener socket (family %d, proto %d): %w", fam, proto, err)
+					}
+					fds = append(fds, fd)
+					// Best effort: a bigger queue only delays the silent drops.
+					_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+					var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(port)}
+					if fam == unix.AF_INET6 {
+						// IPv6 only: the AF_INET listener holds the port for IPv4.
+						if err := unix.SetsockoptInt(fd, unix.SOL_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+							return fmt.Errorf("kernel: peer listener IPV6_V6ONLY: %w", err)
+						}
+						sa = &unix.SockaddrInet6{Port: int(port)}
+					}
+					if err := unix.Bind(fd, sa); err != nil {
+						return fmt.Errorf("kernel: peer listener bind port %d (family %d, proto %d): %w", port, fam, proto, err)
+					}
 				}
 			}
 		}

@@ -210,6 +210,12 @@ func TestCheck(t *testing.T) {
 		{"inet_id judged by rule", func(sc *scenario.Scenario) { sc.Socket.Connect, sc.Socket.InetID = true, &id }, Options{AnyInetID: true}, ""},
 		{"multicast src_mac", func(sc *scenario.Scenario) { sc.Link.SrcMAC = net.HardwareAddr{1, 0, 0x5e, 0, 0, 1} }, Options{}, "link.src_mac 01:00:5e:00:00:01"},
 		{"zero dst_mac", func(sc *scenario.Scenario) { sc.Link.DstMAC = net.HardwareAddr{0, 0, 0, 0, 0, 0} }, Options{}, "link.dst_mac 00:00:00:00:00:00"},
+		{"ipv6 socket", func(sc *scenario.Scenario) {
+			sc.Socket.Src, sc.Socket.Dst = scenario.DefaultSrc6, scenario.DefaultDst6
+		}, Options{}, ""},
+		{"ipv6 to on an ipv4 socket", func(sc *scenario.Scenario) {
+			sc.Steps[0].Send.To = scenario.DefaultDst6
+		}, Options{}, ""},
 		{"unicast macs", func(sc *scenario.Scenario) {
 			sc.Link.SrcMAC, sc.Link.DstMAC = net.HardwareAddr{0x0a, 0, 0, 0, 0, 9}, net.HardwareAddr{0x0a, 0, 0, 0, 0, 9}
 		}, Options{}, ""},

@@ -91,14 +91,6 @@ func checkRoot(euid int) error {
 // in Features.Dropped, as the kernel decides), the socket and the steps by
 // the same system calls a program would make, repeat by making them again.
 func Check(sc *scenario.Scenario, opts Options) error {
-	if sc.Socket.IPv6() {
-		return fmt.Errorf("kernel: socket.src %s: %w: IPv6 sockets are not run yet", sc.Socket.Src, ErrUnsupported)
-	}
-	for i, st := range sc.Steps {
-		if st.Send != nil && st.Send.To.Addr().Is6() {
-			return fmt.Errorf("kernel: steps[%d].send.to %s: %w: IPv6 destinations are not run yet", i, st.Send.To, ErrUnsupported)
-		}
-	}
 	if sc.Socket.InetID != nil && !opts.AnyInetID {
 		return fmt.Errorf("kernel: socket.inet_id: %w: connect() draws a real socket's inet_id at random "+
 			"(__ip4_datagram_connect) and no call sets it; remove the key, or compare IDs by their rule with udpbuild diff", ErrUnsupported)
@@ -192,27 +184,17 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 	if err := setupAddrs(ctx, r.ns, r.plan); err != nil {
 		return nil, r.ctxErr(ctx, err)
 	}
-	if r.listeners, err = openListeners(r.ns.peer, r.plan.ports); err != nil {
+	if r.listeners, err = openListeners(r.ns.peer, r.plan.ports, r.plan.v6); err != nil {
 		return nil, err
 	}
 	if r.tap, err = openCapture(r.ns.sender, senderDev, r.plan.srcMAC, r.plan.dstMAC); err != nil {
 		return nil, err
 	}
-	so := r.sc.Socket
-	if r.sock, err = newUDPSocket(r.ns.sender, so.Proto, so.Src, so.PMTUDisc); err != nil {
+	if err := r.openSocket(rep); err != nil {
 		return nil, err
 	}
-	for _, o := range so.Setsockopt {
-		st, err := r.sock.setsockopts([]scenario.Opt{o})
-		if err != nil {
-			return nil, err
-		}
-		rep.Setup = append(rep.Setup, st)
-	}
-	if so.Connect {
-		if err := r.sock.connect(so.Dst); err != nil {
-			return nil, err
-		}
+	if err := lowerMTU(ctx, r.ns, r.plan); err != nil {
+		return nil, r.ctxErr(ctx, err)
 	}
 	if err := r.collect(ctx, rep, setupStep); err != nil {
 		return nil, err
@@ -229,13 +211,11 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 		var st report.Step
 		var err error
 		if step := steps[i]; step.Send != nil {
-			var to *unix.SockaddrInet4
-			to, err = r.msgName(step.Send)
-			if err == nil && control[i] == nil && len(step.Send.Cmsg) > 0 {
-				control[i], err = buildCmsgs(step.Send.Cmsg)
+			if control[i] == nil && len(step.Send.Cmsg) > 0 {
+				control[i], err = buildCmsgs(step.Send.Cmsg, r.tap.ifindex)
 			}
 			if err == nil {
-				st, err = r.sock.send(step.Send, control[i], to)
+				st, err = r.sock.send(step.Send, control[i], r.msgName(step.Send))
 			}
 		} else {
 			st, err = r.sock.setsockopts(step.Setsockopt)
@@ -267,17 +247,58 @@ func where(n, steps int) string {
 	return fmt.Sprintf("step %d (repeat %d)", n%steps, n/steps)
 }
 
-// msgName picks the sendmsg destination: the step's own, else the
-// scenario's dst for an unconnected socket, else none (a connected socket
-// uses its own; an unconnected one without dst gets EDESTADDRREQ).
-func (r *runner) msgName(s *scenario.Send) (*unix.SockaddrInet4, error) {
+// openSocket creates the scenario's socket and sets it up as a program
+// would, recording each socket option's result in rep.Setup. An IPv4
+// socket is bound first, then given its options; an IPv6 socket gets its
+// options first and is bound after them, since IPV6_V6ONLY is refused once
+// the socket is bound (ipv6_setsockopt: EINVAL) and a program sets it
+// before bind() to have it at all. No other option cares. Connect comes
+// last, with socket.flowinfo as sin6_flowinfo.
+func (r *runner) openSocket(rep *report.Report) error {
+	so := r.sc.Socket
+	v6 := so.IPv6()
+	var err error
+	if r.sock, err = newUDPSocket(r.ns.sender, so.Proto, v6, so.PMTUDisc); err != nil {
+		return err
+	}
+	if !v6 {
+		if err := r.sock.bind(so.Src); err != nil {
+			return err
+		}
+	}
+	for _, o := range so.Setsockopt {
+		st, err := r.sock.setsockopts([]scenario.Opt{o})
+		if err != nil {
+			return err
+		}
+		rep.Setup = append(rep.Setup, st)
+	}
+	if v6 {
+		if err := r.sock.bind(so.Src); err != nil {
+			return err
+		}
+	}
+	if so.Connect {
+		return r.sock.connect(so.Dst, so.Flowinfo)
+	}
+	return nil
+}
+
+// msgName picks the sendmsg destination: the step's own (with the step's
+// flowinfo), else the scenario's dst (with socket.flowinfo) for an
+// unconnected socket, else none (a connected socket uses its own; an
+// unconnected one without dst gets EDESTADDRREQ). An IPv4 address is a
+// sockaddr_in and an IPv6 one a sockaddr_in6, whatever the socket's
+// family: the kernel's answer to a mismatch is a result.
+func (r *runner) msgName(s *scenario.Send) msgName {
+	var m msgName
 	switch {
 	case s.To.IsValid():
-		return sockaddr(s.To)
+		m.sa, m.n = rawSockaddr(s.To, s.Flowinfo, false)
 	case !r.sc.Socket.Connect && r.sc.Socket.Dst.IsValid():
-		return sockaddr(r.sc.Socket.Dst)
+		m.sa, m.n = rawSockaddr(r.sc.Socket.Dst, r.sc.Socket.Flowinfo, false)
 	}
-	return nil, nil
+	return m
 }
 
 // collect reads the capture up to a fence and files the frames under step,

@@ -102,7 +102,7 @@ func TestBuildCmsgs(t *testing.T) {
 		{Type: scenario.CmsgIPTTL, Int: 3, Size: 4},
 		{Type: scenario.CmsgIPTOS, Int: 0x10, Size: 4},
 		{Type: scenario.CmsgIPOptions, Bytes: []byte{1, 1, 1, 0}},
-	})
+	}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +121,10 @@ func TestBuildCmsgs(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("control buffer:\n got % x\nwant % x", got, want)
 	}
-	if b, err := buildCmsgs(nil); b != nil || err != nil {
+	if b, err := buildCmsgs(nil, 0); b != nil || err != nil {
 		t.Errorf("no cmsgs: %v %v", b, err)
 	}
-	if _, err := buildCmsgs([]scenario.Cmsg{{Type: "IP_PKTINFO"}}); err == nil {
+	if _, err := buildCmsgs([]scenario.Cmsg{{Type: "IP_PKTINFO"}}, 0); err == nil {
 		t.Error("unknown control message accepted")
 	}
 }
@@ -214,7 +214,7 @@ func TestClassify(t *testing.T) {
 			{Step: 0, Datagram: 7, Kind: report.Segment, Index: 1, Count: 3, Offset: 500, Why: "captured: segment 2 of 3 (GSO done in software before the tap)"},
 			{Step: 0, Datagram: 7, Kind: report.Segment, Index: 2, Count: 3, Offset: 1000, Why: "captured: segment 3 of 3 (GSO done in software before the tap)"}}},
 		{"set-up and garbage", []captured{{data: []byte{1, 2, 3}}}, -1, []report.Frame{
-			{Step: -1, Datagram: 7, Kind: report.Datagram, Count: 1, Why: "before the first step, captured: not a well-formed IPv4 packet"}}},
+			{Step: -1, Datagram: 7, Kind: report.Datagram, Count: 1, Why: "before the first step, captured: not a well-formed IP packet"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

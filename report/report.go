@@ -110,6 +110,12 @@ type Frame struct {
 	// IDSource says which rule of ip_select_ident_segs chose the IP ID:
 	// IDInetID, IDIdents or IDZero. Set by the model; empty for captures.
 	IDSource IDSource `json:"id_source,omitempty"`
+	// FlowLabel says how an IPv6 frame's flow label was chosen, for
+	// compare: LabelAuto (ip6_make_flowlabel's hash, compared as a
+	// pattern), or empty for a label compared exactly (an explicit one
+	// from sin6_flowinfo or IPV6_FLOWINFO, or 0). Set by the model; empty
+	// for captures.
+	FlowLabel LabelSource `json:"flow_label,omitempty"`
 	// Len is len(Data).
 	Len int `json:"len"`
 	// Data is the frame, from the Ethernet header on.
@@ -132,6 +138,15 @@ const (
 	// the same in every fragment of a datagram, compared as a pattern.
 	IDRandom IDSource = "random"
 )
+
+// LabelSource names how an IPv6 flow label was chosen.
+type LabelSource string
+
+// LabelAuto is an automatic flow label (ip6_make_flowlabel): a hash keyed
+// by a boot-time secret (unconnected sockets, per 5-tuple) or the socket's
+// random sk_txhash (connected ones), so only its pattern can be compared:
+// frames labelled alike must be labelled alike on both sides.
+const LabelAuto LabelSource = "auto"
 
 // View is which picture of a run's output the frames show.
 type View string

@@ -54,7 +54,7 @@ func TestBadScenarios(t *testing.T) {
 		{"src port 0", "socket: {src: 10.0.0.1:0}\n", []string{"source port 0"}},
 		{"loopback dst", "socket: {dst: 127.0.0.1:9000}\n", []string{"loopback"}},
 		{"multicast to", "steps:\n  - send: {len: 1, to: 224.0.0.1:9}\n", []string{"multicast"}},
-		{"dst is src", "socket: {src: 10.0.0.1:1, dst: 10.0.0.1:2}\n", []string{"the sender's own address"}},
+		{"dst is src", "socket: {src: 10.0.0.1:1, dst: 10.0.0.1:2}\n", []string{"socket.dst", "the sender's own address"}},
 		{"unknown proto", "socket: {proto: tcp}\n", []string{`unknown proto "tcp"`}},
 		{"unknown pmtudisc", "socket: {pmtudisc: maybe}\n", []string{`unknown pmtudisc mode "maybe"`}},
 		{"connect without dst", "socket: {connect: true, dst: none}\n", []string{"connect: true needs a dst"}},

@@ -28,9 +28,14 @@ scatter-gather, gso-udp-l4 -> tx-udp-segmentation), gives the peer the
 destination addresses and listening UDP and UDP-Lite sockets, then opens the
 scenario's socket, applies IP_MTU_DISCOVER and every setsockopt in order,
 connects if asked, and performs each step with sendmsg and its control
-messages, the whole list 'repeat' times. Every frame the sender's veth
+messages, the whole list 'repeat' times. A scenario that uses IPv6 anywhere
+(an IPv6 socket, dst or to) gets a dual-stack link (10.0.0.1/24 and
+fd00::1/64 on the sender; no DAD, router solicitations or link-local
+address; permanent neighbours); an IPv6 socket is given its options before
+bind (IPV6_V6ONLY needs that) and IPV6_MTU_DISCOVER from socket.pmtudisc. Every frame the sender's veth
 transmits is captured with AF_PACKET (the 'tap' view) and filed under the
-call that made it. The namespaces are removed afterwards, also on error or
+call that made it; ICMPv6 (neighbour discovery, MLD reports) is not the
+scenario's and is left out. The namespaces are removed afterwards, also on error or
 interrupt; namespaces that a udpbuild process killed outright (SIGKILL) left
 behind are removed by the next run, which names each on standard error. The
 report records each call's result, the kernel release and the features the
