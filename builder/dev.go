@@ -163,7 +163,7 @@ func (dev *Device) begin(d *Datagram) error {
 // and all, is copied on every send otherwise.
 func (dev *Device) frame(d *Datagram, k report.Kind, count int) *FrameInfo {
 	fi := &dev.fi
-	fi.Step, fi.Datagram, fi.IDSource, fi.IDWhy = d.Step, dev.datagrams-1, d.IDSource, d.IDWhy
+	fi.Step, fi.Datagram, fi.IDSource, fi.IDWhy, fi.FlowLabel = d.Step, dev.datagrams-1, d.IDSource, d.IDWhy, d.FlowLabel
 	fi.ipv6 = d.IPv6
 	fi.Kind, fi.Count = k, count
 	fi.Index, fi.Offset, fi.GSOSize, fi.Segs = 0, 0, 0, 0

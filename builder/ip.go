@@ -55,6 +55,7 @@ func dontFragment(p scenario.PMTUDisc) bool {
 func (s *Socket) ipSelectIdent(d *Datagram) {
 	const segs = 1
 	ip := header.IPv4(d.IP)
+	d.FlowLabel = "" // an IPv4 datagram has none
 	switch {
 	case s.daddr.IsValid():
 		// A connected socket's private counter; UDP advances it

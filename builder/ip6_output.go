@@ -258,7 +258,11 @@ func (s *Socket) ip6MakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	off := ipv6PushFragOpts(d.IP, n, opt, &proto)
 	off = ipv6PushNfragOpts(d.IP, off, opt, &proto, &dst)
 	_ = off // == IPv6MinLen
-	label := s.ip6MakeFlowlabel(&c.fl, d.Proto)
+	label, auto := s.ip6MakeFlowlabel(&c.fl, d.Proto)
+	d.FlowLabel = ""
+	if auto {
+		d.FlowLabel = report.LabelAuto
+	}
 	header.IPv6(d.IP).Encode(&header.IPv6Fields{TrafficClass: c.v6.tclass, FlowLabel: label, NextHeader: proto,
 		HopLimit: c.v6.hopLimit, Src: c.fl.saddr.As16(), Dst: dst})
 	d.final = final

@@ -57,10 +57,13 @@ func (s *Socket) ip6SkDstHoplimit() int {
 // addresses, ports and protocol keyed by a boot secret; the model keys
 // the same inputs with the run's seed, so a label is the same for one
 // 5-tuple (unconnected) or one connect, and differs otherwise.
-func (s *Socket) ip6MakeFlowlabel(fl *flow, proto uint8) uint32 {
-	label := fl.flowlabel & ipv6FlowlabelMask
+//
+// auto says the label is the hash's, which the kernel and the model draw
+// differently: compare reads such labels as a pattern (report.LabelAuto).
+func (s *Socket) ip6MakeFlowlabel(fl *flow, proto uint8) (label uint32, auto bool) {
+	label = fl.flowlabel & ipv6FlowlabelMask
 	if label != 0 || s.np.autoflowlabel == 0 {
-		return label
+		return label, false
 	}
 	hash := s.np.txhash
 	if hash == 0 {
@@ -72,7 +75,7 @@ func (s *Socket) ip6MakeFlowlabel(fl *flow, proto uint8) uint32 {
 		}
 		hash = c.hash
 	}
-	return bits.RotateLeft32(hash, 16) & ipv6FlowlabelMask
+	return bits.RotateLeft32(hash, 16) & ipv6FlowlabelMask, true
 }
 
 // flowHashCache is the last flow ip6MakeFlowlabel hashed.

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
 )
 
 // This file re-tells net/ipv6/datagram.c's connect(): __ip6_datagram_connect
@@ -25,6 +26,11 @@ import (
 //     which labels every later send of the socket.
 //
 // A failed connect leaves the socket unconnected.
+//
+// On a link below IPV6_MIN_MTU the kernel runner connects while the link
+// still has IPv6 (at 1280) and lowers the MTU afterwards, since the
+// socket could not even be bound otherwise; Connect6 connects as the
+// kernel did then, and the sends find the route gone (ENETUNREACH).
 func (s *Socket) Connect6(dst netip.AddrPort, flowinfo uint32, inetID *uint16) errno.Errno {
 	a := dst.Addr()
 	if a.Is4() || a.Is4In6() {
@@ -38,14 +44,22 @@ func (s *Socket) Connect6(dst netip.AddrPort, flowinfo uint32, inetID *uint16) e
 		}
 		s.Connect(netip.AddrPortFrom(a.Unmap(), dst.Port()), inetID)
 		s.np.daddr = netip.AddrFrom16(a.As16()) // ipv6_addr_set_v4mapped
+		// ipv4_connected: an unbound (or mapped-any) IPv6 source
+		// becomes the v4-mapped IPv4 source, so a later IPv6 send
+		// leaves from a mapped address and is refused (EAFNOSUPPORT).
+		if s.np.saddr.IsUnspecified() || s.np.saddr == netip.AddrFrom16(netip.IPv4Unspecified().As16()) {
+			s.np.saddr = netip.AddrFrom16(s.saddr.As16())
+		}
 		return 0
 	}
 	fl := flow{saddr: s.np.saddr, daddr: a, sport: s.sport, dport: dst.Port()}
 	if fl.saddr.IsUnspecified() {
 		fl.saddr = netip.Addr{}
 	}
-	if e := s.ip6DstLookupFlow(&fl); e != 0 {
-		return e
+	if s.rt.mtu() >= header.IPv6MinMTU {
+		if e := s.ip6DstLookupFlow(&fl); e != 0 {
+			return e
+		}
 	}
 	s.np.daddr = a
 	s.dport = dst.Port()

@@ -36,6 +36,9 @@ type ipv6Pinfo struct {
 	dontfrag bool // IPV6_DONTFRAG
 	sndflow  bool // IPV6_FLOWINFO_SEND
 	v6only   bool // sk_ipv6only
+	// beforeBind is set while an IPv6 socket's set-up list runs, before
+	// inet6_bind (only IPV6_V6ONLY cares).
+	beforeBind bool
 	// autoflowlabel is IPV6_AUTOFLOWLABEL: -1 until set (then the sysctl
 	// net.ipv6.auto_flowlabels, 1, decides: on).
 	autoflowlabel int8
@@ -108,9 +111,10 @@ func (s *Socket) doIPv6Setsockopt(o scenario.Opt) errno.Errno {
 			np.autoflowlabel = 1
 		}
 	case scenario.OptIPv6V6Only:
-		// "if (inet_sk(sk)->inet_num) goto e_inval": only before bind,
-		// and the model's socket is bound from the start.
-		if s.sport != 0 {
+		// "if (inet_sk(sk)->inet_num) goto e_inval": only before bind.
+		// An IPv6 socket's set-up list runs before its bind, as the
+		// kernel runner does it (Runner.Run); a step's comes after.
+		if !np.beforeBind {
 			return errno.EINVAL
 		}
 		np.v6only = v != 0

@@ -21,10 +21,12 @@ type FrameInfo struct {
 	// it in a sentence.
 	IDSource report.IDSource
 	IDWhy    string
-	Kind     report.Kind
-	Index    int
-	Count    int
-	Offset   int
+	// FlowLabel says how an IPv6 datagram's flow label was chosen.
+	FlowLabel report.LabelSource
+	Kind      report.Kind
+	Index     int
+	Count     int
+	Offset    int
 	// SlowPath is set on fragments cut by ip_do_fragment's slow path.
 	SlowPath bool
 	// Partial is set when the UDP checksum is left for the device.
@@ -72,7 +74,7 @@ func (fi *FrameInfo) Why() string {
 // are left to the caller: the one must be copied to be kept, the other
 // costs a format.
 func (fi *FrameInfo) Record(n int) report.Frame {
-	return report.Frame{Step: fi.Step, Datagram: fi.Datagram, IDSource: fi.IDSource, Kind: fi.Kind,
+	return report.Frame{Step: fi.Step, Datagram: fi.Datagram, IDSource: fi.IDSource, FlowLabel: fi.FlowLabel, Kind: fi.Kind,
 		Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Len: n}
 }
 

@@ -99,11 +99,16 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 	if sc.Socket.IPv6() {
 		pmtu = scenario.OptIPv6MTUDiscover
 	}
+	// An IPv6 socket gets its list before bind (IPV6_V6ONLY is refused
+	// after it), as the kernel runner orders the calls; an IPv4 socket
+	// after.
+	s.np.beforeBind = sc.Socket.IPv6()
 	s.Setsockopt(scenario.Opt{Name: pmtu, Int: int(sc.Socket.PMTUDisc)})
 	for _, opt := range sc.Socket.Setsockopt {
 		e := s.Setsockopt(opt)
 		rep.Setup = append(rep.Setup, report.Step{Op: "setsockopt", Err: e})
 	}
+	s.np.beforeBind = false
 	if sc.Socket.Connect {
 		if sc.Socket.IPv6() {
 			// A failed connect leaves the socket unconnected: its

@@ -152,6 +152,9 @@ type Datagram struct {
 	// IDWhy says where the IP ID came from; IDSource names the rule.
 	IDWhy    string
 	IDSource report.IDSource
+	// FlowLabel is report.LabelAuto when an IPv6 datagram's flow label is
+	// ip6_make_flowlabel's hash rather than one the program gave.
+	FlowLabel report.LabelSource
 	// Proto is the IP protocol number.
 	Proto uint8
 	// final is the IPv6 final destination (fl6->daddr), which the

@@ -60,8 +60,20 @@ func loadDir(t *testing.T, dir string) []Case {
 // features the kernel's device actually had, and requires it to agree with
 // the kernel field by field (IP IDs by the rules of ip_select_ident_segs,
 // IP timestamps excused). No root needed.
-func TestModelMatchesGolden(t *testing.T) {
-	for _, c := range loadCorpus(t) {
+func TestModelMatchesGolden(t *testing.T) { modelMatchesGoldens(t, loadCorpus(t)) }
+
+// TestModelMatchesGoldenIPv6 does the same for the IPv6 corpus and the
+// IPv6 half of the udpgso.c table: fragment identifications and automatic
+// flow labels, which the kernel draws at random, are held to their
+// pattern (the same where the kernel's are the same, different where they
+// differ), every other field exactly.
+func TestModelMatchesGoldenIPv6(t *testing.T) {
+	modelMatchesGoldens(t, loadDir(t, dirIPv6))
+	modelMatchesGoldens(t, loadDir(t, "../testdata/gso-selftest-ipv6"))
+}
+
+func modelMatchesGoldens(t *testing.T, cases []Case) {
+	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
 			model, note, err := builder.RunAgainst(c.Scenario, c.Golden, builder.Options{View: report.Tap, Seed: 1})

@@ -432,6 +432,26 @@ func TestGSOSelftestIPv6Goldens(t *testing.T) {
 	}
 }
 
+// TestGSOSelftestModelIPv6 runs every udpgso.c IPv6 case through the
+// model in the wire view and checks the selftest's own expectations, as
+// TestGSOSelftestModel does for IPv4 (TestModelMatchesGoldenIPv6 holds
+// the tap view to the goldens).
+func TestGSOSelftestModelIPv6(t *testing.T) {
+	scs, _ := loadGSOSelftestIPv6(t)
+	for _, s := range scs {
+		t.Run(s.name, func(t *testing.T) {
+			rep, err := builder.Run(s.sc, builder.Options{View: report.Wire, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range s.sc.CheckExpect(rep) {
+				t.Error(m)
+			}
+			checkSelftestFrames(t, s, rep.Frames)
+		})
+	}
+}
+
 // TestGSOSelftestKernelIPv6 runs every IPv6 case on the live kernel (root
 // only): the kernel must meet the selftest's expectations, and the run must
 // match its golden (flow labels as patterns: the connected variants' label

@@ -29,6 +29,11 @@ func TestWireViewMatchesKernelOffloadsOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v6, err := corpus.Load(kernelDirIPv6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, v6...)
 	sem := make(chan struct{}, 4) // at most four kernel runs at once
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
