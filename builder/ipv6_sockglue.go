@@ -72,6 +72,19 @@ func (s *Socket) inet6Create(src netip.Addr) {
 	default:
 		s.saddr = netip.Addr{} // LOOPBACK4_IPV6: no IPv4 route
 	}
+	s.inet6Bind()
+}
+
+// inet6Bind is what inet6_bind does to the options: a socket bound to a
+// specific IPv6 address that is not v4-mapped becomes IPv6-only
+// ("if (!(addr_type & IPV6_ADDR_MAPPED)) sk->sk_ipv6only = 1"), so its
+// IPv4 sends meet udpv6_sendmsg's ENETUNREACH before any other check.
+// Runner.Run calls it again after an IPv6 socket's set-up list, which
+// runs before the bind.
+func (s *Socket) inet6Bind() {
+	if a := s.np.saddr; !a.IsUnspecified() && !a.Is4In6() {
+		s.np.v6only = true
+	}
 }
 
 // doIPv6Setsockopt mirrors do_ipv6_setsockopt for the SOL_IPV6 options a

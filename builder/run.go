@@ -108,12 +108,18 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		e := s.Setsockopt(opt)
 		rep.Setup = append(rep.Setup, report.Step{Op: "setsockopt", Err: e})
 	}
-	s.np.beforeBind = false
+	if s.np.beforeBind {
+		s.np.beforeBind = false
+		s.inet6Bind()
+	}
 	if sc.Socket.Connect {
 		if sc.Socket.IPv6() {
 			// A failed connect leaves the socket unconnected: its
 			// sends without a destination then fail as the kernel's.
-			_ = s.Connect6(sc.Socket.Dst, sc.Socket.Flowinfo, sc.Socket.InetID)
+			// It is a setup result, as the kernel runner records it.
+			if e := s.Connect6(sc.Socket.Dst, sc.Socket.Flowinfo, sc.Socket.InetID); e != 0 {
+				rep.Setup = append(rep.Setup, report.Step{Op: "connect", Err: e})
+			}
 		} else {
 			s.Connect(sc.Socket.Dst, sc.Socket.InetID)
 		}

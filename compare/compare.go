@@ -11,6 +11,7 @@ package compare
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 
@@ -51,11 +52,12 @@ func Reports(kernel, model *report.Report) []Difference {
 	var out []Difference
 	add := func(d Difference) { out = append(out, d) }
 	if len(kernel.Setup) != len(model.Setup) {
-		add(Difference{Frame: -1, Step: -1, Field: "setup: number of setsockopt results", Kernel: fmt.Sprint(len(kernel.Setup)), Model: fmt.Sprint(len(model.Setup))})
+		add(Difference{Frame: -1, Step: -1, Field: "setup: number of results (setsockopt, a failed connect)", Kernel: fmt.Sprint(len(kernel.Setup)), Model: fmt.Sprint(len(model.Setup))})
 	} else {
 		for i := range kernel.Setup {
-			if kernel.Setup[i].Err != model.Setup[i].Err || kernel.Setup[i].Ret != model.Setup[i].Ret {
-				add(Difference{Frame: -1, Step: -1, Field: fmt.Sprintf("setup setsockopt %d", i), Kernel: kernel.Setup[i].String(), Model: model.Setup[i].String()})
+			k, m := kernel.Setup[i], model.Setup[i]
+			if k.Err != m.Err || k.Ret != m.Ret || cmp.Or(k.Op, "setsockopt") != cmp.Or(m.Op, "setsockopt") {
+				add(Difference{Frame: -1, Step: -1, Field: fmt.Sprintf("setup %d", i), Kernel: cmp.Or(k.Op, "setsockopt") + " " + k.String(), Model: cmp.Or(m.Op, "setsockopt") + " " + m.String()})
 			}
 		}
 	}

@@ -86,7 +86,7 @@ func countSends(sc *scenario.Scenario) int {
 func TestSignature(t *testing.T) {
 	for _, tc := range []struct{ field, want string }{
 		{"payload byte 1473", "payload byte N"},
-		{"setup setsockopt 2", "setup setsockopt N"},
+		{"setup 2", "setup N"},
 		{"IPv4 TTL", "IPv4 TTL"},
 	} {
 		if got := signature(compare.Difference{Field: tc.field}); got != tc.want {

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -279,7 +280,15 @@ func (r *runner) openSocket(rep *report.Report) error {
 		}
 	}
 	if so.Connect {
-		return r.sock.connect(so.Dst, so.Flowinfo)
+		// An IPv6 socket's connect can fail as a program's would (a
+		// v4-mapped peer of an IPv6-only socket: ENETUNREACH): that is
+		// a result, recorded as a setup step, not a failed run.
+		err := r.sock.connect(so.Dst, so.Flowinfo)
+		if e, ok := errno.From(err); ok && v6 {
+			rep.Setup = append(rep.Setup, report.Step{Op: "connect", Err: e})
+			return nil
+		}
+		return err
 	}
 	return nil
 }

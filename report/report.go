@@ -216,7 +216,8 @@ type Report struct {
 	Kernel string `json:"kernel,omitempty"`
 	// Features are the link's NIC features.
 	Features Features `json:"features"`
-	// Setup holds the results of the socket's setsockopt list, in order.
+	// Setup holds the results of the socket's setsockopt list, in order,
+	// then an IPv6 socket's failed connect (Op "connect"), if it failed.
 	Setup []Step `json:"setup,omitempty"`
 	// Steps has one entry per scenario step, in order.
 	Steps []Step `json:"steps"`
