@@ -132,8 +132,25 @@ func (s *Socket) udpv6Sendmsg(m *Msg) (int, errno.Errno) {
 		fl.saddr = s.np.saddr
 	}
 	fl.sport = s.sport
-	if hop, ok := firstHop(opt); ok && s.tracing() {
-		s.tracef("fl6_update_dst", "fl6->daddr", netip.AddrFrom16(hop), "the routing header's first hop, for the route lookup; the final destination %s stays in fl6 for the header and the checksum", daddr)
+	if hop, ok := firstHop(opt); ok {
+		if s.tracing() {
+			s.tracef("fl6_update_dst", "fl6->daddr", netip.AddrFrom16(hop), "the routing header's first hop, for the route lookup; the final destination %s stays in fl6 for the header and the checksum", daddr)
+		}
+		// ip6_sk_dst_lookup_flow first tries the socket's cached
+		// route (ip6_sk_dst_check): a connected socket's route
+		// matches when the flow's destination, now the first hop, is
+		// the address it cached at connect (np->daddr_cache). Then
+		// ip6_dst_lookup_flow, which puts the final destination back
+		// into fl6->daddr, is never called, and the final destination
+		// is lost: the header, the routing header's segments[0] and
+		// the checksum all take the first hop (found by kernel-
+		// differential fuzzing, seed 602).
+		if hop := netip.AddrFrom16(hop); s.connected && s.np.daddr == hop && daddr != hop {
+			if s.tracing() {
+				s.tracef("ip6_sk_dst_check", "fl6->daddr", hop, "the connected socket's cached route matches the first hop (daddr_cache): ip6_dst_lookup_flow is skipped and the final destination %s is lost", daddr)
+			}
+			fl.daddr = hop
+		}
 	}
 	if e := s.ip6DstLookupFlow(&fl); e != 0 {
 		return 0, e

@@ -106,6 +106,7 @@ var corpusDropsIPv6 = map[string][]wantVerdict{
 	"076-srh-rthdrdstopts-dstopts": {v6drop(verify.CodeIP6Routing, 0), v6drop(verify.CodeIP6Routing, 1), v6drop(verify.CodeIP6Routing, 2), v6drop(verify.CodeIP6Routing, 3)},
 	"077-all-sticky":               {v6drop(verify.CodeIP6Routing, 0), v6drop(verify.CodeIP6Routing, 1), v6drop(verify.CodeIP6Routing, 2), v6drop(verify.CodeIP6Routing, 3)},
 	"085-rthdrdstopts-cmsg-srh":    {v6drop(verify.CodeIP6Routing, 1)},
+	"137-srh-connected-first-hop":  {v6drop(verify.CodeIP6Routing, 0), v6drop(verify.CodeIP6Routing, 1), v6drop(verify.CodeIP6Routing, 2)},
 }
 
 // v6drop is the verdict of a datagram of the given frames that a Linux
