@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"net/netip"
 
+	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -106,5 +107,15 @@ func (s *Socket) localAddr6(a netip.Addr) bool {
 	if a.Is4In6() || !a.Is6() {
 		return false
 	}
-	return a == scenario.DefaultSrc6.Addr() || a == s.np.saddr || a == netip.IPv6Loopback()
+	if a == netip.IPv6Loopback() {
+		return true // lo keeps its address whatever the link does
+	}
+	if s.rt.mtu() < header.IPv6MinMTU {
+		// addrconf took IPv6, addresses and all, off a link below
+		// IPV6_MIN_MTU (found by kernel-differential fuzzing, seed 701:
+		// an IPV6_PKTINFO source there is EINVAL, before the route's
+		// ENETUNREACH).
+		return false
+	}
+	return a == scenario.DefaultSrc6.Addr() || a == s.np.saddr
 }

@@ -38,8 +38,9 @@ const expertError = 0x00800000
 func TestTsharkAgrees(t *testing.T) {
 	tshark := testenv.NeedTool(t, "tshark", "tshark")
 	files, _ := filepath.Glob("../testdata/kernel/*.yaml")
+	v6, _ := filepath.Glob("../testdata/kernel-ipv6/*.yaml")
 	more, _ := filepath.Glob("../examples/*.yaml")
-	files = append(files, more...)
+	files = append(append(files, v6...), more...)
 	if len(files) < 5 {
 		t.Fatalf("only %d scenarios found", len(files))
 	}

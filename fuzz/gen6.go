@@ -120,6 +120,15 @@ func (g *gen) socket6() scenario.Socket {
 			so.Setsockopt = append(so.Setsockopt, g.socketOpt6(so.Proto))
 		}
 	}
+	if so.Src.Addr().Is4In6() {
+		// An IPv6-only socket cannot bind a v4-mapped address (the
+		// loader refuses the pair): keep the option, turned off.
+		for i, o := range so.Setsockopt {
+			if o.Name == scenario.OptIPv6V6Only {
+				so.Setsockopt[i].Int = 0
+			}
+		}
+	}
 	return so
 }
 

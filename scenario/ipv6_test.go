@@ -149,6 +149,7 @@ func TestIPv6Refused(t *testing.T) {
 		{"socket: {src: \"[::]:1\", dst: \"[::ffff:10.0.0.1]:9\"}\n", "sender's own address"},
 		{"socket: {src: \"10.0.0.1:1\", dst: \"[fd00::2]:9\"}\n", "socket.dst"},
 		{"socket: {flowinfo: 1}\n", "needs an IPv6 socket"},
+		{"socket: {src: \"[::ffff:10.0.0.1]:1\", setsockopt: [{IPV6_V6ONLY: 1}]}\n", "bind() of an IPv6-only socket"},
 		{"socket: {src: \"[fd00::1]:1\", dst: \"10.0.0.2:9\", flowinfo: 1}\n", "needs an IPv6 socket and an IPv6 dst"},
 		{"socket: {src: \"[fd00::1]:1\", flowinfo: 0x100000000}\n", "out of range"},
 		{"socket: {src: \"[fd00::1]:1\", dst: none}\nsteps: [{send: {len: 1, flowinfo: 1}}]\n", "give a to"},

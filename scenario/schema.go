@@ -182,6 +182,13 @@ func (l *loader) socket(n node) error {
 	if dstNode != nil && !so.IPv6() && so.Dst.Addr().Is6() {
 		return l.errf(*dstNode, "dst %s is IPv6 but the socket is IPv4 (src %s); write src as \"[addr]:port\" for an IPv6 socket", so.Dst.Addr(), so.Src)
 	}
+	if so.Src.Addr().Is4In6() {
+		for _, o := range so.Setsockopt {
+			if o.Name == OptIPv6V6Only && o.Int != 0 {
+				return l.errf(*srcNode, "src %s is v4-mapped, but socket.setsockopt sets IPV6_V6ONLY: bind() of an IPv6-only socket to a v4-mapped address fails (EINVAL), and an unbound socket's port is the kernel's choice", so.Src)
+			}
+		}
+	}
 	if flowNode != nil && (!so.IPv6() || !so.Dst.Addr().Is6()) {
 		return l.errf(*flowNode, "flowinfo is sin6_flowinfo: it needs an IPv6 socket and an IPv6 dst")
 	}
