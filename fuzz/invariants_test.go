@@ -397,10 +397,11 @@ func (j *joiner) expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (w
 				if !named || v6 {
 					pending = false
 				}
-			// Only the checks before the pending test (length, MSG_OOB)
-			// leave a corked datagram alone; every later failure flushes
-			// it or loses it in the push.
 			case len(s.Payload) <= 0xFFFF && s.Flags&unix.MSG_OOB == 0:
+				// Only udp_sendmsg's checks before the pending test
+				// (length, MSG_OOB) leave corked IPv4 data alone;
+				// every later failure flushes it or loses it in the
+				// push.
 				pending = false
 			}
 			continue
