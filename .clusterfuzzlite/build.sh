@@ -59,6 +59,7 @@ build_target() {
 # Every native target of the module. build-local.sh fails when a
 # func FuzzX(f *testing.F) in a _test.go file is missing here.
 build_target fuzz FuzzScenario
+build_target fuzz FuzzScenarioIPv6
 build_target fuzz FuzzScenarioYAML
 build_target fuzz FuzzLoad
 build_target ipopt FuzzIPOptions

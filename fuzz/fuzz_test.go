@@ -36,6 +36,22 @@ func FuzzScenario(f *testing.F) {
 	})
 }
 
+// FuzzScenarioIPv6 is FuzzScenario over the generator's IPv6 and mixed
+// draws (FromBytesWith, FamilyMixed): a target of its own, so that
+// FuzzScenario's corpus keeps meaning what it meant.
+func FuzzScenarioIPv6(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 99})
+	var c modelChecker
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc := FromBytesWith(data, GenConfig{Family: FamilyMixed})
+		if probs := c.problems(sc); len(probs) > 0 {
+			b, err := scenario.Marshal(sc)
+			t.Fatalf("%s\nscenario (%v):\n%s", strings.Join(probs, "\n"), err, b)
+		}
+	})
+}
+
 // FuzzScenarioYAML checks that every scenario the structure-aware
 // generator can build survives the YAML round trip (Marshal, then the
 // strict loader) unchanged. It is kept apart from FuzzScenario because the
@@ -114,6 +130,23 @@ func TestModelInvariantsOnGenerated(t *testing.T) {
 	}
 }
 
+// TestModelInvariantsOnGeneratedIPv6 is TestModelInvariantsOnGenerated
+// over IPv6 and mixed draws.
+func TestModelInvariantsOnGeneratedIPv6(t *testing.T) {
+	n := 300
+	if testing.Short() {
+		n = 50
+	}
+	for _, fam := range []Family{FamilyIPv6, FamilyMixed} {
+		for i := range uint64(n) {
+			sc := Generate(rand.New(rand.NewPCG(19, i)), GenConfig{Family: fam})
+			if probs := modelProblems(sc); len(probs) > 0 {
+				t.Errorf("%v draw %d:\n%s\n%s", fam, i, strings.Join(probs, "\n"), marshal(t, sc))
+			}
+		}
+	}
+}
+
 func send(k int, n int, flags int, cm ...scenario.Cmsg) scenario.Step {
 	return scenario.Step{Send: &scenario.Send{Index: k, Payload: scenario.Pattern(k, n), Flags: flags, Cmsg: cm}}
 }
@@ -188,7 +221,7 @@ func TestExpectedDatagrams(t *testing.T) {
 func summarise(ws []wantDatagram) string {
 	var b strings.Builder
 	for _, w := range ws {
-		fmt.Fprintf(&b, "{step %d, %d bytes, gso %d, optional %t} ", w.step, len(w.payload), w.gso, w.optional)
+		fmt.Fprintf(&b, "{step %d, %d bytes, gso %d, optional %t, %s} ", w.step, len(w.payload), w.gso, w.optional, family(w.v6))
 	}
 	return b.String()
 }

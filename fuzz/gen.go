@@ -6,7 +6,8 @@
 //
 // Running it:
 //
-//	go test ./fuzz -run '^$' -fuzz FuzzScenario      # model invariants
+//	go test ./fuzz -run '^$' -fuzz '^FuzzScenario$'      # model invariants, IPv4
+//	go test ./fuzz -run '^$' -fuzz '^FuzzScenarioIPv6$'  # the same over IPv6 and mixed sockets
 //	sudo UDPBUILD_DIFF_N=300 UDPBUILD_DIFF_SEED=1 UDPBUILD_DIFF_OUT=/tmp/d \
 //	    go test ./fuzz -run TestDifferentialKernel -v -timeout 2h
 package fuzz

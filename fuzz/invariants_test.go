@@ -2,7 +2,6 @@ package fuzz
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -238,11 +237,18 @@ func stepProblems(sc *scenario.Scenario, rep *report.Report, v report.View) []st
 	return probs
 }
 
-// frameProblems: frames in step order, each an IPv4 packet that fits the
-// MTU (a tap-view GSO super-packet aside), with a plausible length.
+// frameProblems: frames in step order, each an IPv4 or IPv6 packet that
+// fits the MTU that applies (a tap-view GSO super-packet aside), with a
+// plausible length. The MTU is the link's for every packet (a whole IPv6
+// datagram is fragmented only above the route's MTU, not IPV6_MTU's);
+// an IPv6 fragment must also fit IPV6_MTU when the socket set one
+// (ip6_fragment cuts at the lower of the two). IPv6 packets come only
+// from IPv6 sockets, and never from a link below IPV6_MIN_MTU (addrconf
+// takes IPv6 off such a device).
 func frameProblems(sc *scenario.Scenario, rep *report.Report, v report.View) []string {
 	var probs []string
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	var fragSize []int // made on the first IPv6 fragment
 	lastStep, lastDgram := -1, -1
 	for i, f := range rep.Frames {
 		if f.Step < lastStep || f.Step >= len(sc.Steps) {
@@ -255,13 +261,28 @@ func frameProblems(sc *scenario.Scenario, rep *report.Report, v report.View) []s
 		if f.Len != len(f.Data) {
 			add("%v view: frame %d: Len %d, %d bytes", v, i, f.Len, len(f.Data))
 		}
-		ip, err := ipPacket(f.Data)
+		p, err := parseIP(f.Data)
 		if err != nil {
 			add("%v view: frame %d: %v", v, i, err)
 			continue
 		}
-		if len(ip) > sc.Link.MTU && !(v == report.Tap && f.Kind == report.Super) {
-			add("%v view: frame %d (%s): IP packet of %d bytes over MTU %d", v, i, f.Kind, len(ip), sc.Link.MTU)
+		if p.v6 && !sc.Socket.IPv6() {
+			add("%v view: frame %d: IPv6 from an AF_INET socket", v, i)
+		}
+		if p.v6 && sc.Link.MTU < header.IPv6MinMTU {
+			add("%v view: frame %d: IPv6 on a link of MTU %d, below IPV6_MIN_MTU", v, i, sc.Link.MTU)
+		}
+		mtu, which := sc.Link.MTU, "MTU"
+		if p.v6 && p.frag && f.Step >= 0 && f.Step < len(sc.Steps) {
+			if fragSize == nil {
+				fragSize = fragSizes(sc, rep)
+			}
+			if fs := fragSize[f.Step]; fs > 0 && fs < mtu {
+				mtu, which = fs, "IPV6_MTU"
+			}
+		}
+		if len(p.ip) > mtu && !(v == report.Tap && f.Kind == report.Super) {
+			add("%v view: frame %d (%s): IP packet of %d bytes over %s %d", v, i, f.Kind, len(p.ip), which, mtu)
 		}
 		if v == report.Wire && f.Kind == report.Super {
 			add("wire view: frame %d is a GSO super-packet", i)
@@ -281,23 +302,6 @@ func verifyProblems(sc *scenario.Scenario, rep *report.Report, v report.View, se
 	return probs
 }
 
-// ipPacket returns the IPv4 packet of an Ethernet frame, cut to its total
-// length.
-func ipPacket(frame []byte) (header.IPv4, error) {
-	if len(frame) < header.EthernetLen+header.IPv4MinLen {
-		return nil, fmt.Errorf("%d-byte frame", len(frame))
-	}
-	if et := binary.BigEndian.Uint16(frame[12:]); et != 0x0800 {
-		return nil, fmt.Errorf("Ethernet type %#04x", et)
-	}
-	ip := header.IPv4(frame[header.EthernetLen:])
-	tl := int(ip.TotalLength())
-	if ip[0]>>4 != 4 || ip.IHL() < header.IPv4MinLen || tl < ip.IHL() || tl > len(ip) {
-		return nil, fmt.Errorf("bad IPv4 header (version/IHL %#02x, total length %d, %d bytes)", ip[0], tl, len(ip))
-	}
-	return ip[:tl], nil
-}
-
 // wantDatagram is a datagram the steps should have produced.
 type wantDatagram struct {
 	step    int
@@ -307,6 +311,10 @@ type wantDatagram struct {
 	// optional is set for a push by setsockopt(UDP_CORK, 0), whose
 	// failure setsockopt does not report.
 	optional bool
+	// v6 says the datagram leaves as IPv6: an IPv6 socket's send to an
+	// IPv6 address; a v4-mapped or AF_INET destination goes through
+	// udp_sendmsg as IPv4.
+	v6 bool
 }
 
 // joiner holds the wire check's buffers (payloadProblems and what it
@@ -321,9 +329,13 @@ type joiner struct {
 	want []wantDatagram
 }
 
-// expectedDatagrams plays the steps' results through udp_sendmsg's corking
-// rules and returns the datagrams that must (or, for optional ones, may)
-// leave, in order. After a failed setsockopt step that names UDP_CORK the
+// expectedDatagrams plays the steps' results through udp_sendmsg's and
+// udpv6_sendmsg's corking rules and returns the datagrams that must (or,
+// for optional ones, may) leave, in order, each with its family. Corked
+// data keeps the family of the send that started it: udpv6_sendmsg hands
+// every send to udp_sendmsg while IPv4 data is pending (up->pending ==
+// AF_INET), and appends any IPv6 send to pending IPv6 data (do_append_data)
+// but refuses one to IPv4 (udp_sendmsg: EINVAL). After a failed setsockopt step that names UDP_CORK the
 // cork state is not known (which option failed, and did the later ones
 // apply?), so the returned horizon is that step: datagrams of that step
 // and later ones are not predicted.
@@ -338,7 +350,7 @@ func expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (want []wantDa
 func (j *joiner) expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (want []wantDatagram, horizon int) {
 	want = j.want[:0]
 	defer func() { j.want = want[:0] }()
-	corkFlag, pending := false, false
+	corkFlag, pending, pendingV6 := false, false, false
 	start := 0 // the pending datagram's payload is j.data[start:]
 	buf := func() []byte { return j.data[start:len(j.data):len(j.data)] }
 	gso, pendingGSO := 0, 0
@@ -365,7 +377,7 @@ func (j *joiner) expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (w
 				case scenario.OptUDPCork:
 					corkFlag = o.Int != 0
 					if !corkFlag && pending {
-						want = append(want, wantDatagram{step: i, payload: buf(), gso: pendingGSO, optional: true})
+						want = append(want, wantDatagram{step: i, payload: buf(), gso: pendingGSO, optional: true, v6: pendingV6})
 						pending = false
 					}
 				}
@@ -375,11 +387,21 @@ func (j *joiner) expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (w
 		s := st.Send
 		corkreq := corkFlag || s.Flags&unix.MSG_MORE != 0
 		probe := s.Flags&scenario.MsgProbe != 0
+		named, v6 := sendDest(sc, s)
 		if r.Err != 0 {
-			// Only the checks before the pending test (length, MSG_OOB)
-			// leave a corked datagram alone; every later failure flushes
-			// it or loses it in the push.
-			if len(s.Payload) <= 0xFFFF && s.Flags&unix.MSG_OOB == 0 {
+			switch {
+			case pending && pendingV6:
+				// Only a send to IPv4, refused by udp_sendmsg, leaves
+				// corked IPv6 data alone: udpv6_sendmsg checks nothing
+				// else before do_append_data, whose failures flush it.
+				if !named || v6 {
+					pending = false
+				}
+			case len(s.Payload) <= 0xFFFF && s.Flags&unix.MSG_OOB == 0:
+				// Only udp_sendmsg's checks before the pending test
+				// (length, MSG_OOB) leave corked IPv4 data alone;
+				// every later failure flushes it or loses it in the
+				// push.
 				pending = false
 			}
 			continue
@@ -389,7 +411,7 @@ func (j *joiner) expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (w
 				j.data = append(j.data, s.Payload...)
 			}
 			if !corkreq {
-				want = append(want, wantDatagram{step: i, payload: buf(), gso: pendingGSO})
+				want = append(want, wantDatagram{step: i, payload: buf(), gso: pendingGSO, v6: pendingV6})
 				pending = false
 			}
 			continue
@@ -404,13 +426,28 @@ func (j *joiner) expectedDatagrams(sc *scenario.Scenario, rep *report.Report) (w
 			}
 		}
 		if corkreq {
-			pending, start, pendingGSO = true, len(j.data), dgso
+			pending, start, pendingGSO, pendingV6 = true, len(j.data), dgso, v6
 			j.data = append(j.data, s.Payload...)
 			continue
 		}
-		want = append(want, wantDatagram{step: i, payload: s.Payload, gso: dgso})
+		want = append(want, wantDatagram{step: i, payload: s.Payload, gso: dgso, v6: v6})
 	}
 	return want, len(sc.Steps)
+}
+
+// sendDest says whether send s names a destination (msg_name: its own, or
+// an unconnected socket's Dst, as builder.Run passes them) and whether,
+// with nothing pending, it leaves as IPv6: from an IPv6 socket to an IPv6
+// address that is not v4-mapped (the connected peer's included: a
+// connect() to IPv4 stores it v4-mapped).
+func sendDest(sc *scenario.Scenario, s *scenario.Send) (named, v6 bool) {
+	to := s.To
+	named = to.IsValid()
+	if !named {
+		to = sc.Socket.Dst
+		named = !sc.Socket.Connect && to.IsValid()
+	}
+	return named, sc.Socket.IPv6() && to.Addr().Is6() && !to.Addr().Is4In6()
 }
 
 // gotDatagram is a datagram put back together from wire frames.
@@ -419,13 +456,16 @@ type gotDatagram struct {
 	payload []byte
 	// segments are the GSO segment payload sizes (nil: not segmented).
 	segments []int
+	// v6 says the frames were IPv6.
+	v6 bool
 }
 
 // reassemble groups wire frames by datagram and returns each datagram's
 // UDP payload: a whole datagram's, the fragments' joined at their offsets,
 // or the GSO segments' concatenated. The datagrams, and the payloads joined
-// from several frames, live in j's buffers until its next call.
-func (j *joiner) reassemble(frames []report.Frame, udplite bool) ([]gotDatagram, []string) {
+// from several frames, live in j's buffers until its next call. proto is
+// the socket's protocol number, which every datagram must carry.
+func (j *joiner) reassemble(frames []report.Frame, proto uint8) ([]gotDatagram, []string) {
 	out := j.got[:0]
 	var probs []string
 	for start := 0; start < len(frames); {
@@ -433,7 +473,7 @@ func (j *joiner) reassemble(frames []report.Frame, udplite bool) ([]gotDatagram,
 		for end < len(frames) && frames[end].Datagram == frames[start].Datagram {
 			end++
 		}
-		g, err := j.joinDatagram(frames[start:end], udplite)
+		g, err := j.joinDatagram(frames[start:end], proto)
 		if err != nil {
 			probs = append(probs, fmt.Sprintf("datagram of frames %d..%d: %v", start, end-1, err))
 		} else {
@@ -447,59 +487,94 @@ func (j *joiner) reassemble(frames []report.Frame, udplite bool) ([]gotDatagram,
 
 // joinDatagram puts one datagram's frames together. A whole datagram's
 // payload is the frame's own bytes; segments' and fragments' are joined at
-// the end of j.data.
-func (j *joiner) joinDatagram(fs []report.Frame, udplite bool) (gotDatagram, error) {
+// the end of j.data. Every frame is of the first one's family; fragments
+// share the identification and what precedes their pieces (IPv4's
+// protocol; IPv6's unfragmentable part, payload_len aside, and the
+// fragment header's next header), as ip_do_fragment and ip6_fragment copy
+// them, and an IPv6 identification is never 0 (ipv6_select_ident); the
+// reassembled IPv6 part may start with IPV6_DSTOPTS (after a routing
+// header) before the transport header.
+func (j *joiner) joinDatagram(fs []report.Frame, proto uint8) (gotDatagram, error) {
 	g := gotDatagram{step: fs[0].Step}
 	start, segStart := len(j.data), len(j.segs)
 	joined := func() []byte { return j.data[start:len(j.data):len(j.data)] }
+	var first ipPkt
 	for i, f := range fs {
 		if f.Step != g.step || f.Kind != fs[0].Kind {
 			return g, fmt.Errorf("frame %d: step %d kind %s, first frame step %d kind %s", i, f.Step, f.Kind, g.step, fs[0].Kind)
 		}
-		ip, err := ipPacket(f.Data)
+		p, err := parseIP(f.Data)
 		if err != nil {
 			return g, err
 		}
-		body := ip[ip.IHL():]
-		mf := ip.FragWord()&header.IPv4MF != 0
+		if i == 0 {
+			first, g.v6 = p, p.v6
+		} else if p.v6 != first.v6 {
+			return g, fmt.Errorf("frame %d: IPv6 %t, frame 0 IPv6 %t", i, p.v6, first.v6)
+		}
 		switch f.Kind {
 		case report.Datagram, report.Segment:
 			if len(fs) > 1 && f.Kind == report.Datagram {
 				return g, fmt.Errorf("%d frames for one whole datagram", len(fs))
 			}
-			if mf || ip.FragOffset() != 0 {
-				return g, fmt.Errorf("frame %d: a %s with MF %t offset %d", i, f.Kind, mf, ip.FragOffset())
+			if p.frag {
+				return g, fmt.Errorf("frame %d: a %s that is a fragment (more %t, offset %d)", i, f.Kind, p.more, p.off)
 			}
-			p, err := udpPayload(body, udplite)
+			if p.proto != proto {
+				return g, fmt.Errorf("frame %d: protocol %d, the socket's is %d", i, p.proto, proto)
+			}
+			pl, err := udpPayload(p.body, proto == header.ProtoUDPLite)
 			if err != nil {
 				return g, fmt.Errorf("frame %d: %w", i, err)
 			}
 			if f.Kind == report.Datagram {
-				g.payload = p[:len(p):len(p)] // the only frame: no copy
+				g.payload = pl[:len(pl):len(pl)] // the only frame: no copy
 				break
 			}
-			j.data = append(j.data, p...)
-			j.segs = append(j.segs, len(p))
+			j.data = append(j.data, pl...)
+			j.segs = append(j.segs, len(pl))
 			g.payload = joined()
 			g.segments = j.segs[segStart:len(j.segs):len(j.segs)]
 		case report.Fragment:
-			if ip.FragOffset() != len(j.data)-start {
-				return g, fmt.Errorf("fragment %d at offset %d, %d bytes before it", i, ip.FragOffset(), len(j.data)-start)
+			switch {
+			case !p.frag:
+				return g, fmt.Errorf("fragment %d is not a fragment", i)
+			case p.id != first.id:
+				return g, fmt.Errorf("fragment %d: identification %#x, fragment 0 %#x", i, p.id, first.id)
+			case p.v6 && p.id == 0:
+				return g, fmt.Errorf("fragment %d: identification 0", i)
+			case p.proto != first.proto:
+				return g, fmt.Errorf("fragment %d: next protocol %d, fragment 0 %d", i, p.proto, first.proto)
+			case p.v6 && !sameUnfragmentable(p, first):
+				return g, fmt.Errorf("fragment %d: unfragmentable part differs from fragment 0's", i)
 			}
-			if last := i == len(fs)-1; mf == last {
-				return g, fmt.Errorf("fragment %d of %d: MF %t", i, len(fs), mf)
+			if p.off != len(j.data)-start {
+				return g, fmt.Errorf("fragment %d at offset %d, %d bytes before it", i, p.off, len(j.data)-start)
 			}
-			j.data = append(j.data, body...)
+			if last := i == len(fs)-1; p.more == last {
+				return g, fmt.Errorf("fragment %d of %d: MF %t", i, len(fs), p.more)
+			}
+			j.data = append(j.data, p.body...)
 		default:
 			return g, fmt.Errorf("frame %d: kind %q on the wire", i, f.Kind)
 		}
 	}
 	if fs[0].Kind == report.Fragment {
-		p, err := udpPayload(joined(), udplite)
+		l4, up := joined(), first.proto
+		if first.v6 {
+			var err error
+			if up, l4, err = upperV6(first.proto, l4); err != nil {
+				return g, fmt.Errorf("reassembled: %w", err)
+			}
+		}
+		if up != proto {
+			return g, fmt.Errorf("reassembled: protocol %d, the socket's is %d", up, proto)
+		}
+		pl, err := udpPayload(l4, proto == header.ProtoUDPLite)
 		if err != nil {
 			return g, err
 		}
-		g.payload = p
+		g.payload = pl
 	}
 	return g, nil
 }
@@ -525,7 +600,7 @@ func payloadProblems(sc *scenario.Scenario, wire *report.Report) []string {
 // payloadProblems is the function of that name on j's buffers.
 func (j *joiner) payloadProblems(sc *scenario.Scenario, wire *report.Report) []string {
 	j.data, j.segs = j.data[:0], j.segs[:0]
-	got, probs := j.reassemble(wire.Frames, sc.Socket.Proto == scenario.UDPLite)
+	got, probs := j.reassemble(wire.Frames, sc.Socket.Proto.Number())
 	want, horizon := j.expectedDatagrams(sc, wire)
 	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
 	w := 0
@@ -544,6 +619,10 @@ func (j *joiner) payloadProblems(sc *scenario.Scenario, wire *report.Report) []s
 		w++
 		if wd.step != g.step || !bytes.Equal(wd.payload, g.payload) {
 			add("wire datagram %d: step %d with %d bytes, want step %d with %d bytes%s", gi, g.step, len(g.payload), wd.step, len(wd.payload), firstDiff(g.payload, wd.payload))
+			continue
+		}
+		if wd.v6 != g.v6 {
+			add("wire datagram %d (step %d): %s, want %s", gi, g.step, family(g.v6), family(wd.v6))
 			continue
 		}
 		probs = append(probs, segmentProblems(gi, g, wd)...)
@@ -590,4 +669,11 @@ func firstDiff(a, b []byte) string {
 		}
 	}
 	return ""
+}
+
+func family(v6 bool) string {
+	if v6 {
+		return "IPv6"
+	}
+	return "IPv4"
 }

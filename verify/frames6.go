@@ -212,23 +212,28 @@ type gopacket6Layers struct {
 	frag layers.IPv6Fragment
 }
 
-// finalDst returns the destination a routing header leads to: the
-// IPv6 header's dst when no segment is left, else the last address of a
-// type 0 or 2 header, or segments[0] of a segment routing header, which
-// is what the sender's UDP checksum covers (udpv6_sendmsg's fl6->daddr).
+// finalDst returns the destination a routing header leads to, which is
+// what the sender's UDP checksum covers (udpv6_sendmsg's fl6->daddr, RFC
+// 8200 8.1's "last element of the Routing header" at the originating
+// node): segments[0] of a segment routing header, whatever segments_left
+// says (ipv6_push_rthdr4 writes the final destination there and routes to
+// the header's own segments[segments_left], so a sticky SRH with no
+// segment left whose segment is not the destination goes to that segment,
+// checksummed for the destination); otherwise the IPv6 header's dst when
+// no segment is left, else the last address of a type 0 or 2 header.
 func finalDst(rt []byte, dst netip.Addr) (netip.Addr, string) {
+	n := (len(rt) - 8) / 16
+	if rt[2] == rthdrSRH && n > 0 {
+		return netip.AddrFrom16([16]byte(rt[8:24])), ""
+	}
 	if rt[3] == 0 {
 		return dst, ""
 	}
-	n := (len(rt) - 8) / 16
 	if n == 0 {
 		return dst, fmt.Sprintf("%d segments left in a routing header with no address", rt[3])
 	}
-	switch rt[2] {
-	case 0, 2:
+	if rt[2] == 0 || rt[2] == 2 {
 		return netip.AddrFrom16([16]byte(rt[8+16*(n-1):])), ""
-	case rthdrSRH:
-		return netip.AddrFrom16([16]byte(rt[8:24])), ""
 	}
 	return dst, fmt.Sprintf("routing header type %d with %d segments left: its final destination is unknown", rt[2], rt[3])
 }

@@ -158,4 +158,19 @@ func TestFrames6RoutingHeader(t *testing.T) {
 	if got := Frames(records6(report.Datagram, 0, 0, f), report.Wire, 0, nil); len(got) != 0 {
 		t.Errorf("SRH: %v", got)
 	}
+	// A sticky SRH with no segment left whose segment is not the
+	// destination: ipv6_push_rthdr4 routes to the socket's segment
+	// (hop1) and puts the destination in segments[0], which the checksum
+	// covers (FuzzScenarioIPv6 found verify taking the header's dst).
+	srh0 := rthdr6(rthdrSRH, 0, 1)
+	copy(srh0.b[8:], w.dst.To16())
+	f = hop1.frame([]ext6{srh0}, protoUDP, tr)
+	if got := Frames(records6(report.Datagram, 0, 0, f), report.Wire, 0, nil); len(got) != 0 {
+		t.Errorf("SRH, no segment left: %v", got)
+	}
+	// The checksum over the header's dst instead is named.
+	f = hop1.frame([]ext6{srh0}, protoUDP, hop1.udp(t, sport, 9999, pattern(100, 3)))
+	if got := Frames(records6(report.Datagram, 0, 0, f), report.Wire, 0, nil); len(got) != 1 || got[0].Field != "UDP.Checksum" {
+		t.Errorf("SRH, no segment left, checksum over the first hop: %v", got)
+	}
 }
