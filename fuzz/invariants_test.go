@@ -216,8 +216,17 @@ func stepProblems(sc *scenario.Scenario, rep *report.Report, v report.View) []st
 	if len(rep.Steps) != len(sc.Steps) {
 		return []string{fmt.Sprintf("%v view: %d results for %d steps", v, len(rep.Steps), len(sc.Steps))}
 	}
-	if len(rep.Setup) != len(sc.Socket.Setsockopt) {
-		probs = append(probs, fmt.Sprintf("%v view: %d set-up results for %d options", v, len(rep.Setup), len(sc.Socket.Setsockopt)))
+	// One result per option, then a failed connect's (IPv6 sockets
+	// only), which must be a failure.
+	setup := rep.Setup
+	if n := len(setup); n > 0 && setup[n-1].Op == "connect" {
+		if !sc.Socket.Connect || !sc.Socket.IPv6() || setup[n-1].Err == 0 {
+			probs = append(probs, fmt.Sprintf("%v view: a connect result %v, but connect %t on an IPv6 socket %t", v, setup[n-1], sc.Socket.Connect, sc.Socket.IPv6()))
+		}
+		setup = setup[:n-1]
+	}
+	if len(setup) != len(sc.Socket.Setsockopt) {
+		probs = append(probs, fmt.Sprintf("%v view: %d set-up results for %d options", v, len(setup), len(sc.Socket.Setsockopt)))
 	}
 	for i, st := range sc.Steps {
 		r := rep.Steps[i]
