@@ -3,6 +3,7 @@ package cmsg
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"reflect"
 	"testing"
 
@@ -33,6 +34,18 @@ func fuzzSeeds() [][]byte {
 			{Type: scenario.CmsgIPOptions, Bytes: []byte{0x94, 4, 0, 0}},
 		}, 0),
 		Marshal([]Msg{{SolSocket, SOMark, []byte{1, 0, 0, 0}}, {SolIP, IPPktInfo, make([]byte, 12)}}),
+		Build([]scenario.Cmsg{
+			{Type: scenario.CmsgIPv6TClass, Int: -1, Size: 4},
+			{Type: scenario.CmsgIPv6HopLimit, Int: 0, Size: 4},
+			{Type: scenario.CmsgIPv6DontFrag, Int: 1, Size: 4},
+			{Type: scenario.CmsgIPv6FlowInfo, Int: 0x12345, Size: 4},
+			{Type: scenario.CmsgIPv6PktInfo, Addr: netip.MustParseAddr("fd00::1"), Size: 20},
+			{Type: scenario.CmsgIPv6HopOpts, Bytes: []byte{0, 0, 1, 4, 0, 0, 0, 0}},
+			{Type: scenario.CmsgIPv6DstOpts, Bytes: []byte{0, 0, 1, 4, 0, 0, 0, 0}},
+			{Type: scenario.CmsgIPv6RthdrDstOpts, Bytes: []byte{0, 0, 1, 4, 0, 0, 0, 0}},
+			{Type: scenario.CmsgUDPSegment, Int: 1200, Size: 2},
+		}, 2),
+		Build([]scenario.Cmsg{{Type: scenario.CmsgIPv6Rthdr, Bytes: []byte{0, 2, 2, 1, 0, 0, 0, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}}}, 0),
 		Marshal([]Msg{{SolIP, IPTTL, []byte{0, 1, 0, 0}}, {SolUDP, UDPSegment, []byte{1, 2, 3, 4}}}),
 		append(hdr(17, SolIP, IPTOS), 0x20),
 		append(hdr(1<<63, SolIP, IPTTL), 9, 0, 0, 0),
@@ -93,6 +106,23 @@ func FuzzCmsg(f *testing.F) {
 			}
 		}
 
+		// The IPv6 half (ip6_datagram_send_ctl) takes the same buffer:
+		// no panic, only EINVAL, the same answer after re-encoding.
+		local := func(a netip.Addr) bool { return a == netip.MustParseAddr("fd00::1") }
+		d1, e61 := Apply6(msgs, start6, local)
+		d2, e62 := Apply6(again, start6, local)
+		if e1, _ := errno.From(e61); e1 != mustErrno(t, e62) || !reflect.DeepEqual(d1, d2) {
+			t.Fatalf("Apply6 differs after re-encoding: %+v %v vs %+v %v", d1, e61, d2, e62)
+		}
+		if e61 != nil {
+			if e, ok := errno.From(e61); !ok || e != errno.EINVAL {
+				t.Fatalf("Apply6 error %v is not EINVAL", e61)
+			}
+			if !reflect.DeepEqual(d1, start6) {
+				t.Fatalf("Apply6 failed but changed the cookie: %+v", d1)
+			}
+		}
+
 		// The messages a scenario can express survive Build.
 		var sc []scenario.Cmsg
 		var want []Msg
@@ -111,6 +141,9 @@ func FuzzCmsg(f *testing.F) {
 		}
 	})
 }
+
+// start6 is the cookie udpv6_sendmsg starts from on a fresh socket.
+var start6 = Cookie6{HopLimit: -1, TClass: -1}
 
 // mustErrno is errno.From for an error that is nil or carries an errno.
 func mustErrno(t *testing.T, err error) errno.Errno {

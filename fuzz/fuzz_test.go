@@ -78,6 +78,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("steps:\n  - send: {len: 10, flags: [MSG_MORE]}\n"))
 	f.Add([]byte("link: {mtu: 1500, features: [sg]}\nsocket: {setsockopt: [{IP_OPTIONS: \"0701\"}]}\n"))
 	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("socket: {src: \"[::]:40000\", dst: \"[::ffff:10.0.0.2]:9000\", flowinfo: 0x12345, setsockopt: [{IPV6_HOPOPTS: \"0000010400000000\"}]}\nsteps:\n  - send: {len: 3000, flowinfo: 7, to: \"[fd00::2]:9000\", cmsg: [{IPV6_PKTINFO: \"fd00::1\"}, {IPV6_TCLASS: -1}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sc, err := scenario.Parse(data, "")
 		if err != nil {
