@@ -43,6 +43,13 @@ func (s *Socket) ip6DstLookupFlow(fl *flow) errno.Errno {
 		}
 		return errno.ENETUNREACH
 	}
+	return s.ip6DstLookupTail(fl)
+}
+
+// ip6DstLookupTail is ip6_dst_lookup_tail's part of the lookup once a
+// route is found: the source address, and the v4-mapped source that
+// cannot send IPv6.
+func (s *Socket) ip6DstLookupTail(fl *flow) errno.Errno {
 	if !fl.saddr.IsValid() || fl.saddr.IsUnspecified() {
 		fl.saddr = scenario.DefaultSrc6.Addr()
 		if s.tracing() {

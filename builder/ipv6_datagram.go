@@ -56,10 +56,12 @@ func (s *Socket) Connect6(dst netip.AddrPort, flowinfo uint32, inetID *uint16) e
 	if fl.saddr.IsUnspecified() {
 		fl.saddr = netip.Addr{}
 	}
-	if s.rt.mtu() >= header.IPv6MinMTU {
-		if e := s.ip6DstLookupFlow(&fl); e != 0 {
-			return e
-		}
+	lookup := s.ip6DstLookupFlow
+	if s.rt.mtu() < header.IPv6MinMTU {
+		lookup = s.ip6DstLookupTail // the route existed at connect
+	}
+	if e := lookup(&fl); e != 0 {
+		return e
 	}
 	s.np.daddr = a
 	s.dport = dst.Port()

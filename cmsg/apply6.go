@@ -58,11 +58,11 @@ type Cookie6 struct {
 	HasSaddr bool
 	// The per-call extension headers (struct ipv6_txoptions): each the
 	// message's bytes up to the header's own length, and the byte
-	// counts ip6_datagram_send_ctl adds up. NFLen counts hop-by-hop,
+	// counts ip6_datagram_send_ctl keeps. NFLen counts hop-by-hop,
 	// IPV6_RTHDRDSTOPTS and the routing header (before the fragment
 	// header), FLen IPV6_DSTOPTS. A repeated IPV6_DSTOPTS or
-	// IPV6_RTHDRDSTOPTS replaces the earlier header but its length is
-	// added again, as the kernel adds it.
+	// IPV6_RTHDRDSTOPTS replaces the earlier header and its length, as
+	// the running 6.18 kernel does.
 	HopOpt, Dst0Opt, Dst1Opt, Srcrt []byte
 	NFLen, FLen                     int
 	// GSOSize and HasGSOSize are as in Cookie (udp_cmsg_send).
@@ -99,7 +99,7 @@ type Local func(netip.Addr) bool
 //     than its own length is EINVAL (CAP_NET_RAW is assumed: udpbuild
 //     runs as root);
 //   - IPV6_DSTOPTS, IPV6_RTHDRDSTOPTS: the same length rules; a repeat
-//     replaces the header;
+//     replaces the header and its length;
 //   - IPV6_RTHDR: shorter than 4 bytes is EINVAL; only the MIP6 type 2
 //     exists (KernelMIP6), every other type is EINVAL;
 //   - IPV6_HOPLIMIT, IPV6_TCLASS: exactly an int, -1..255, else EINVAL;
@@ -169,12 +169,19 @@ func ip6DatagramSendCtl(msgs []Msg, c *Cookie6, local Local) error {
 			if err != nil {
 				return err
 			}
+			// A repeat replaces the earlier header, and on 6.18 its
+			// length replaces the earlier one's too: measured live
+			// (DSTOPTS 8 then 24 counts 24, 24 then 8 counts 8; two
+			// RTHDRDSTOPTS without a routing header count nothing once
+			// ipv6_fixup_options drops the one kept). Older sources add
+			// every length (found by kernel-differential fuzzing, seed
+			// 802).
 			if m.Type == IPv6DstOpts {
+				c.FLen += len(h) - len(c.Dst1Opt)
 				c.Dst1Opt = h
-				c.FLen += len(h)
 			} else {
+				c.NFLen += len(h) - len(c.Dst0Opt)
 				c.Dst0Opt = h
-				c.NFLen += len(h)
 			}
 		case IPv6Rthdr:
 			if len(m.Data) < rtHdrLen {

@@ -79,8 +79,19 @@ func tsharkScenario(t *testing.T, tshark, dir, path string) {
 	for i, f := range rep.Frames {
 		frames[i] = f.Data
 	}
+	// A scenario of the IPv6 corpus whose datagrams a Linux receiver
+	// drops (TestCorpusCapturesVerifyIPv6 holds verify to each drop) is
+	// held to tshark's dissection alone: Wireshark reassembles what Linux
+	// refuses, and flags the zero checksum of UDP_NO_CHECK6_TX as illegal
+	// (RFC 8200 8.1), which is the point of those scenarios.
+	name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+	_, receiverDrops := corpusDropsIPv6[name]
+	receiverDrops = receiverDrops && filepath.Base(filepath.Dir(path)) == "kernel-ipv6"
 	var want []int
 	for _, v := range verify.Judge(frames, layers.LinkTypeEthernet).Verdicts {
+		if receiverDrops {
+			continue
+		}
 		if !v.Delivered {
 			t.Errorf("%s: udpbuild's verify drops datagram %d of its own wire view: %s", path, v.Datagram, v.Reason)
 		}
@@ -93,9 +104,12 @@ func tsharkScenario(t *testing.T, tshark, dir, path string) {
 		}
 		got, problems := runTshark(t, tshark, out, len(frames))
 		for _, p := range problems {
+			if receiverDrops && strings.HasSuffix(p, "Illegal checksum value (0)") {
+				continue
+			}
 			t.Errorf("%s (%s): %s", path, format, p)
 		}
-		if !slices.Equal(got, want) {
+		if !receiverDrops && !slices.Equal(got, want) {
 			t.Errorf("%s (%s): tshark reassembled payload lengths %v, udpbuild %v", path, format, got, want)
 		}
 	}
