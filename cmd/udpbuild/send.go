@@ -159,7 +159,7 @@ an IPv6 socket's IPv4 (v4-mapped) sends, --pmtudisc to both.`,
 	fl.Int64Var(&sf.flowlabel, "flowlabel", -1, "flow label 0..0xfffff, sent as sin6_flowinfo with IPV6_FLOWINFO_SEND (default: the kernel's automatic label)")
 	fl.BoolVar(&sf.dontfrag, "dontfrag", false, "IPV6_DONTFRAG: refuse to fragment (EMSGSIZE), whatever --pmtudisc says")
 	fl.IntVar(&sf.ipv6MTU, "ipv6-mtu", 0, "IPV6_MTU socket option: the fragment size (0 or >= 1280)")
-	fl.StringArrayVar(&sf.extHdrs, "ext-hdr", nil, "a sticky IPv6 extension header KIND=BYTES, repeatable: KIND is hop (IPV6_HOPOPTS), dst (IPV6_DSTOPTS), rthdrdst (IPV6_RTHDRDSTOPTS) or rthdr (IPV6_RTHDR, a segment routing header); BYTES is the header in hex, or a decimal size (8..2040, a multiple of 8) for an options header of PadN padding")
+	fl.StringArrayVar(&sf.extHdrs, "ext-hdr", nil, "a sticky IPv6 extension header KIND=BYTES, repeatable: KIND is hop (IPV6_HOPOPTS), dst (IPV6_DSTOPTS), rthdrdst (IPV6_RTHDRDSTOPTS) or rthdr (IPV6_RTHDR, a segment routing header); BYTES is the header in hex, or a decimal size (8..2040, a multiple of 8) for an options header a Linux receiver accepts (experimental options, at most 7 bytes of padding)")
 	mf.add(c)
 	return c
 }
@@ -345,13 +345,28 @@ func (sf *sendFlags) ipv6Opts(cmd *cobra.Command) ([]string, error) {
 	return opts, nil
 }
 
-// padOptHeader is an n-byte hop-by-hop or destination options header of
-// padding, in hex: next header 0 (the kernel overwrites it), hdrlen, then
-// one PadN option filling the rest (RFC 8200 4.2).
+// padOptHeader is an n-byte hop-by-hop or destination options header, in
+// hex, that a Linux receiver accepts: next header 0 (the kernel overwrites
+// it), hdrlen, then RFC 4727 experimental options (type 0x1e, skipped by a
+// receiver that does not know it) of up to 255 bytes each, and at most 7
+// bytes of padding, since ip6_parse_tlv drops a header with longer runs of
+// Pad1/PadN. At 2040 bytes that is 8 options, the default
+// max_dst_opts_number and max_hbh_opts_number.
 func padOptHeader(n int) string {
 	b := make([]byte, n)
 	b[1] = byte(n/8 - 1)
-	b[2], b[3] = 1, byte(n-4)
+	off, r := 2, n-2
+	for r >= 8 {
+		l := min(255, r-2-4)
+		b[off], b[off+1] = 0x1e, byte(l)
+		off, r = off+2+l, r-2-l
+	}
+	switch {
+	case r == 1:
+		b[off] = 0 // Pad1
+	case r >= 2:
+		b[off], b[off+1] = 1, byte(r-2) // PadN
+	}
 	return fmt.Sprintf("%x", b)
 }
 
