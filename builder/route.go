@@ -87,3 +87,12 @@ func mix(z uint64) uint64 {
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
 }
+
+// broadcast4 is the directed broadcast address of an IPv4 prefix, which
+// fib_add_ifaddr adds as an RTN_BROADCAST route for prefixes up to /30.
+func broadcast4(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := be32(a) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

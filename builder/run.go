@@ -89,7 +89,7 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 	}
 	dev.SetTrace(o.Trace)
 	s := &rn.sock
-	s.reinit(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock})
+	s.reinit(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock, DualStack: sc.DualStack()})
 	s.SetTrace(o.Trace)
 	s.SetStep(-1)
 

@@ -18,7 +18,9 @@ type Socket struct {
 	proto scenario.Proto
 	// inet6 is set for an AF_INET6 socket (its bound address is IPv6).
 	inet6 bool
-	np    ipv6Pinfo
+	// dualStack is Config.DualStack.
+	dualStack bool
+	np        ipv6Pinfo
 
 	// inet_sock: bound source, connect() state and IP-level options.
 	saddr     netip.Addr
@@ -78,6 +80,10 @@ type Config struct {
 	// Clock returns milliseconds since midnight UTC for IP timestamp
 	// options (inet_current_timestamp).
 	Clock func() uint32
+	// DualStack says the link carries both families
+	// (scenario.Scenario.DualStack): the sender's IPv4 address is then
+	// scenario.DualStackPrefix4, whose subnet broadcast is refused.
+	DualStack bool
 }
 
 // NewSocket is socket(AF_INET, SOCK_DGRAM, proto) followed by bind(src),
@@ -112,6 +118,7 @@ func (s *Socket) reinit(dev *Device, c Config) {
 		saddr:     c.Src.Addr(),
 		sport:     c.Src.Port(),
 		inet6:     c.Src.Addr().Is6(),
+		dualStack: c.DualStack,
 		ucTTL:     -1,
 		pmtudisc:  scenario.PMTUWant, // net.ipv4.ip_no_pmtu_disc = 0
 		idents:    idents,

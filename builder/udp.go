@@ -186,6 +186,16 @@ func (s *Socket) udpSendmsg(m *Msg) (int, errno.Errno) {
 			}
 			return 0, errno.ENETUNREACH
 		}
+		// ip_route_output_flow finds the subnet's broadcast route on a
+		// dual-stack link (10.0.0.1/24): udp_sendmsg refuses it
+		// without SO_BROADCAST (found by kernel-differential fuzzing,
+		// seed 902).
+		if s.dualStack && fl.daddr == broadcast4(scenario.DualStackPrefix4) {
+			if s.tracing() {
+				s.tracef("udp_sendmsg", "return", "-EACCES", "%s is the broadcast address of %s (RTCF_BROADCAST) and SO_BROADCAST is off", fl.daddr, scenario.DualStackPrefix4)
+			}
+			return 0, errno.EACCES
+		}
 		if connected {
 			s.dstCached = true
 		}

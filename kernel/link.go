@@ -49,20 +49,6 @@ type plan struct {
 	ports []uint16
 }
 
-// usesIPv6 reports whether sc needs IPv6 on the link: an AF_INET6 socket,
-// or an IPv6 (v4-mapped included) dst or msg_name.
-func usesIPv6(sc *scenario.Scenario) bool {
-	if sc.Socket.IPv6() || sc.Socket.Dst.Addr().Is6() {
-		return true
-	}
-	for _, st := range sc.Steps {
-		if st.Send != nil && st.Send.To.Addr().Is6() {
-			return true
-		}
-	}
-	return false
-}
-
 // linkMTU is the MTU the devices are created with. An IPv6 link below
 // IPV6_MIN_MTU is built at 1280, so that its addresses can be added and
 // the socket bound and connected, and lowered to the scenario's MTU just
@@ -82,7 +68,7 @@ func (p plan) lowersMTU() bool { return p.linkMTU() != p.mtu }
 // planFor collects the addresses and ports that sc may send to.
 func planFor(sc *scenario.Scenario) plan {
 	src, dst := sc.Link.MACs()
-	p := plan{mtu: sc.Link.MTU, srcMAC: net.HardwareAddr(src[:]), dstMAC: net.HardwareAddr(dst[:]), v6: usesIPv6(sc)}
+	p := plan{mtu: sc.Link.MTU, srcMAC: net.HardwareAddr(src[:]), dstMAC: net.HardwareAddr(dst[:]), v6: sc.DualStack()}
 	if p.mtu == 0 {
 		p.mtu = scenario.DefaultMTU // for Scenario literals left unset
 	}
@@ -331,9 +317,9 @@ func setupAddrs(ctx context.Context, ns netnsPair, p plan) error {
 	}
 	var srcs []netip.Addr
 	if p.v6 {
-		def4, def6 := scenario.DefaultSrc.Addr(), scenario.DefaultSrc6.Addr()
-		tx = append(tx, addr(def4, 24, senderDev), addr(def6, 64, senderDev))
-		srcs = append(srcs, def4, def6)
+		def4, def6 := scenario.DualStackPrefix4, scenario.DefaultSrc6.Addr()
+		tx = append(tx, addr(def4.Addr(), def4.Bits(), senderDev), addr(def6, 64, senderDev))
+		srcs = append(srcs, def4.Addr(), def6)
 	}
 	for _, a := range []netip.Addr{p.src, p.src6} {
 		if a.IsValid() && !slices.Contains(srcs, a) {

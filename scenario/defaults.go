@@ -15,6 +15,11 @@ var (
 	// peer, as the kernel's source address selection picks them.
 	DefaultSrc6 = netip.MustParseAddrPort("[fd00::1]:40000")
 	DefaultDst6 = netip.MustParseAddrPort("[fd00::2]:9000")
+	// DualStackPrefix4 is the sender's IPv4 address on a dual-stack link
+	// (see DualStack), with its prefix: 10.0.0.255 is then the subnet's
+	// broadcast address, which a socket without SO_BROADCAST may not send
+	// to (EACCES).
+	DualStackPrefix4 = netip.MustParsePrefix("10.0.0.1/24")
 	// DefaultSrcMAC and DefaultDstMAC are the link's two ends, as
 	// udpbuild kernel gives them to its veth pair.
 	DefaultSrcMAC = [6]byte{0x02, 0, 0, 0, 0, 0x01}

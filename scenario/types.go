@@ -127,6 +127,24 @@ type Socket struct {
 // address (the wildcard "::" and v4-mapped addresses included).
 func (s Socket) IPv6() bool { return s.Src.Addr().Is6() }
 
+// DualStack reports whether the scenario's link carries both families:
+// when it uses IPv6 anywhere (an AF_INET6 socket, or an IPv6 or v4-mapped
+// dst or msg_name). The sender then holds DualStackPrefix4 and
+// fd00::1/64 (DefaultSrc6), the peer 10.0.0.2 and fd00::2; an IPv4-only
+// scenario's sender holds its source address alone (a /32), as before
+// IPv6 existed.
+func (sc *Scenario) DualStack() bool {
+	if sc.Socket.IPv6() || sc.Socket.Dst.Addr().Is6() {
+		return true
+	}
+	for _, st := range sc.Steps {
+		if st.Send != nil && st.Send.To.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
 // OptName names a socket option a scenario can set.
 type OptName string
 
