@@ -5,6 +5,7 @@ import (
 
 	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/scenario"
 )
 
 // This file re-tells net/ipv6/datagram.c's connect(): __ip6_datagram_connect
@@ -41,6 +42,11 @@ func (s *Socket) Connect6(dst netip.AddrPort, flowinfo uint32, inetID *uint16) e
 			return errno.ENETUNREACH
 		case !s.saddr.IsValid():
 			return errno.ENETUNREACH
+		case s.dualStack && a.Unmap() == broadcast4(scenario.DualStackPrefix4):
+			// __ip4_datagram_connect: a broadcast route without
+			// SO_BROADCAST (found by kernel-differential fuzzing,
+			// seed 1002).
+			return errno.EACCES
 		}
 		s.Connect(netip.AddrPortFrom(a.Unmap(), dst.Port()), inetID)
 		s.np.daddr = netip.AddrFrom16(a.As16()) // ipv6_addr_set_v4mapped
