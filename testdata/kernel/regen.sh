@@ -13,7 +13,9 @@
 # written, so the difference can be inspected) or a run failed.
 set -eu
 
-dir=$(cd "$(dirname "$0")" && pwd)
+# REGEN_DIR names another corpus directory under testdata (the IPv6 ones
+# call this script with theirs); by default it is this script's.
+dir=$(cd "${REGEN_DIR:-$(dirname "$0")}" && pwd)
 root=$(cd "$dir/../.." && pwd)
 go=${GO:-go}
 if ! command -v "$go" >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
