@@ -216,7 +216,7 @@ func (s *Socket) ip6AppendDataCore(q *skbQueue, c *cork, payload []byte, transhd
 		return emsgsize("cork->length %d + length %d > maxnonfragsize %d - headersize %d", c.length, length, lim.maxnonfragsize, headersize)
 	}
 	lim.csumOK = s.proto == scenario.UDP && headersize == header.IPv6MinLen && s.rt.dev.Features.Has(FeatHWCsum)
-	return s.appendSkbs(q, c, lim, payload, transhdrlen, flags, byRef)
+	return s.appendSkbs(q, c, &lim, payload, transhdrlen, flags, byRef)
 }
 
 // ip6MakeSkbCore mirrors __ip6_make_skb: it joins the queue into one
@@ -235,7 +235,7 @@ func (s *Socket) ip6MakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	opt := &c.v6.opt
 	fhl := header.IPv6MinLen + opt.nflen // __ip6_append_data's fragheaderlen
 	d := &s.dg
-	*d = Datagram{Step: s.step, IPv6: true, IP: d.IP[:0], SkbData: d.SkbData[:0], Proto: s.proto.Number(), Summed: q.summed, buf: d.buf}
+	d.reset(s.step, true, s.proto.Number(), q.summed)
 	d.buf, q.buf = q.buf, d.buf
 	d.UDP = q.l4[:udpHdrLen]
 	if q.ext != nil {

@@ -174,14 +174,14 @@ func (s *Socket) ipAppendDataCore(q *skbQueue, c *cork, payload []byte, transhdr
 		}
 		return errno.EMSGSIZE
 	}
-	return s.appendSkbs(q, c, lim, payload, transhdrlen, flags, byRef)
+	return s.appendSkbs(q, c, &lim, payload, transhdrlen, flags, byRef)
 }
 
 // appendSkbs is the part of __ip_append_data both families share
 // (__ip6_append_data has the same shape): the checksum mode of the first
 // skb, then the loop that fills the tail skb and allocates new ones, each
 // but the last a whole fragment.
-func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim appendLimits, payload []byte, transhdrlen int, flags int, byRef bool) errno.Errno {
+func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim *appendLimits, payload []byte, transhdrlen int, flags int, byRef bool) errno.Errno {
 	length := len(payload) + transhdrlen
 	mtu, fragheaderlen, maxfraglen := lim.mtu, lim.fragheaderlen, lim.maxfraglen
 	feats := s.rt.dev.Features
@@ -328,7 +328,7 @@ func (s *Socket) ipMakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	}
 	fh := header.IPv4MinLen + optlen(c.opt)
 	d := &s.dg
-	*d = Datagram{Step: s.step, IP: d.IP[:0], SkbData: d.SkbData[:0], Proto: s.proto.Number(), Summed: q.summed, buf: d.buf}
+	d.reset(s.step, false, s.proto.Number(), q.summed)
 	// The queue's bytes become the datagram's; the datagram's old buffer
 	// becomes the queue's, so neither is allocated again.
 	d.buf, q.buf = q.buf, d.buf
