@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -71,37 +71,91 @@ type sentFrame struct {
 // not say which socket sent a frame (a receiver would drop it unless its
 // socket set UDP_NO_CHECK6_RX; Verify says so).
 func Frames(frames []report.Frame, view report.View, mtu int, sent [][]byte) []Problem {
-	c := &frameChecker{view: view, sent: sent}
+	var k Checker
+	return k.Frames(frames, view, mtu, sent)
+}
+
+// Checker is Frames with its working memory kept from call to call: the
+// decoded frames, the orderings and the reassembly buffer. A program that
+// checks a long run one datagram at a time (udpbuild's self-check of every
+// frame it writes) then allocates nothing per datagram that verifies. Its
+// zero value is ready; it is not safe for concurrent use.
+type Checker struct {
+	c frameChecker
+}
+
+// Frames is the package-level Frames on the Checker's memory. The problems
+// it returns are the caller's: later calls do not reuse them.
+func (k *Checker) Frames(frames []report.Frame, view report.View, mtu int, sent [][]byte) []Problem {
+	c := &k.c
+	c.view, c.sent, c.problems = view, sent, nil
 	if view != report.Wire && view != report.Tap {
 		c.add(-1, -1, "View", fmt.Sprintf("unknown view %q; checking as %q", view, report.Wire))
 		c.view = report.Wire
 	}
+	// Every sentFrame of this call lives in slab, sized up front so that
+	// the pointers handed out stay valid until the call returns.
+	c.slab = slices.Grow(c.slab[:0], len(frames))
+	c.decoded = c.decoded[:0]
+	for i, f := range frames {
+		if sf := c.frame(i, f, mtu); sf != nil {
+			c.decoded = append(c.decoded, sf)
+		}
+	}
+	if k.oneDatagram() {
+		d := c.decoded[0].f.Datagram
+		c.datagram(d, c.decoded)
+		for s := range sent {
+			if s != d {
+				c.add(-1, s, "Payload", fmt.Sprintf("no frame carries datagram %d (%d bytes sent)", s, len(sent[s])))
+			}
+		}
+	} else {
+		k.datagrams()
+	}
+	if c.problems == nil {
+		return []Problem{}
+	}
+	return c.problems
+}
+
+// oneDatagram reports whether every decoded frame belongs to one datagram
+// (the self-check's every call), which needs no grouping.
+func (k *Checker) oneDatagram() bool {
+	fs := k.c.decoded
+	if len(fs) == 0 {
+		return false
+	}
+	for _, sf := range fs[1:] {
+		if sf.f.Datagram != fs[0].f.Datagram {
+			return false
+		}
+	}
+	return true
+}
+
+// datagrams groups the decoded frames by datagram, in the order each
+// datagram first appears, and checks each group.
+func (k *Checker) datagrams() {
+	c := &k.c
 	groups := map[int][]*sentFrame{}
 	var order []int
-	for i, f := range frames {
-		sf := c.frame(i, f, mtu)
-		if sf == nil {
-			continue
+	for _, sf := range c.decoded {
+		if _, ok := groups[sf.f.Datagram]; !ok {
+			order = append(order, sf.f.Datagram)
 		}
-		if _, ok := groups[f.Datagram]; !ok {
-			order = append(order, f.Datagram)
-		}
-		groups[f.Datagram] = append(groups[f.Datagram], sf)
+		groups[sf.f.Datagram] = append(groups[sf.f.Datagram], sf)
 	}
 	seen := map[int]bool{}
 	for _, d := range order {
 		seen[d] = true
 		c.datagram(d, groups[d])
 	}
-	for d := range sent {
+	for d := range c.sent {
 		if !seen[d] {
-			c.add(-1, d, "Payload", fmt.Sprintf("no frame carries datagram %d (%d bytes sent)", d, len(sent[d])))
+			c.add(-1, d, "Payload", fmt.Sprintf("no frame carries datagram %d (%d bytes sent)", d, len(c.sent[d])))
 		}
 	}
-	if c.problems == nil {
-		return []Problem{}
-	}
-	return c.problems
 }
 
 // frameChecker collects the problems of one Frames call.
@@ -110,6 +164,29 @@ type frameChecker struct {
 	sent     [][]byte
 	problems []Problem
 	g6       gopacket6Layers
+
+	// Working memory a Checker keeps between calls: the decoded frames
+	// (slab, and decoded pointing into it), a scratch ordering of one
+	// datagram's frames, and the reassembly buffer.
+	slab    []sentFrame
+	decoded []*sentFrame
+	order   []*sentFrame
+	buf     []byte
+}
+
+// newFrame returns a zeroed sentFrame from the slab, which Checker.Frames
+// sized for every frame of the call.
+func (c *frameChecker) newFrame() *sentFrame {
+	c.slab = append(c.slab, sentFrame{})
+	return &c.slab[len(c.slab)-1]
+}
+
+// sorted returns fs copied into the scratch ordering, stably sorted by
+// key: the frames of one datagram, in the order a check walks them.
+func (c *frameChecker) sorted(fs []*sentFrame, key func(*sentFrame) int) []*sentFrame {
+	c.order = append(c.order[:0], fs...)
+	slices.SortStableFunc(c.order, func(a, b *sentFrame) int { return key(a) - key(b) })
+	return c.order
 }
 
 func (c *frameChecker) add(frame, datagram int, field, msg string) {
@@ -168,7 +245,8 @@ func (c *frameChecker) frame(i int, f report.Frame, mtu int) *sentFrame {
 	if mtu > 0 && f.Kind != report.Super && tot > mtu {
 		bad("IPv4.Length", "%d bytes exceeds the MTU %d", tot, mtu)
 	}
-	sf := &sentFrame{idx: i, f: f, hdr: h[:h.ihl()], trans: ip[h.ihl():tot],
+	sf := c.newFrame()
+	*sf = sentFrame{idx: i, f: f, hdr: h[:h.ihl()], trans: ip[h.ihl():tot],
 		src: netip.AddrFrom4(h.src()), dst: netip.AddrFrom4(h.dst()), proto: h.proto()}
 	if err := sf.ip.DecodeFromBytes(ip[:tot], gopacket.NilDecodeFeedback); err != nil {
 		bad("IPv4", "gopacket cannot decode the header: %v", err)
@@ -214,8 +292,7 @@ func (c *frameChecker) datagram(d int, fs []*sentFrame) {
 			c.add(sf.idx, d, "Frame.Count", fmt.Sprintf("records %d frames, the datagram has %d", sf.f.Count, len(fs)))
 		}
 	}
-	byIndex := append([]*sentFrame(nil), fs...)
-	sort.SliceStable(byIndex, func(a, b int) bool { return byIndex[a].f.Index < byIndex[b].f.Index })
+	byIndex := c.sorted(fs, func(sf *sentFrame) int { return sf.f.Index })
 	for k, sf := range byIndex {
 		if sf.f.Index != k {
 			c.add(sf.idx, d, "Frame.Index", fmt.Sprintf("index %d where %d was expected", sf.f.Index, k))
@@ -243,8 +320,7 @@ func (c *frameChecker) datagram(d int, fs []*sentFrame) {
 
 // fragments checks a fragmented datagram's layout, then reassembles it.
 func (c *frameChecker) fragments(d int, fs []*sentFrame) {
-	sorted := append([]*sentFrame(nil), fs...)
-	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].ip.FragOffset < sorted[b].ip.FragOffset })
+	sorted := c.sorted(fs, func(sf *sentFrame) int { return int(sf.ip.FragOffset) })
 	first := sorted[0]
 	ok := true
 	bad := func(sf *sentFrame, field, format string, args ...any) {
@@ -285,10 +361,11 @@ func (c *frameChecker) fragments(d int, fs []*sentFrame) {
 	if !ok {
 		return
 	}
-	buf := make([]byte, 0, at)
+	buf := slices.Grow(c.buf[:0], at)
 	for _, sf := range sorted {
 		buf = append(buf, sf.trans...)
 	}
+	c.buf = buf
 	if payload, uok := c.udp(first, buf); uok {
 		c.payload(first.idx, d, payload)
 	}
@@ -324,7 +401,7 @@ func (c *frameChecker) segments(d int, fs []*sentFrame) {
 	for _, sf := range fs {
 		n += len(sf.trans)
 	}
-	joined := make([]byte, 0, n)
+	joined := slices.Grow(c.buf[:0], n)
 	ok := true
 	first := fs[0]
 	for k, sf := range fs {
@@ -353,6 +430,7 @@ func (c *frameChecker) segments(d int, fs []*sentFrame) {
 		}
 		joined = append(joined, payload...)
 	}
+	c.buf = joined
 	if ok {
 		c.payload(first.idx, d, joined)
 	}

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -71,7 +71,8 @@ func (c *frameChecker) frame6(i int, f report.Frame, ip []byte, mtu int) *sentFr
 		bad("IPv6.Length", "%d bytes exceeds the MTU %d", tot, mtu)
 	}
 	ip = ip[:tot]
-	sf := &sentFrame{idx: i, f: f, v6: true, src: h.src(), dst: h.dst()}
+	sf := c.newFrame()
+	*sf = sentFrame{idx: i, f: f, v6: true, src: h.src(), dst: h.dst()}
 	x := &sf.x6
 	x.fixed = ip[:ipv6HeaderLen]
 	b := ip[ipv6HeaderLen:]
@@ -273,8 +274,7 @@ func (c *frameChecker) upper6(sf *sentFrame, next uint8, b []byte) (uint8, []byt
 // the extension headers before the fragment header) repeated identically;
 // then it reassembles the datagram and checks its UDP header and payload.
 func (c *frameChecker) fragments6(d int, fs []*sentFrame) {
-	sorted := append([]*sentFrame(nil), fs...)
-	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].x6.offset < sorted[b].x6.offset })
+	sorted := c.sorted(fs, func(sf *sentFrame) int { return sf.x6.offset })
 	first := sorted[0]
 	ok := true
 	bad := func(sf *sentFrame, field, format string, args ...any) {
@@ -322,10 +322,11 @@ func (c *frameChecker) fragments6(d int, fs []*sentFrame) {
 	if !ok {
 		return
 	}
-	buf := make([]byte, 0, at)
+	buf := slices.Grow(c.buf[:0], at)
 	for _, sf := range sorted {
 		buf = append(buf, sf.trans...)
 	}
+	c.buf = buf
 	if payload, uok := c.udp(first, buf); uok {
 		c.payload(first.idx, d, payload)
 	}

@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -124,6 +125,7 @@ func TestFrames6(t *testing.T) {
 		{name: "GSO segment larger than the first", frames: records6(report.Segment, 0, 0,
 			whole(p1000[:400]), whole(p1000[400:])), want: []at{{1, "UDP.Length"}}},
 	}
+	var shared Checker // see TestFrames
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			view := c.view
@@ -131,6 +133,11 @@ func TestFrames6(t *testing.T) {
 				view = report.Wire
 			}
 			got := Frames(c.frames, view, c.mtu, c.sent)
+			for range 2 {
+				if again := shared.Frames(c.frames, view, c.mtu, c.sent); !reflect.DeepEqual(again, got) {
+					t.Errorf("a reused Checker says %v, a fresh one %v", again, got)
+				}
+			}
 			var gotAt []at
 			for _, p := range got {
 				gotAt = append(gotAt, at{p.Frame, p.Field})

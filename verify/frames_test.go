@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -164,6 +165,10 @@ func TestFrames(t *testing.T) {
 		{name: "unknown view", view: "air", frames: records(report.Datagram, 0, whole(32, p100)),
 			want: []at{{-1, "View"}}},
 	}
+	// One Checker carried through every case (and twice through each)
+	// must say what a fresh one says: nothing of one call may leak into
+	// the next.
+	var shared Checker
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			view := c.view
@@ -175,6 +180,11 @@ func TestFrames(t *testing.T) {
 				mtu = 1500
 			}
 			ps := Frames(c.frames, view, mtu, c.sent)
+			for range 2 {
+				if again := shared.Frames(c.frames, view, mtu, c.sent); !reflect.DeepEqual(again, ps) {
+					t.Errorf("a reused Checker says %v, a fresh one %v", again, ps)
+				}
+			}
 			var got []at
 			for _, p := range ps {
 				got = append(got, at{p.Frame, p.Field})

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -152,6 +154,10 @@ func FuzzFrames(f *testing.F) {
 	f.Add(seed(0, [][]byte{frames[3], frames[1], frames[1], frames[2]}))
 	f.Add(seed(1, [][]byte{frames[0][14:]}))
 	frames6 := testFrames6(&testing.T{})
+	var seedRecs []report.Frame
+	for i, fr := range append(slices.Clone(frames), frames6...) {
+		seedRecs = append(seedRecs, report.Frame{Datagram: i % 2, Kind: report.Fragment, Index: i, Count: 1, Len: len(fr), Data: fr})
+	}
 	f.Add(seed(0, frames6))
 	f.Add(seed(0, frames6[1:4]))
 	f.Add(seed(1, [][]byte{frames6[0][14:], frames6[4][14:]}))
@@ -179,11 +185,19 @@ func FuzzFrames(f *testing.F) {
 			recs = append(recs, report.Frame{Datagram: k % 3, Kind: kinds[k%len(kinds)], Index: k % 4, Count: 1 + k%3, Len: len(fr), Data: fr})
 		}
 		checkSummary(t, Judge(frames, lt))
+		// A Checker that checked other frames first must agree with a
+		// fresh one: its kept memory may not leak into the next call.
+		var k Checker
+		k.Frames(seedRecs, report.Wire, 1500, nil)
 		for _, view := range []report.View{report.Tap, report.Wire} {
-			for _, p := range Frames(recs, view, 1500, [][]byte{nil, {1}}) {
+			ps := Frames(recs, view, 1500, [][]byte{nil, {1}})
+			for _, p := range ps {
 				if p.Frame < -1 || p.Frame >= len(recs) || p.Field == "" || p.Msg == "" {
 					t.Fatalf("problem %+v", p)
 				}
+			}
+			if again := k.Frames(recs, view, 1500, [][]byte{nil, {1}}); !reflect.DeepEqual(again, ps) {
+				t.Fatalf("a reused Checker says %v, a fresh one %v", again, ps)
 			}
 		}
 	})
