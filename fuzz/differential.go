@@ -27,6 +27,9 @@ type DiffConfig struct {
 	Seed uint64
 	// Family is which sockets to draw; the zero value is IPv4 only.
 	Family Family
+	// Peer draws the receiving side too: peer sockets and recv steps
+	// (GenConfig.Peer).
+	Peer bool
 	// OutDir receives the mismatch files; created when missing.
 	OutDir string
 	// Parallel is how many kernel runs go at once (default 2, at most 4).
@@ -225,11 +228,22 @@ func Scenario(seed uint64, i int) *scenario.Scenario { return ScenarioOf(FamilyI
 // ScenarioOf returns the i-th scenario of a differential run of family fam
 // with seed, named fuzz-SEED-I (fuzz-FAMILY-SEED-I beyond IPv4).
 func ScenarioOf(fam Family, seed uint64, i int) *scenario.Scenario {
-	sc := Generate(rand.New(rand.NewPCG(seed, uint64(i))), GenConfig{KernelOnly: true, Family: fam})
-	sc.Name = fmt.Sprintf("fuzz-%d-%d", seed, i)
-	if fam != FamilyIPv4 {
-		sc.Name = fmt.Sprintf("fuzz-%s-%d-%d", fam, seed, i)
+	return DiffConfig{Family: fam, Seed: seed}.Scenario(i)
+}
+
+// Scenario returns the i-th scenario Differential draws for cfg, named
+// fuzz-SEED-I, fuzz-FAMILY-SEED-I beyond IPv4, with "peer-" before the
+// seed when it draws the receiving side.
+func (cfg DiffConfig) Scenario(i int) *scenario.Scenario {
+	sc := Generate(rand.New(rand.NewPCG(cfg.Seed, uint64(i))), GenConfig{KernelOnly: true, Family: cfg.Family, Peer: cfg.Peer})
+	name := "fuzz-"
+	if cfg.Family != FamilyIPv4 {
+		name += cfg.Family.String() + "-"
 	}
+	if cfg.Peer {
+		name += "peer-"
+	}
+	sc.Name = fmt.Sprintf("%s%d-%d", name, cfg.Seed, i)
 	return sc
 }
 
@@ -237,7 +251,7 @@ func runOne(ctx context.Context, cfg DiffConfig, check checker, i int) result {
 	if ctx.Err() != nil {
 		return result{}
 	}
-	sc, err := reparse(ScenarioOf(cfg.Family, cfg.Seed, i))
+	sc, err := reparse(cfg.Scenario(i))
 	if err != nil {
 		// The generator's promise is broken: say so loudly.
 		return result{err: fmt.Errorf("fuzz: scenario %d of seed %d does not round-trip: %w", i, cfg.Seed, err)}
@@ -263,8 +277,8 @@ func runOne(ctx context.Context, cfg DiffConfig, check checker, i int) result {
 		return result{ran: true, flaky: true, files: files, err: err}
 	}
 	m := minimise(ctx, check, sc, o, cfg.Budget)
-	header := fmt.Sprintf("seed %d, index %d: fuzz.ScenarioOf(%s, %d, %d), minimised in %d kernel runs from %s-orig.yaml\nfirst difference: %s",
-		cfg.Seed, i, cfg.Family, cfg.Seed, i, m.runs, filepath.Base(base), m.out.diffs[0])
+	header := fmt.Sprintf("seed %d, index %d: fuzz.DiffConfig{Family: %s, Peer: %v, Seed: %d}.Scenario(%d), minimised in %d kernel runs from %s-orig.yaml\nfirst difference: %s",
+		cfg.Seed, i, cfg.Family, cfg.Peer, cfg.Seed, i, m.runs, filepath.Base(base), m.out.diffs[0])
 	files, err := writeCase(base, header, m.sc, m.out)
 	if err == nil {
 		var more []string

@@ -32,6 +32,10 @@ type GenConfig struct {
 	// Family is which sockets to draw (gen6.go); the zero value draws
 	// IPv4 only, as before IPv6 existed.
 	Family Family
+	// Peer draws the receiving side too (genpeer.go): the peer's device
+	// and sockets, recv steps, the sender's IP_RECVERR. Off, a seed
+	// makes the sender-only scenario it always made.
+	Peer bool
 }
 
 // DefaultMaxSteps is GenConfig.MaxSteps when left zero.
@@ -160,8 +164,20 @@ func (g *gen) scenario() *scenario.Scenario {
 	} else {
 		sc.Socket = g.socket()
 	}
+	if g.cfg.Peer {
+		sc.Peer = g.peer(&sc.Socket)
+		if g.percent(25) {
+			sc.Socket.Setsockopt = append(sc.Socket.Setsockopt, g.recvErrOpt())
+		}
+	}
 	n := 1 + g.intN(g.cfg.MaxSteps)
 	for range n {
+		if g.cfg.Peer && g.percent(30) {
+			// The sockets so far: a send drawn later may add default
+			// ones (DefaultPeerSockets), never take one away.
+			sc.Steps = append(sc.Steps, scenario.Step{Recv: g.recv(len(sc.PeerSockets()))})
+			continue
+		}
 		sc.Steps = append(sc.Steps, g.step(&sc.Socket))
 	}
 	return sc

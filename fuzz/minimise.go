@@ -121,6 +121,7 @@ func candidates(sc *scenario.Scenario) []*scenario.Scenario {
 	for i := range sc.Link.Features {
 		edit(func(c *scenario.Scenario) { c.Link.Features = slices.Delete(c.Link.Features, i, i+1) })
 	}
+	peerCandidates(sc, edit)
 	// Socket settings back to the spec's defaults.
 	edit(func(c *scenario.Scenario) { c.Socket.InetID = nil })
 	edit(func(c *scenario.Scenario) { c.Socket.PMTUDisc = scenario.PMTUWant })
@@ -180,9 +181,22 @@ func cloneScenario(sc *scenario.Scenario) *scenario.Scenario {
 		c.Socket.InetID = &id
 	}
 	c.Socket.Setsockopt = cloneOpts(sc.Socket.Setsockopt)
+	if sc.Socket.Family != nil {
+		f := *sc.Socket.Family
+		c.Socket.Family = &f
+	}
+	c.Peer = clonePeer(sc.Peer)
 	c.Steps = make([]scenario.Step, len(sc.Steps))
 	for i, st := range sc.Steps {
 		c.Steps[i] = scenario.Step{Setsockopt: cloneOpts(st.Setsockopt), Line: st.Line}
+		if st.Recv != nil {
+			r := *st.Recv
+			if st.Recv.Expect != nil {
+				e := *st.Recv.Expect
+				r.Expect = &e
+			}
+			c.Steps[i].Recv = &r
+		}
 		if st.Send != nil {
 			s := *st.Send
 			s.Payload = slices.Clone(st.Send.Payload)
@@ -211,4 +225,93 @@ func cloneOpts(opts []scenario.Opt) []scenario.Opt {
 		out[i] = o
 	}
 	return out
+}
+
+// clonePeer is a deep copy of the receiving side (nil stays nil, and an
+// empty non-nil socket list stays empty and non-nil: `sockets: []`).
+func clonePeer(p *scenario.Peer) *scenario.Peer {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.Features = slices.Clone(p.Features)
+	c.Sysctl = slices.Clone(p.Sysctl)
+	if p.Sockets != nil {
+		c.Sockets = make([]scenario.PeerSocket, len(p.Sockets))
+		for i, ps := range p.Sockets {
+			if ps.Rcvbuf != nil {
+				r := *ps.Rcvbuf
+				ps.Rcvbuf = &r
+			}
+			ps.Setsockopt = cloneOpts(ps.Setsockopt)
+			c.Sockets[i] = ps
+		}
+	}
+	return &c
+}
+
+// peerCandidates adds the receiving side's reductions: the peer's own
+// sockets dropped one at a time (recv steps that read a later socket
+// follow it down; those that read the dropped one go), their options,
+// connect and rcvbuf, GRO and the sysctls, then recv flags, counts and
+// buffer sizes back to the defaults.
+func peerCandidates(sc *scenario.Scenario, edit func(func(c *scenario.Scenario))) {
+	if p := sc.Peer; p != nil {
+		edit(func(c *scenario.Scenario) { c.Peer = nil })
+		for i := range p.Sockets {
+			edit(func(c *scenario.Scenario) {
+				c.Peer.Sockets = slices.Delete(c.Peer.Sockets, i, i+1)
+				c.Steps = slices.DeleteFunc(c.Steps, func(st scenario.Step) bool {
+					return st.Recv != nil && !st.Recv.ErrQueue && st.Recv.Socket == i
+				})
+				for _, st := range c.Steps {
+					if st.Recv != nil && !st.Recv.ErrQueue && st.Recv.Socket > i {
+						st.Recv.Socket--
+					}
+				}
+			})
+		}
+		for i, ps := range p.Sockets {
+			for j := range ps.Setsockopt {
+				edit(func(c *scenario.Scenario) {
+					c.Peer.Sockets[i].Setsockopt = slices.Delete(c.Peer.Sockets[i].Setsockopt, j, j+1)
+				})
+			}
+			if ps.Connect.IsValid() {
+				edit(func(c *scenario.Scenario) { c.Peer.Sockets[i].Connect = netip.AddrPort{} })
+			}
+			if ps.Rcvbuf != nil {
+				edit(func(c *scenario.Scenario) { c.Peer.Sockets[i].Rcvbuf = nil })
+			}
+			if ps.Proto != scenario.UDP {
+				edit(func(c *scenario.Scenario) { c.Peer.Sockets[i].Proto = scenario.UDP })
+			}
+		}
+		for i := range p.Features {
+			edit(func(c *scenario.Scenario) { c.Peer.Features = slices.Delete(c.Peer.Features, i, i+1) })
+		}
+		for i := range p.Sysctl {
+			edit(func(c *scenario.Scenario) { c.Peer.Sysctl = slices.Delete(c.Peer.Sysctl, i, i+1) })
+		}
+	}
+	for i, st := range sc.Steps {
+		r := st.Recv
+		if r == nil {
+			continue
+		}
+		for bit := 1; bit <= r.Flags; bit <<= 1 {
+			if r.Flags&bit != 0 {
+				edit(func(c *scenario.Scenario) { c.Steps[i].Recv.Flags &^= bit })
+			}
+		}
+		if r.Count != 1 {
+			edit(func(c *scenario.Scenario) { c.Steps[i].Recv.Count = 1 })
+		}
+		if r.Len != scenario.DefaultRecvLen {
+			edit(func(c *scenario.Scenario) { c.Steps[i].Recv.Len = scenario.DefaultRecvLen })
+		}
+		if r.CmsgLen != scenario.DefaultCmsgLen {
+			edit(func(c *scenario.Scenario) { c.Steps[i].Recv.CmsgLen = scenario.DefaultCmsgLen })
+		}
+	}
 }
