@@ -284,7 +284,8 @@ func (s *Socket) ip6MakeSkbCore(q *skbQueue, c *cork) *Datagram {
 func (s *Socket) traceHeader6(d *Datagram, c *cork, label uint32) {
 	const fn = "__ip6_make_skb"
 	ip := header.IPv6(d.IP)
-	s.tracef(fn, "skb->len", d.Len(), "%d skb(s) joined into one datagram (frag_list)", len(d.SkbData))
+	s.traceSkb(fn, "skb->len", d.Len(), fmt.Sprintf("%d skb(s) joined into one datagram (frag_list)", len(d.SkbData)),
+		SkbEvent{Op: SkbJoin, Index: len(d.SkbData), Fragheaderlen: d.fhl})
 	s.tracef(fn, "ignore_df", d.IgnoreDF, "ip6_sk_ignore_df: pmtudisc %s", s.np.pmtudisc)
 	if len(d.IP) > header.IPv6MinLen {
 		chain := ""

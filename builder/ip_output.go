@@ -237,7 +237,8 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim *appendLimits, payload []b
 			if cp > 0 {
 				cp = min(cp, length)
 				if s.tracing() {
-					s.tracef(lim.fn, fmt.Sprintf("skb %d", n-1), fmt.Sprintf("+%d bytes", cp), "copied into the tail skb: room up to mtu if the rest fits, else up to maxfraglen")
+					s.traceSkb(lim.fn, fmt.Sprintf("skb %d", n-1), fmt.Sprintf("+%d bytes", cp), "copied into the tail skb: room up to mtu if the rest fits, else up to maxfraglen",
+						SkbEvent{Op: SkbCopy, Index: n - 1, Bytes: cp, Paged: sg || q.room[n-1] < cp})
 				}
 				q.copyInto(n-1, cp, sg)
 				q.lens[n-1] += cp
@@ -277,7 +278,8 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim *appendLimits, payload []b
 			q.summed = csummode
 		}
 		if s.tracing() {
-			s.traceAlloc(lim.fn, len(q.lens), datalen, fraglen, fraggap, alloclen, lim.allocExtra, pagedlen)
+			s.traceAlloc(lim.fn, SkbEvent{Op: SkbAlloc, Index: len(q.lens), Datalen: datalen, Fraglen: fraglen, Fraggap: fraggap,
+				Alloclen: alloclen + lim.allocExtra, Pagedlen: pagedlen, Fragheaderlen: fragheaderlen}, alloclen)
 		}
 		transhdrlen = 0
 		q.lens = append(q.lens, fraglen)
@@ -307,15 +309,16 @@ func allocLen(datalen, fraglen, fragheaderlen, transhdrlen, mtu, allocExtra int,
 
 // traceAlloc explains one skb allocation of __ip_append_data: its sizes and
 // whether the data goes in the linear area or in page fragments.
-func (s *Socket) traceAlloc(fn string, i, datalen, fraglen, fraggap, alloclen, allocExtra, pagedlen int) {
+// alloclen is the head's size before alloc_extra.
+func (s *Socket) traceAlloc(fn string, sk SkbEvent, alloclen int) {
 	layout := "linear"
 	switch {
-	case pagedlen > 0:
+	case sk.Pagedlen > 0:
 		layout = "paged: headers linear, data in page fragments"
-	case alloclen > fraglen:
+	case alloclen > sk.Fraglen:
 		layout = "linear, room for a whole MTU (MSG_MORE without scatter-gather)"
 	}
-	s.tracef(fn, fmt.Sprintf("skb %d", i), fmt.Sprintf("datalen=%d fraglen=%d fraggap=%d alloclen=%d", datalen, fraglen, fraggap, alloclen+allocExtra), layout)
+	s.traceSkb(fn, fmt.Sprintf("skb %d", sk.Index), fmt.Sprintf("datalen=%d fraglen=%d fraggap=%d alloclen=%d", sk.Datalen, sk.Fraglen, sk.Fraggap, sk.Alloclen), layout, sk)
 }
 
 // ipMakeSkbCore mirrors __ip_make_skb: it joins the queue into one
@@ -385,7 +388,8 @@ func (s *Socket) traceHeader(d *Datagram, c *cork, total int) {
 	const fn = "__ip_make_skb"
 	ip := header.IPv4(d.IP)
 	df := ip.FragWord()&header.IPv4DF != 0
-	s.tracef(fn, "tot_len", total, "%d skb(s) joined into one datagram (frag_list)", len(d.SkbData))
+	s.traceSkb(fn, "tot_len", total, fmt.Sprintf("%d skb(s) joined into one datagram (frag_list)", len(d.SkbData)),
+		SkbEvent{Op: SkbJoin, Index: len(d.SkbData), Fragheaderlen: len(d.IP)})
 	dfWhy := "pmtudisc " + s.pmtudisc.String()
 	switch {
 	case s.pmtudisc == scenario.PMTUDo || s.pmtudisc == scenario.PMTUProbe:
