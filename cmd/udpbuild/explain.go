@@ -23,6 +23,7 @@ const maxExplainEvents = 1 << 18
 
 func newExplainCmd() *cobra.Command {
 	var asJSON bool
+	var pf pictureFlags
 	var view string
 	var seed uint64
 	var lf loadFlags
@@ -37,10 +38,19 @@ maxfraglen and maxnonfragsize; csummode and the reason; every skb allocated
 checksum path and GSO checks; each IP header field and why (DF, TTL, TOS, ID);
 the output path (whole, fragmented by the fast or slow path, GSO) and every frame.
 
+--svg draws the same as pictures, step by step and to scale in bytes: the
+payload, the skbs of the cork queue (header room, linear and paged data, the
+fraggap moved between them), and every frame at its offset in the datagram,
+cut into its headers (Ethernet, IPv4 and options or IPv6 and its extension
+headers, the fragment header, UDP) with their fields on hover. --html writes
+one self-contained page: the scenario, the results, the frames table linked to
+the pictures, and this trace, filterable.
+
 docs/explain.md walks through examples.`,
 		Example: `  udpbuild explain examples/fragmented.yaml
   udpbuild explain examples/gso.yaml --view wire
-  udpbuild explain examples/cork.yaml --json | jq '.steps[0].events'`,
+  udpbuild explain examples/cork.yaml --json | jq '.steps[0].events'
+  udpbuild explain examples/fragmented.yaml --svg frag.svg --html frag.html`,
 		Args: exactArgs(1, "a scenario file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := report.ParseView(view)
@@ -82,6 +92,11 @@ docs/explain.md walks through examples.`,
 				return invalid("%s: %v", args[0], err)
 			}
 			rep.Steps = steps
+			if pf.any() {
+				if err := drawRun(ctx, args[0], sc, v, seed, nil, pf); err != nil {
+					return err
+				}
+			}
 			ex := explanation(sc, rep, events)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -93,6 +108,8 @@ docs/explain.md walks through examples.`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for tools instead of text")
 	c.Flags().StringVar(&view, "view", "tap", "tap or wire (which frames are listed)")
+	c.Flags().StringVar(&pf.svg, "svg", "", "also draw the steps as one SVG picture in this file")
+	c.Flags().StringVar(&pf.html, "html", "", "also write a self-contained HTML page: scenario, results, frames linked to pictures, the trace")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed for the model's random draws")
 	lf.add(c)
 	return c

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -35,6 +36,7 @@ type modelFlags struct {
 	seed     uint64
 	tsClock  int64
 	noVerify bool
+	html     string
 }
 
 func (mf *modelFlags) add(c *cobra.Command) {
@@ -43,7 +45,11 @@ func (mf *modelFlags) add(c *cobra.Command) {
 	c.Flags().Uint64Var(&mf.seed, "seed", 1, "seed for the values the kernel draws at random (IP ID counters, inet_id)")
 	c.Flags().Int64Var(&mf.tsClock, "ts-clock", builder.DefaultTimestamp, "clock for IP timestamp options, in ms since midnight UTC")
 	c.Flags().BoolVar(&mf.noVerify, "no-verify", false, "skip verifying every frame with gopacket (faster for very long runs)")
+	c.Flags().StringVar(&mf.html, "html", "", "also write a self-contained HTML report: the scenario, every step's result, the frames linked to their pictures, the explain trace (the first repetition of a repeat:)")
 }
+
+// clock is the IP timestamp option's clock --ts-clock sets.
+func (mf *modelFlags) clock() func() uint32 { return func() uint32 { return uint32(mf.tsClock) } }
 
 // check validates the flags, naming the one at fault; what is the hint for
 // "nothing to write".
@@ -56,7 +62,7 @@ func (mf *modelFlags) check(what string) (report.View, capture.Format, error) {
 	if err != nil {
 		return "", 0, invalid("--format: %v", err)
 	}
-	if mf.of.out == "" && mf.of.report == "" {
+	if mf.of.out == "" && mf.of.report == "" && mf.html == "" {
 		return "", 0, invalid("nothing to write: give %s", what)
 	}
 	if mf.tsClock < 0 || mf.tsClock >= 86400000 {
@@ -189,9 +195,18 @@ func writeJSON(ctx context.Context, path string, v any) error {
 		return err
 	}
 	b = append(b, '\n')
-	if path == "-" {
-		_, err := os.Stdout.Write(b)
+	return writeAtomic(ctx, path, "report", func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
+	})
+}
+
+// writeAtomic has write fill path (atomically, see capture.Output: the
+// file appears whole or not at all), or standard output for "-"; what
+// names the file in messages.
+func writeAtomic(ctx context.Context, path, what string, write func(io.Writer) error) error {
+	if path == "-" {
+		return write(os.Stdout)
 	}
 	out, err := outputs(ctx).Create(path)
 	if err != nil {
@@ -201,8 +216,11 @@ func writeJSON(ctx context.Context, path string, v any) error {
 	if err := stopped(ctx); err != nil {
 		return err
 	}
-	if _, err := out.Writer().Write(b); err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
+	if err := write(out.Writer()); err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if err := stopped(ctx); err != nil {
+		return err
 	}
 	return out.Commit()
 }
@@ -278,7 +296,7 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report
 			return err
 		}
 	}
-	opts := builder.Options{View: v, Seed: mf.seed, Clock: func() uint32 { return uint32(mf.tsClock) }, Frames: sink, Context: ctx}
+	opts := builder.Options{View: v, Seed: mf.seed, Clock: mf.clock(), Frames: sink, Context: ctx}
 	var tally *expectTally
 	if of.report == "" {
 		tally = newExpectTally(cmd, sc, 4096)
@@ -310,6 +328,12 @@ func runModel(cmd *cobra.Command, sc *scenario.Scenario, mf modelFlags, v report
 	}
 	if sink.check != nil {
 		if err := sink.check.err(); err != nil {
+			return err
+		}
+	}
+	if mf.html != "" {
+		// Drawn even when an expect failed: the report is where to see why.
+		if err := drawRun(ctx, sc.Path, sc, v, mf.seed, mf.clock(), pictureFlags{html: mf.html}); err != nil {
 			return err
 		}
 	}
