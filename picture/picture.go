@@ -16,8 +16,11 @@ package picture
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/udpbuild/udpbuild/builder"
 	"github.com/udpbuild/udpbuild/report"
@@ -58,6 +61,26 @@ type Step struct {
 	Corked []Skb
 	// Frames are the step's frames, in the order they left the device.
 	Frames []Frame
+	// Reads are a recv step's recvmsg() calls (at most MaxReads).
+	Reads []Read
+}
+
+// MaxReads is how many calls of one recv step (count: all) a picture
+// draws.
+const MaxReads = 64
+
+// Read is one recvmsg() call: the buffer the program passed, what was
+// copied into it and, when the kernel said, how long the datagram was.
+type Read struct {
+	// Buffer is the data buffer's size; Copied the bytes copied into it.
+	Buffer, Copied int
+	// Datagram is the datagram's length when the call told it (MSG_TRUNC
+	// passed in: the return value), else Copied, or -1 when msg_flags
+	// says MSG_TRUNC without the length.
+	Datagram int
+	// Text is the call's outcome as strace would print it, with the
+	// source and control messages.
+	Text string
 }
 
 // Joined is one datagram the queue became.
@@ -112,6 +135,9 @@ func Collect(sc *scenario.Scenario, rep *report.Report, events []builder.Event) 
 		if st.Send != nil {
 			p.Payload = len(st.Send.Payload)
 		}
+		if st.Recv != nil && i < len(rep.Steps) {
+			p.Reads = reads(st.Recv, rep.Steps[i].Recv)
+		}
 		for _, e := range byStep[i] {
 			if e.Skb == nil {
 				if isLimit(e) {
@@ -137,6 +163,24 @@ func Collect(sc *scenario.Scenario, rep *report.Report, events []builder.Event) 
 		drawn++
 	}
 	return set
+}
+
+// reads turns a recv step's calls into what the picture draws.
+func reads(r *scenario.Recv, calls []report.Recv) []Read {
+	var out []Read
+	for _, c := range calls[:min(len(calls), MaxReads)] {
+		rd := Read{Buffer: r.Len, Copied: c.Len, Datagram: c.Len, Text: c.String()}
+		switch {
+		case c.Err != 0:
+			rd.Datagram = 0
+		case r.Flags&unix.MSG_TRUNC != 0 && !r.ErrQueue:
+			rd.Datagram = c.Ret
+		case slices.Contains(c.MsgFlags, "MSG_TRUNC"):
+			rd.Datagram = -1
+		}
+		out = append(out, rd)
+	}
+	return out
 }
 
 // isLimit reports whether e is one of the sizes __ip_append_data or

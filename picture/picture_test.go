@@ -308,3 +308,52 @@ func TestManyFramesSummarised(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadsDrawn: a recv step's calls are drawn as the bytes copied, the
+// tail MSG_TRUNC discarded (when the length was asked for) and the
+// buffer's unused room.
+func TestReadsDrawn(t *testing.T) {
+	sc, err := scenario.Parse([]byte("steps:\n  - send: {len: 1000}\n  - recv: {socket: 0, len: 100, flags: [MSG_TRUNC], count: 3}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &report.Report{Steps: []report.Step{{Op: "send", Ret: 1000}, {Op: "recv", Recv: []report.Recv{
+		{Ret: 1000, Len: 100, MsgFlags: []string{"MSG_TRUNC"}, From: "10.0.0.1:40000"},
+		{Ret: 40, Len: 40},
+		{Err: 11},
+	}}}}
+	set := picture.Collect(sc, rep, nil)
+	got := set.Steps[1].Reads
+	want := []picture.Read{{Buffer: 100, Copied: 100, Datagram: 1000}, {Buffer: 100, Copied: 40, Datagram: 40}, {Buffer: 100, Copied: 0, Datagram: 0}}
+	if len(got) != len(want) {
+		t.Fatalf("reads %+v", got)
+	}
+	for i := range want {
+		if got[i].Buffer != want[i].Buffer || got[i].Copied != want[i].Copied || got[i].Datagram != want[i].Datagram || got[i].Text == "" {
+			t.Errorf("read %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	var buf bytes.Buffer
+	if err := picture.SVG(&buf, "r", set); err != nil {
+		t.Fatal(err)
+	}
+	reads := parse(t, buf.Bytes()).all("read")
+	if len(reads) != 3 {
+		t.Fatalf("%d reads drawn", len(reads))
+	}
+	names := func(n node) (out []string) {
+		for _, r := range n.Nodes {
+			out = append(out, fmt.Sprintf("%s %s", r.attr("data-name"), r.attr("data-bytes")))
+		}
+		return out
+	}
+	if g := strings.Join(names(reads[0]), ", "); g != "copied 100, truncated 900" {
+		t.Errorf("the truncated read is drawn as %s", g)
+	}
+	if g := strings.Join(names(reads[1]), ", "); g != "copied 40, unused 60" {
+		t.Errorf("the short read is drawn as %s", g)
+	}
+	if !strings.Contains(buf.String(), "MSG_TRUNC") || !strings.Contains(buf.String(), "EAGAIN") {
+		t.Error("the calls' outcomes are not written")
+	}
+}

@@ -26,6 +26,7 @@ var colours = map[string]string{
 	"Ethernet": "#fdd0a2", "IPv4": "#fdae6b", "IPv4 options": "#fd8d3c", "IPv6": "#fdae6b",
 	"Hop-by-hop": "#fd8d3c", "Routing": "#fd8d3c", "Destination options": "#fd8d3c", "Fragment": "#e6550d",
 	"UDP": "#c7e9c0", "UDP-Lite": "#c7e9c0", "ICMP": "#fcbba1",
+	"copied": "#6baed6", "truncated": "#d62728", "unused": "#f0f0f0",
 }
 
 func colour(name string) string {
@@ -80,6 +81,11 @@ func (p Step) span() int {
 	for _, f := range p.Frames {
 		m = max(m, f.Offset+f.Len)
 	}
+	for _, r := range p.Reads {
+		// Not the buffer: a default 65536-byte one would shrink the
+		// datagram to a sliver.
+		m = max(m, r.Copied, r.Datagram)
+	}
 	return max(m, 1)
 }
 
@@ -115,7 +121,27 @@ func (c *canvas) draw(p Step) {
 	for _, f := range p.Frames {
 		c.frame(f)
 	}
+	for k, r := range p.Reads {
+		c.read(k, r, p.span())
+	}
 	c.b.WriteString("</g>\n")
+}
+
+// read draws one recvmsg() call: the bytes copied, the datagram's tail
+// that did not fit (MSG_TRUNC), and the buffer's unused room up to the
+// step's widest row.
+func (c *canvas) read(k int, r Read, span int) {
+	c.label(fmt.Sprintf("recvmsg %d: %s", k, r.Text))
+	fmt.Fprintf(&c.b, "<g class=\"read\" data-call=\"%d\" data-buffer=\"%d\" data-copied=\"%d\" data-datagram=\"%d\">\n", k, r.Buffer, r.Copied, r.Datagram)
+	at := c.bar(0, r.Copied, "span", "copied", fmt.Sprintf("%d bytes copied into the %d-byte buffer", r.Copied, r.Buffer), "")
+	if r.Datagram > r.Copied {
+		at = c.bar(at, r.Datagram-r.Copied, "span", "truncated", fmt.Sprintf("%d bytes of the %d-byte datagram did not fit: MSG_TRUNC, discarded", r.Datagram-r.Copied, r.Datagram), "")
+	}
+	if room := min(r.Buffer-r.Copied, span-int(at)); room > 0 && r.Datagram <= r.Copied && r.Datagram >= 0 {
+		c.bar(at, room, "span", "unused", fmt.Sprintf("the buffer's unused room (%d bytes in all)", r.Buffer-r.Copied), "")
+	}
+	c.b.WriteString("</g>\n")
+	c.next()
 }
 
 // queue draws a queue of skbs side by side, each cut into its header
