@@ -38,6 +38,7 @@ type modelChecker struct {
 	rn    builder.Runner
 	views [2]viewRun // tap, wire
 	join  joiner
+	vc    verify.Checker
 	rerun rerun
 
 	// cur is the arena the sink (the modelChecker itself) and onStep
@@ -129,7 +130,7 @@ func (c *modelChecker) problems(sc *scenario.Scenario) []string {
 		if sent == nil {
 			sent = [][]byte{}
 		}
-		probs = append(probs, verifyProblems(sc, a, v, sent)...)
+		probs = append(probs, checkerProblems(&c.vc, sc, a, v, sent)...)
 	}
 	tap, wire := reps[0], reps[1]
 	for i := range min(len(tap.Steps), len(wire.Steps)) {
@@ -304,8 +305,14 @@ func frameProblems(sc *scenario.Scenario, rep *report.Report, v report.View) []s
 // judge's own cross-check (headers, checksums, fragment and segment layout,
 // payloads against what the model says each datagram carried).
 func verifyProblems(sc *scenario.Scenario, rep *report.Report, v report.View, sent [][]byte) []string {
+	var vc verify.Checker
+	return checkerProblems(&vc, sc, rep, v, sent)
+}
+
+// checkerProblems is verifyProblems on a Checker kept from input to input.
+func checkerProblems(vc *verify.Checker, sc *scenario.Scenario, rep *report.Report, v report.View, sent [][]byte) []string {
 	var probs []string
-	for _, p := range verify.Frames(rep.Frames, v, sc.Link.MTU, sent) {
+	for _, p := range vc.Frames(rep.Frames, v, sc.Link.MTU, sent) {
 		probs = append(probs, fmt.Sprintf("%v view: verify: frame %d (datagram %d): %s: %s", v, p.Frame, p.Datagram, p.Field, p.Msg))
 	}
 	return probs

@@ -82,6 +82,9 @@ func Frames(frames []report.Frame, view report.View, mtu int, sent [][]byte) []P
 // zero value is ready; it is not safe for concurrent use.
 type Checker struct {
 	c frameChecker
+	// index maps a datagram number to its group in groups (datagrams).
+	index  map[int]int
+	groups [][]*sentFrame
 }
 
 // Frames is the package-level Frames on the Checker's memory. The problems
@@ -135,24 +138,36 @@ func (k *Checker) oneDatagram() bool {
 }
 
 // datagrams groups the decoded frames by datagram, in the order each
-// datagram first appears, and checks each group.
+// datagram first appears, and checks each group. The grouping reuses the
+// Checker's map and slices: a run's worth of datagrams costs nothing once
+// they have grown.
 func (k *Checker) datagrams() {
 	c := &k.c
-	groups := map[int][]*sentFrame{}
-	var order []int
-	for _, sf := range c.decoded {
-		if _, ok := groups[sf.f.Datagram]; !ok {
-			order = append(order, sf.f.Datagram)
-		}
-		groups[sf.f.Datagram] = append(groups[sf.f.Datagram], sf)
+	if k.index == nil {
+		k.index = map[int]int{}
 	}
-	seen := map[int]bool{}
-	for _, d := range order {
-		seen[d] = true
-		c.datagram(d, groups[d])
+	clear(k.index)
+	for i := range k.groups {
+		k.groups[i] = k.groups[i][:0]
+	}
+	n := 0
+	for _, sf := range c.decoded {
+		g, ok := k.index[sf.f.Datagram]
+		if !ok {
+			g = n
+			k.index[sf.f.Datagram] = g
+			if n == len(k.groups) {
+				k.groups = append(k.groups, nil)
+			}
+			n++
+		}
+		k.groups[g] = append(k.groups[g], sf)
+	}
+	for _, fs := range k.groups[:n] {
+		c.datagram(fs[0].f.Datagram, fs)
 	}
 	for d := range c.sent {
-		if !seen[d] {
+		if _, ok := k.index[d]; !ok {
 			c.add(-1, d, "Payload", fmt.Sprintf("no frame carries datagram %d (%d bytes sent)", d, len(c.sent[d])))
 		}
 	}
