@@ -588,7 +588,7 @@ func TestSetsockoptStepAppliesEveryOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []report.Step{{Op: "setsockopt", Err: errno.EINVAL}, {Op: "send", Ret: 10}}; !slices.Equal(rep.Steps, want) {
+	if want := []report.Step{{Op: "setsockopt", Err: errno.EINVAL}, {Op: "send", Ret: 10}}; !report.EqualSteps(rep.Steps, want) {
 		t.Errorf("steps = %v, want %v", rep.Steps, want)
 	}
 	if len(rep.Frames) != 1 || header.IPv4(rep.Frames[0].Data[14:]).TOS() != 16 {

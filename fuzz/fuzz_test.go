@@ -293,7 +293,7 @@ func TestCheckerKeepsWhatRunCollects(t *testing.T) {
 			want.Frames = rec.Frames
 			sent := rec.Sent
 			got := &c.views[k]
-			if !slices.Equal(got.steps, want.Steps) || !slices.EqualFunc(got.sent, sent, bytes.Equal) ||
+			if !report.EqualSteps(got.steps, want.Steps) || !slices.EqualFunc(got.sent, sent, bytes.Equal) ||
 				!slices.EqualFunc(got.frames, want.Frames, func(a, b report.Frame) bool {
 					b.Why = "" // the checker leaves it unformatted
 					return bytes.Equal(a.Data, b.Data) && a.Why == b.Why && len(a.Data) == cap(a.Data) &&

@@ -133,11 +133,11 @@ func (c *modelChecker) problems(sc *scenario.Scenario) []string {
 	}
 	tap, wire := reps[0], reps[1]
 	for i := range min(len(tap.Steps), len(wire.Steps)) {
-		if tap.Steps[i] != wire.Steps[i] {
+		if !tap.Steps[i].Equal(wire.Steps[i]) {
 			add("step %d: tap view %s, wire view %s", i, tap.Steps[i], wire.Steps[i])
 		}
 	}
-	if !slices.Equal(tap.Setup, wire.Setup) {
+	if !report.EqualSteps(tap.Setup, wire.Setup) {
 		add("set-up results differ between views: %v, %v", tap.Setup, wire.Setup)
 	}
 	probs = append(probs, c.join.payloadProblems(sc, wire)...)
@@ -176,7 +176,7 @@ func (r *rerun) Frame(fi *builder.FrameInfo, head, data []byte) error {
 
 func (r *rerun) step(i int, s report.Step) error {
 	r.steps++
-	if i >= len(r.first.Steps) || r.first.Steps[i] != s {
+	if i >= len(r.first.Steps) || !r.first.Steps[i].Equal(s) {
 		r.diff = fmt.Sprintf("step %d result", i)
 		return errors.New(r.diff)
 	}

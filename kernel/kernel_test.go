@@ -76,7 +76,7 @@ func ip(t *testing.T, f report.Frame) (hdr, rest []byte) {
 
 func wantSteps(t *testing.T, rep *report.Report, want ...report.Step) {
 	t.Helper()
-	if !slices.Equal(rep.Steps, want) {
+	if !report.EqualSteps(rep.Steps, want) {
 		t.Fatalf("steps = %v, want %v", rep.Steps, want)
 	}
 }
@@ -209,7 +209,7 @@ func TestSetupAndUncork(t *testing.T) {
 	}
 	rep := run(t, sc)
 	wantSetup := []report.Step{{Op: "setsockopt"}, {Op: "setsockopt"}, {Op: "setsockopt", Err: errno.ENOPROTOOPT}}
-	if !slices.Equal(rep.Setup, wantSetup) {
+	if !report.EqualSteps(rep.Setup, wantSetup) {
 		t.Errorf("setup = %v, want %v", rep.Setup, wantSetup)
 	}
 	wantSteps(t, rep, sent(100), sent(200), report.Step{Op: "setsockopt"})

@@ -7,6 +7,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/udpbuild/udpbuild/errno"
 )
@@ -14,12 +15,23 @@ import (
 // Step is the outcome of one scenario step, as a system call returns it:
 // either Ret bytes (or 0 for a setsockopt) or an Errno.
 type Step struct {
-	// Op is "send" or "setsockopt".
+	// Op is "send", "recv" or "setsockopt" for a step; in Setup also
+	// "socket" and "connect", in PeerSetup "setsockopt", "bind" and
+	// "connect".
 	Op string
 	// Ret is the return value when Err is zero.
 	Ret int
 	// Err is the errno the call failed with; zero on success.
 	Err errno.Errno
+	// Socket, when non-nil, is the peer socket the call was made on: set
+	// for PeerSetup entries and for recv steps that read a peer socket
+	// (nil for a recv of the sender's error queue).
+	Socket *int
+	// Opt names the option of a PeerSetup setsockopt ("SO_RCVBUF").
+	Opt string
+	// Recv has one entry per recvmsg() call of a recv step, in order
+	// (count: all gives several); Ret and Err are then the last call's.
+	Recv []Recv
 }
 
 // OK reports whether the step succeeded.
@@ -34,14 +46,17 @@ func (s Step) String() string {
 }
 
 type stepJSON struct {
-	Op    string       `json:"op,omitempty"`
-	Ret   *int         `json:"ret,omitempty"`
-	Errno *errno.Errno `json:"errno,omitempty"`
+	Op     string       `json:"op,omitempty"`
+	Ret    *int         `json:"ret,omitempty"`
+	Errno  *errno.Errno `json:"errno,omitempty"`
+	Socket *int         `json:"socket,omitempty"`
+	Opt    string       `json:"opt,omitempty"`
+	Recv   []Recv       `json:"recv,omitempty"`
 }
 
 // MarshalJSON writes {"ret": N} or {"errno": "NAME"}, as the spec requires.
 func (s Step) MarshalJSON() ([]byte, error) {
-	j := stepJSON{Op: s.Op}
+	j := stepJSON{Op: s.Op, Socket: s.Socket, Opt: s.Opt, Recv: s.Recv}
 	if s.Err != 0 {
 		e := s.Err
 		j.Errno = &e
@@ -58,7 +73,7 @@ func (s *Step) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*s = Step{Op: j.Op}
+	*s = Step{Op: j.Op, Socket: j.Socket, Opt: j.Opt, Recv: j.Recv}
 	if j.Errno != nil {
 		s.Err = *j.Errno
 	}
@@ -83,15 +98,31 @@ const (
 	// Super is a GSO super-packet as the tap sees it when the device
 	// segments it (NETIF_F_GSO_UDP_L4).
 	Super Kind = "gso"
+	// ICMP is an ICMP or ICMPv6 error the peer sent (Dir DirPeer): a port
+	// unreachable, quoting the datagram it answers.
+	ICMP Kind = "icmp"
+)
+
+// Dir says which end sent a frame.
+type Dir string
+
+// The directions. The sender's frames have the empty Dir, so that reports
+// written before the receiving side existed read unchanged.
+const (
+	DirSender Dir = ""
+	DirPeer   Dir = "peer"
 )
 
 // Frame is one link-layer frame and its provenance.
 type Frame struct {
 	// Step is the index of the scenario step whose call emitted the frame
-	// (a send, or a setsockopt that uncorked).
+	// (a send, or a setsockopt that uncorked); for a peer's frame, the
+	// step during which the peer sent it.
 	Step int `json:"step"`
+	// Dir is DirPeer for a frame the peer sent, else empty.
+	Dir Dir `json:"dir,omitempty"`
 	// Datagram counts the datagrams (skbs handed to ip_local_out) of the
-	// run from 0.
+	// run from 0; the peer's frames are counted apart, from 0 too.
 	Datagram int `json:"datagram"`
 	// Kind says why the frame exists.
 	Kind Kind `json:"kind"`
@@ -218,9 +249,37 @@ type Report struct {
 	Features Features `json:"features"`
 	// Setup holds the results of the socket's setsockopt list, in order,
 	// then an IPv6 socket's failed connect (Op "connect"), if it failed.
+	// A socket() that failed (socket.type, socket.family) is the only
+	// entry (Op "socket"), and every step then fails with EBADF.
 	Setup []Step `json:"setup,omitempty"`
+	// PeerSetup holds the results of every call that set up the peer's
+	// sockets, socket by socket (Socket set), in the order made: SO_RCVBUF
+	// (rcvbuf), the setsockopt list, bind, connect.
+	PeerSetup []Step `json:"peer_setup,omitempty"`
 	// Steps has one entry per scenario step, in order.
 	Steps []Step `json:"steps"`
 	// Frames has one entry per frame, in the order they left the device.
 	Frames []Frame `json:"frames"`
+	// Counters are the nonzero changes over the run of the SNMP counters
+	// of CounterNames, in each namespace: "peer.Udp.InErrors",
+	// "sender.Icmp.InDestUnreachs".
+	Counters map[string]int64 `json:"counters,omitempty"`
 }
+
+// Equal reports whether s and o are the same result, recv calls and all.
+// (A Step holds a slice, so == does not compare it.)
+func (s Step) Equal(o Step) bool {
+	if s.Op != o.Op || s.Ret != o.Ret || s.Err != o.Err || s.Opt != o.Opt || (s.Socket == nil) != (o.Socket == nil) ||
+		(s.Socket != nil && *s.Socket != *o.Socket) || len(s.Recv) != len(o.Recv) {
+		return false
+	}
+	for i := range s.Recv {
+		if !s.Recv[i].Equal(o.Recv[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// EqualSteps reports whether a and b hold equal steps, in order.
+func EqualSteps(a, b []Step) bool { return slices.EqualFunc(a, b, Step.Equal) }

@@ -27,10 +27,16 @@ func (sc *Scenario) CheckStep(n int, got report.Step) string {
 	}
 	i := n % len(sc.Steps)
 	st := sc.Steps[i]
-	if st.Send == nil || st.Send.Expect == nil {
+	var want *Expect
+	switch {
+	case st.Send != nil:
+		want = st.Send.Expect
+	case st.Recv != nil:
+		want = st.Recv.Expect
+	}
+	if want == nil {
 		return ""
 	}
-	want := st.Send.Expect
 	if want.Err == got.Err && (want.Err != 0 || want.Ret == got.Ret) {
 		return ""
 	}

@@ -66,12 +66,21 @@ func (w *yamlWriter) scenario(sc *Scenario) error {
 	if err := w.socket(sc.Socket); err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
+	if err := w.peer(sc.Peer); err != nil {
+		return fmt.Errorf("peer: %w", err)
+	}
 	if len(sc.Steps) > MaxSteps {
 		return fmt.Errorf("steps: %d steps; at most %d", len(sc.Steps), MaxSteps)
 	}
 	if len(sc.Steps) == 0 {
 		w.line(0, "steps: []")
 		return nil
+	}
+	nsock := len(sc.PeerSockets())
+	for i, st := range sc.Steps {
+		if st.Recv != nil && !st.Recv.ErrQueue && st.Recv.Socket >= nsock {
+			return fmt.Errorf("steps[%d]: recv from peer socket %d, but the peer has %d", i, st.Recv.Socket, nsock)
+		}
 	}
 	w.line(0, "steps:")
 	sends := 0
@@ -172,7 +181,7 @@ func (w *yamlWriter) socket(so Socket) error {
 			return fmt.Errorf("setsockopt%w", err)
 		}
 	}
-	return nil
+	return w.sockTypeFamily(so)
 }
 
 // optList writes options as a list of one-key mappings, which keeps their
@@ -219,6 +228,10 @@ func pmtuName(p PMTUDisc) (string, error) {
 
 func (w *yamlWriter) step(st Step, sends *int) error {
 	switch {
+	case st.Recv != nil && (st.Send != nil || len(st.Setsockopt) > 0):
+		return fmt.Errorf("a step is a send, a recv or a setsockopt, not several")
+	case st.Recv != nil:
+		return w.recv(st.Recv)
 	case st.Send != nil && len(st.Setsockopt) > 0:
 		return fmt.Errorf("a step is a send or a setsockopt, not both")
 	case st.Send == nil && len(st.Setsockopt) == 0:
@@ -276,18 +289,23 @@ func (w *yamlWriter) step(st Step, sends *int) error {
 		}
 		w.line(3, "flowinfo: %#x", s.Flowinfo)
 	}
-	if s.Expect != nil {
-		switch {
-		case s.Expect.Err != 0:
-			if _, ok := errno.Parse(s.Expect.Err.Name()); !ok {
-				return fmt.Errorf("expect: errno %d has no name the loader knows", int(s.Expect.Err))
-			}
-			w.line(3, "expect: %s", s.Expect.Err.Name())
-		case s.Expect.Ret < 0 || s.Expect.Ret > MaxPayload:
-			return fmt.Errorf("expect: %d is out of range 0..%d", s.Expect.Ret, MaxPayload)
-		default:
-			w.line(3, "expect: %d", s.Expect.Ret)
+	return w.expect(s.Expect)
+}
+
+func (w *yamlWriter) expect(e *Expect) error {
+	if e == nil {
+		return nil
+	}
+	switch {
+	case e.Err != 0:
+		if _, ok := errno.Parse(e.Err.Name()); !ok {
+			return fmt.Errorf("expect: errno %d has no name the loader knows", int(e.Err))
 		}
+		w.line(3, "expect: %s", e.Err.Name())
+	case e.Ret < 0 || e.Ret > MaxPayload:
+		return fmt.Errorf("expect: %d is out of range 0..%d", e.Ret, MaxPayload)
+	default:
+		w.line(3, "expect: %d", e.Ret)
 	}
 	return nil
 }
@@ -382,9 +400,22 @@ func normalised(sc *Scenario) *Scenario {
 	n.Link.SrcMAC = append([]byte{}, sc.Link.SrcMAC...)
 	n.Link.DstMAC = append([]byte{}, sc.Link.DstMAC...)
 	n.Socket.Setsockopt = normalOpts(sc.Socket.Setsockopt)
+	if sc.Socket.Family != nil {
+		f := *sc.Socket.Family
+		n.Socket.Family = &f
+	}
+	n.Peer = normalPeer(sc.Peer)
 	n.Steps = []Step{}
 	for _, st := range sc.Steps {
 		s := Step{Setsockopt: normalOpts(st.Setsockopt)}
+		if st.Recv != nil {
+			r := *st.Recv
+			if r.Expect != nil {
+				e := *r.Expect
+				r.Expect = &e
+			}
+			s.Recv = &r
+		}
 		if st.Send != nil {
 			c := *st.Send
 			c.Payload = append([]byte{}, c.Payload...)
@@ -408,4 +439,31 @@ func normalOpts(opts []Opt) []Opt {
 		out = append(out, o)
 	}
 	return out
+}
+
+// normalPeer returns a deep copy of p in the form Equal compares: Lines
+// zeroed, nil and empty lists alike except Sockets, whose nil (the
+// defaults) differs from empty (no socket).
+func normalPeer(p *Peer) *Peer {
+	if p == nil {
+		return nil
+	}
+	n := &Peer{Features: append([]PeerFeature{}, p.Features...), Sysctl: []Sysctl{}}
+	for _, s := range p.Sysctl {
+		s.Line = 0
+		n.Sysctl = append(n.Sysctl, s)
+	}
+	if p.Sockets != nil {
+		n.Sockets = []PeerSocket{}
+		for _, ps := range p.Sockets {
+			ps.Line = 0
+			ps.Setsockopt = normalOpts(ps.Setsockopt)
+			if ps.Rcvbuf != nil {
+				r := *ps.Rcvbuf
+				ps.Rcvbuf = &r
+			}
+			n.Sockets = append(n.Sockets, ps)
+		}
+	}
+	return n
 }

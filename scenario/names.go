@@ -69,7 +69,36 @@ var optSpecs = [...]optSpec{
 	{OptIPv6Rthdr, argBytes, 0, MaxExtHdrBytes},
 	{OptUDPNoCheck6TX, argInt, math.MinInt32, math.MaxInt32},
 	{OptUDPNoCheck6RX, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPRecvErr, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6RecvErr, argInt, math.MinInt32, math.MaxInt32},
 }
+
+// peerOptSpecs lists the options a peer socket may set, in the order
+// messages name them. All take a C int; the kernel judges the value.
+var peerOptSpecs = [...]optSpec{
+	{OptSORcvBuf, argInt, math.MinInt32, math.MaxInt32},
+	{OptSOReusePort, argInt, math.MinInt32, math.MaxInt32},
+	{OptUDPGRO, argInt, math.MinInt32, math.MaxInt32},
+	{OptUDPLiteRecvCov, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPPktInfo, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPRecvTOS, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPRecvTTL, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPRecvOpts, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPRetOpts, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPRecvErr, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6RecvPktInfo, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6RecvTClass, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6RecvHopLimit, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6RecvErr, argInt, math.MinInt32, math.MaxInt32},
+	{OptIPv6V6Only, argInt, math.MinInt32, math.MaxInt32},
+}
+
+// peerOptSpecOf finds the peer option named n; peerOptNames lists them.
+func peerOptSpecOf(n OptName) (optSpec, bool) {
+	return find(peerOptSpecs[:], func(s optSpec) OptName { return s.name }, n)
+}
+
+func peerOptNames() string { return joined(peerOptSpecs[:], func(s optSpec) OptName { return s.name }) }
 
 // optSpecOf finds the option named n; optNames lists them all, for
 // messages.
@@ -137,6 +166,34 @@ var msgFlags = [...]msgFlag{
 	{"MSG_CONFIRM", unix.MSG_CONFIRM},
 	{"MSG_DONTWAIT", unix.MSG_DONTWAIT},
 	{"MSG_DONTROUTE", unix.MSG_DONTROUTE},
+}
+
+// recvFlags are the flags a recv step may pass to recvmsg(), in the order
+// messages name them. MSG_ERRQUEUE is the step's errqueue key.
+var recvFlags = [...]msgFlag{
+	{"MSG_PEEK", unix.MSG_PEEK},
+	{"MSG_TRUNC", unix.MSG_TRUNC},
+	{"MSG_DONTWAIT", unix.MSG_DONTWAIT},
+	{"MSG_WAITALL", unix.MSG_WAITALL},
+}
+
+func recvFlagBit(name string) (int, bool) {
+	f, ok := find(recvFlags[:], func(f msgFlag) string { return f.name }, name)
+	return f.bit, ok
+}
+
+func recvFlagList() string { return joined(recvFlags[:], func(f msgFlag) string { return f.name }) }
+
+// RecvFlagNames renders a recv step's flags with their names; bits no
+// name covers are left out.
+func RecvFlagNames(flags int) []string {
+	var out []string
+	for _, f := range recvFlags {
+		if flags&f.bit != 0 {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // flagsByBit is msgFlags, lowest bit first: the order FlagNames renders.

@@ -38,12 +38,14 @@ func (l *loader) top(n node) error {
 			err = l.socket(e.val)
 		case "steps":
 			err = l.steps(e.val)
+		case "peer":
+			err = l.peer(e.val)
 		case "repeat":
 			var v int64
 			v, err = l.integer(e.val, 1, MaxRepeat)
 			sc.Repeat = int(v)
 		default:
-			err = l.unknown(e, "name, link, socket, steps, repeat")
+			err = l.unknown(e, "name, link, socket, peer, steps, repeat")
 		}
 		if err != nil {
 			return err
@@ -164,8 +166,16 @@ func (l *loader) socket(n node) error {
 			}
 		case "setsockopt":
 			so.Setsockopt, err = l.optList(e.val)
+		case "type":
+			so.Type, err = l.sockType(e.val)
+		case "family":
+			var f int
+			if f, err = l.family(e.val); err == nil {
+				so.Family = &f
+				l.familyNode = &e.val
+			}
 		default:
-			err = l.unknown(e, "proto, src, dst, flowinfo, connect, pmtudisc, inet_id, setsockopt")
+			err = l.unknown(e, "proto, src, dst, flowinfo, connect, pmtudisc, inet_id, setsockopt, type, family")
 		}
 		if err != nil {
 			return err
@@ -295,12 +305,12 @@ func (l *loader) steps(n node) error {
 		return l.errf(n, "%d steps; at most %d", len(items), MaxSteps)
 	}
 	for _, it := range items {
-		ents, err := l.mapping(it, "a step (send: or setsockopt:)")
+		ents, err := l.mapping(it, "a step (send:, recv: or setsockopt:)")
 		if err != nil {
 			return err
 		}
 		if len(ents) != 1 {
-			return l.errf(it, "a step has exactly one of send or setsockopt, found %d keys", len(ents))
+			return l.errf(it, "a step has exactly one of send, recv or setsockopt, found %d keys", len(ents))
 		}
 		e := ents[0]
 		st := Step{}
@@ -312,8 +322,10 @@ func (l *loader) steps(n node) error {
 			st.Send, err = l.send(e.val)
 		case "setsockopt":
 			st.Setsockopt, err = l.stepOpts(e.val)
+		case "recv":
+			st.Recv, err = l.recv(e.val)
 		default:
-			err = l.unknown(e, "send, setsockopt")
+			err = l.unknown(e, "send, recv, setsockopt")
 		}
 		if err != nil {
 			return err
@@ -543,6 +555,9 @@ func (l *loader) expect(n node) (*Expect, error) {
 // that is one of the sender's own addresses would be delivered locally,
 // never reaching the link.
 func (l *loader) crossCheck() error {
+	if err := l.crossCheckPeer(l.familyNode); err != nil {
+		return err
+	}
 	so := l.sc.Socket
 	// sin6_flowinfo travels in msg_name: a send that gives flowinfo but
 	// names no destination sends to the socket's dst, by name.

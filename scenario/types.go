@@ -19,7 +19,10 @@ type Scenario struct {
 	Path   string
 	Link   Link
 	Socket Socket
-	Steps  []Step
+	// Peer is the receiving side; nil when the file has no peer key (see
+	// Peer and PeerSockets).
+	Peer  *Peer
+	Steps []Step
 	// Repeat is how many times the steps run, in order (an extension for
 	// long runs: the same calls, the same payloads). At least 1.
 	Repeat int
@@ -121,6 +124,12 @@ type Socket struct {
 	Flowinfo uint32
 	// Setsockopt is applied in order before the first step.
 	Setsockopt []Opt
+	// Type is socket()'s type argument (SOCK_DGRAM when zero).
+	Type SockType
+	// Family, when non-nil, is socket()'s family argument in place of the
+	// one src implies: AF_UNSPEC or a number outside Linux's families, so
+	// that socket() fails with EAFNOSUPPORT.
+	Family *int
 }
 
 // IPv6 reports whether the socket is AF_INET6: its source is an IPv6
@@ -176,6 +185,23 @@ const (
 	OptIPv6Rthdr         OptName = "IPV6_RTHDR"
 	OptUDPNoCheck6TX     OptName = "UDP_NO_CHECK6_TX" // SOL_UDP
 	OptUDPNoCheck6RX     OptName = "UDP_NO_CHECK6_RX" // SOL_UDP
+
+	// The error queue: the sender's or a peer socket's (SOL_IP, SOL_IPV6).
+	OptIPRecvErr   OptName = "IP_RECVERR"
+	OptIPv6RecvErr OptName = "IPV6_RECVERR"
+
+	// The receiving side's options (peer sockets only).
+	OptUDPGRO           OptName = "UDP_GRO"           // SOL_UDP
+	OptIPPktInfo        OptName = "IP_PKTINFO"        // SOL_IP
+	OptIPRecvTOS        OptName = "IP_RECVTOS"        // SOL_IP
+	OptIPRecvTTL        OptName = "IP_RECVTTL"        // SOL_IP
+	OptIPRecvOpts       OptName = "IP_RECVOPTS"       // SOL_IP
+	OptIPRetOpts        OptName = "IP_RETOPTS"        // SOL_IP
+	OptIPv6RecvPktInfo  OptName = "IPV6_RECVPKTINFO"  // SOL_IPV6
+	OptIPv6RecvTClass   OptName = "IPV6_RECVTCLASS"   // SOL_IPV6
+	OptIPv6RecvHopLimit OptName = "IPV6_RECVHOPLIMIT" // SOL_IPV6
+	OptSOReusePort      OptName = "SO_REUSEPORT"      // SOL_SOCKET
+	OptSORcvBuf         OptName = "SO_RCVBUF"         // SOL_SOCKET
 )
 
 // Opt is one setsockopt call.
@@ -189,17 +215,22 @@ type Opt struct {
 	Line int
 }
 
-// Step is one call: exactly one of Send and Setsockopt is set.
+// Step is one call: exactly one of Send, Recv and Setsockopt is set.
 type Step struct {
 	Send       *Send
 	Setsockopt []Opt
-	Line       int
+	// Recv reads from a peer socket (or the sender's error queue).
+	Recv *Recv
+	Line int
 }
 
-// Op is "send" or "setsockopt".
+// Op is "send", "recv" or "setsockopt".
 func (s Step) Op() string {
-	if s.Send != nil {
+	switch {
+	case s.Send != nil:
 		return "send"
+	case s.Recv != nil:
+		return "recv"
 	}
 	return "setsockopt"
 }

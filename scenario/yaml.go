@@ -86,6 +86,11 @@ type loader struct {
 	// flowSends are the sends that gave flowinfo, with their nodes: their
 	// msg_name is settled once the socket's dst is known (crossCheck).
 	flowSends []flowSend
+	// recvs are the recv steps that read a peer socket, checked against
+	// the peer's sockets once all keys are read (crossCheckPeer).
+	recvs []recvRef
+	// familyNode is socket.family's node, for messages.
+	familyNode *node
 }
 
 type flowSend struct {
