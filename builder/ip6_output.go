@@ -235,7 +235,7 @@ func (s *Socket) ip6MakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	opt := &c.v6.opt
 	fhl := header.IPv6MinLen + opt.nflen // __ip6_append_data's fragheaderlen
 	d := &s.dg
-	*d = Datagram{Step: s.step, IPv6: true, IP: d.IP[:0], SkbData: d.SkbData[:0], Proto: s.proto.Number(), Summed: q.summed, buf: d.buf}
+	*d = Datagram{Step: s.step, IPv6: true, IP: d.IP[:0], SkbData: d.SkbData[:0], SkbTruesize: append(d.SkbTruesize[:0], q.truesize...), SkbRoom: append(d.SkbRoom[:0], q.room...), Proto: s.proto.Number(), Summed: q.summed, buf: d.buf}
 	d.buf, q.buf = q.buf, d.buf
 	d.UDP = q.l4[:udpHdrLen]
 	if q.ext != nil {

@@ -31,9 +31,12 @@ type Skb struct {
 
 // Config describes the peer host.
 type Config struct {
-	// Addr4 and Addr6 are the peer's addresses (Addr6 invalid when the link
-	// carries no IPv6).
-	Addr4, Addr6 netip.Addr
+	// Addrs are the peer's addresses: every destination the sender sends
+	// to is one (the kernel runner gives the peer each of them).
+	Addrs []netip.Addr
+	// Addr4 is the peer's first IPv4 address, the source a wildcard
+	// socket's connect() takes.
+	Addr4 netip.Addr
 	// Ifindex is the peer device's index in its namespace (2: lo is 1).
 	Ifindex int
 	// MTU is the peer device's MTU: the route MTU of its ICMP replies.
@@ -127,6 +130,9 @@ func (h *Host) tracing() bool { return h.cfg.Trace != nil }
 type Counters struct {
 	Udp, UdpLite UDPMib
 	Icmp         IcmpMib
+	// ReasmReqds counts fragments received, ReasmOKs datagrams
+	// reassembled, ReasmFails queues given up (the Ip line).
+	ReasmReqds, ReasmOKs, ReasmFails int
 }
 
 // UDPMib is the Udp (or UdpLite) line of /proc/net/snmp.
@@ -159,6 +165,9 @@ func (c *Counters) Map(prefix string) map[string]int {
 		put(u.line+"InCsumErrors", u.mib.InCsumErrors)
 		put(u.line+"MemErrors", u.mib.MemErrors)
 	}
+	put("Ip.ReasmReqds", c.ReasmReqds)
+	put("Ip.ReasmOKs", c.ReasmOKs)
+	put("Ip.ReasmFails", c.ReasmFails)
 	put("Icmp.OutMsgs", c.Icmp.OutMsgs)
 	put("Icmp.OutDestUnreachs", c.Icmp.OutDestUnreachs)
 	put("Icmp.OutRateLimitGlobal", c.Icmp.OutRateLimitGlobal)

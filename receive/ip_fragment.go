@@ -31,6 +31,7 @@ type ipq struct {
 // queue as the kernel does since 4.19 (RFC 5722).
 func (h *Host) ipDefrag(r *rskb) *rskb {
 	ip := header.IPv4(r.ip)
+	h.Counters.ReasmReqds++
 	var q *ipq
 	for _, c := range h.frags {
 		if c.src == ip.Src4() && c.dst == ip.Dst4() && c.id == ip.ID() && c.proto == ip.Protocol() {
@@ -43,12 +44,14 @@ func (h *Host) ipDefrag(r *rskb) *rskb {
 		h.frags = append(h.frags, q)
 	}
 	if !h.ipFragQueue(q, r) {
+		h.Counters.ReasmFails++
 		h.dropQueue(q)
 		return nil
 	}
 	if !q.last || q.received < q.length {
 		return nil
 	}
+	h.Counters.ReasmOKs++
 	h.dropQueue(q)
 	return h.ipFragReasm(q)
 }

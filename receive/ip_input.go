@@ -80,7 +80,7 @@ func (h *Host) ipRcv(p Skb) {
 	if tot > len(b) || tot < ihl {
 		return
 	}
-	if ip.Dst() != h.cfg.Addr4 {
+	if !h.isLocal(ip.Dst()) {
 		return // not ours: this host does not forward
 	}
 	r := &rskb{ip: append([]byte(nil), b[:tot]...), ihl: ihl, truesize: p.Truesize, tailroom: p.Tailroom, gsoSize: p.GSOSize}

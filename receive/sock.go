@@ -1,26 +1,12 @@
 package receive
 
-import (
-	"fmt"
-	"net/netip"
-)
+import "net/netip"
 
 // This file re-tells what the peer's sockets hold (struct sock, inet_sock,
 // udp_sock, as the receive path reads them) and their set-up: sk_setsockopt
 // (net/core/sock.c) for SO_RCVBUF and SO_REUSEPORT, do_ip_setsockopt's
 // IP_PKTINFO / IP_RECVTOS / IP_RECVTTL / IP_RECVOPTS / IP_RECVERR and
 // udp_lib_setsockopt's UDP_GRO and UDPLITE_RECV_CSCOV.
-
-// SockConfig is one of the peer's sockets as the scenario sets it up.
-type SockConfig struct {
-	// Bind is the bound address (the wildcard 0.0.0.0 or ::, or an
-	// address of the peer) and port.
-	Bind netip.AddrPort
-	// Lite makes it a UDP-Lite socket.
-	Lite bool
-	// Connect, when valid, is the address connect() gave it.
-	Connect netip.AddrPort
-}
 
 // Sock is one of the peer's sockets.
 type Sock struct {
@@ -36,6 +22,7 @@ type Sock struct {
 	dport        uint16
 	connected    bool
 	reuseport    bool
+	v6only       bool // IPV6_V6ONLY
 	rcvbuf       int // sk_rcvbuf
 	rmemAlloc    int // sk_rmem_alloc
 	drops        int // sk_drops
@@ -73,21 +60,39 @@ const (
 	sockMinRcvbuf = 2304
 )
 
-// AddSocket creates, binds and (when asked) connects one of the peer's
-// sockets, in scenario order: socket(), bind(), connect() as the kernel
-// runner makes them. The socket gets the next index.
-func (h *Host) AddSocket(c SockConfig) (*Sock, error) {
-	a := c.Bind.Addr()
-	if !a.IsValid() {
-		return nil, fmt.Errorf("peer socket %d: no bind address", len(h.socks))
-	}
-	s := &Sock{h: h, index: len(h.socks), lite: c.Lite, inet6: a.Is6() && !a.Is4In6(),
-		rcvSaddr: a.Unmap(), num: c.Bind.Port(), rcvbuf: rmemDefault, fwdThreshold: rmemDefault >> 2}
-	if s.inet6 && a.IsUnspecified() {
-		// A dual-stack wildcard: IPv4 datagrams reach it as v4-mapped.
-		s.rcvSaddr = a
-	}
+// NewSocket is socket(AF_INET or AF_INET6, SOCK_DGRAM, udp or udplite) on
+// the peer: the socket gets the next index, no address yet.
+func (h *Host) NewSocket(lite, inet6 bool) *Sock {
+	s := &Sock{h: h, index: len(h.socks), lite: lite, inet6: inet6, rcvbuf: rmemDefault, fwdThreshold: rmemDefault >> 2}
 	h.socks = append(h.socks, s)
+	return s
+}
+
+// Bind mirrors inet_bind / inet6_bind and udp_lib_get_port for the peer's
+// sockets: the address must be the wildcard or one of the peer's
+// (EADDRNOTAVAIL), the port free of a socket whose address overlaps
+// unless both set SO_REUSEPORT (EADDRINUSE). It returns an errno value.
+func (s *Sock) Bind(ap netip.AddrPort) int {
+	h := s.h
+	a := ap.Addr()
+	if s.inet6 != (a.Is6() && !a.Is4In6()) && !(s.inet6 && a.Is4In6()) {
+		return eafnosupport
+	}
+	a = a.Unmap()
+	if !a.IsUnspecified() && !h.isLocal(a) {
+		return eaddrnotavail
+	}
+	for _, t := range h.chain {
+		if t.lite != s.lite || t.num != ap.Port() || (t.reuseport && s.reuseport) {
+			continue
+		}
+		if t.rcvSaddr.IsUnspecified() || a.IsUnspecified() || t.rcvSaddr == a {
+			if t.inet6 == s.inet6 || !(t.v6only || s.v6only) {
+				return eaddrinuse
+			}
+		}
+	}
+	s.rcvSaddr, s.num = a, ap.Port()
 	// udp_lib_get_port: hlist_add_head_rcu for an IPv4 socket; an IPv6
 	// reuseport socket goes to the tail.
 	if s.inet6 && s.reuseport {
@@ -95,11 +100,30 @@ func (h *Host) AddSocket(c SockConfig) (*Sock, error) {
 	} else {
 		h.chain = append([]*Sock{s}, h.chain...)
 	}
-	if c.Connect.IsValid() {
-		s.connect(c.Connect)
-	}
-	return s, nil
+	return 0
 }
+
+func (h *Host) isLocal(a netip.Addr) bool {
+	for _, l := range h.cfg.Addrs {
+		if l == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Connect mirrors __ip4_datagram_connect (and its IPv6 twin) for what the
+// receive path reads; it returns an errno value.
+func (s *Sock) Connect(to netip.AddrPort) int {
+	s.connect(to)
+	return 0
+}
+
+const (
+	eafnosupport  = 97
+	eaddrinuse    = 98
+	eaddrnotavail = 99
+)
 
 // connect mirrors __ip4_datagram_connect for the receive path's purposes:
 // the socket's peer becomes fixed (compute_score's +4 +4), and a wildcard
@@ -138,6 +162,7 @@ const (
 	IPRecvErr        Option = "IP_RECVERR"
 	UDPGRO           Option = "UDP_GRO"
 	UDPLiteRecvCscov Option = "UDPLITE_RECV_CSCOV"
+	IPv6V6Only       Option = "IPV6_V6ONLY"
 )
 
 // Setsockopt applies one option as the kernel does; it returns an errno
@@ -153,9 +178,11 @@ func (s *Sock) Setsockopt(o Option, v int) int {
 		s.fwdThreshold = s.rcvbuf >> 2
 	case SoReuseport:
 		s.reuseport = v != 0
-		if s.inet6 && s.reuseport {
-			s.h.totail(s)
+	case IPv6V6Only:
+		if !s.inet6 {
+			return enoprotoopt
 		}
+		s.v6only = v != 0
 	case IPPktinfo:
 		s.setCmsgFlag(ipCmsgPktinfo, v)
 	case IPRecvTOS:
@@ -194,16 +221,6 @@ func (s *Sock) setCmsgFlag(f uint32, v int) {
 		s.cmsgFlags |= f
 	} else {
 		s.cmsgFlags &^= f
-	}
-}
-
-func (h *Host) totail(s *Sock) {
-	for i, t := range h.chain {
-		if t == s {
-			copy(h.chain[i:], h.chain[i+1:])
-			h.chain[len(h.chain)-1] = s
-			return
-		}
 	}
 }
 

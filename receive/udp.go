@@ -189,7 +189,7 @@ func (h *Host) udp4LibLookup2(saddr netip.Addr, sport uint16, daddr netip.Addr, 
 	var result *Sock
 	badness := 0
 	for _, sk := range h.chain {
-		if sk.lite != lite || sk.rcvSaddr4() != slot {
+		if sk.lite != lite || sk.v6only || sk.rcvSaddr4() != slot {
 			continue
 		}
 		score := sk.computeScore(saddr, sport, daddr, dport)
