@@ -247,7 +247,9 @@ func cmsgValue(c receive.Cmsg) string {
 	if c.Truncated {
 		return fmt.Sprintf("level=%d type=%d hex=%x", c.Level, c.Type, b)
 	}
-	le32 := func(b []byte) int32 { return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24) }
+	le32 := func(b []byte) int32 {
+		return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
+	}
 	switch c.Name {
 	case "UDP_GRO", "IP_TTL":
 		return fmt.Sprint(le32(b))

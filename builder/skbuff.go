@@ -41,14 +41,14 @@ type skbQueue struct {
 	// bytes (getfrag); the model can skip the copy because a datagram
 	// built by one call is sent before Sendmsg returns, and nothing
 	// writes to the payload on the way.
-	ext    []byte
-	lens   []int // skb->len of each skb, fragheaderlen included
-	room   []int // skb_tailroom of each skb: linear space left
+	ext  []byte
+	lens []int // skb->len of each skb, fragheaderlen included
+	room []int // skb_tailroom of each skb: linear space left
 	// truesize is each skb's skb->truesize: its head allocation
 	// (SKB_TRUESIZE of the kmalloc size) plus the page-fragment bytes
 	// copied into it. The peer's receive buffer is charged with it.
 	truesize []int
-	summed csumMode
+	summed   csumMode
 	// charged is what the queue's skbs add to sk_wmem_alloc: truesize
 	// of every skb plus the bytes copied into page fragments.
 	charged int

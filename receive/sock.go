@@ -23,11 +23,11 @@ type Sock struct {
 	connected    bool
 	reuseport    bool
 	v6only       bool // IPV6_V6ONLY
-	rcvbuf       int // sk_rcvbuf
-	rmemAlloc    int // sk_rmem_alloc
-	drops        int // sk_drops
-	fwdThreshold int // up->forward_threshold: sk_rcvbuf >> 2
-	fwdDeficit   int // up->forward_deficit
+	rcvbuf       int  // sk_rcvbuf
+	rmemAlloc    int  // sk_rmem_alloc
+	drops        int  // sk_drops
+	fwdThreshold int  // up->forward_threshold: sk_rcvbuf >> 2
+	fwdDeficit   int  // up->forward_deficit
 	// cmsgFlags is inet->cmsg_flags (IP_CMSG_*).
 	cmsgFlags  uint32
 	recverr    bool
