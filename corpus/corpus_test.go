@@ -200,6 +200,8 @@ func withIDRules(c Case) *report.Report {
 		}
 		ignoreDF := mode < scenario.PMTUDo || mode == scenario.PMTUOmit
 		switch {
+		case f.Dir == report.DirPeer:
+			f.IDSource = report.IDIdents // the peer's ICMP socket: no DF, not connected
 		case c.Scenario.Socket.Connect:
 			f.IDSource = report.IDInetID
 		case ip.FragWord()&header.IPv4DF != 0 && !ignoreDF && ip.ID() == 0:
