@@ -254,7 +254,7 @@ func cmsgValue(c receive.Cmsg) string {
 	case "UDP_GRO", "IP_TTL":
 		return fmt.Sprint(le32(b))
 	case "IP_TOS":
-		return fmt.Sprintf("%#x", b[0])
+		return fmt.Sprintf("0x%02x", b[0])
 	case "IP_PKTINFO":
 		return fmt.Sprintf("ifindex=%d spec_dst=%s addr=%s", le32(b), netip.AddrFrom4([4]byte(b[4:8])), netip.AddrFrom4([4]byte(b[8:12])))
 	case "IP_RECVOPTS", "IP_RETOPTS":
