@@ -44,6 +44,10 @@ type peerLink struct {
 	d     *Datagram
 	whole bool
 	buf   []byte
+	// gro is the peer device's GRO: the frames of one datagram are one
+	// NAPI poll (batch) then.
+	gro   bool
+	batch []receive.Skb
 	// frames counts the peer's frames (report.Frame.Datagram).
 	frames int
 	step   int
@@ -79,7 +83,7 @@ func newPeer(sc *scenario.Scenario, dev *Device, o Options, setup *[]report.Step
 			add(st.Send.To.Addr())
 		}
 	}
-	p := &peerLink{dev: dev, trace: o.Trace}
+	p := &peerLink{dev: dev, trace: o.Trace, gro: sc.Peer.Has(scenario.GRO)}
 	cfg := receive.Config{Addrs: addrs, Addr4: scenario.DefaultDst.Addr(), Ifindex: 2, MTU: sc.Link.MTU,
 		MAC: dst, PeerMAC: src, GRO: sc.Peer.Has(scenario.GRO), Seed: o.Seed}
 	if o.Trace != nil {
@@ -111,6 +115,7 @@ func newPeer(sc *scenario.Scenario, dev *Device, o Options, setup *[]report.Step
 // the device was to segment reaches the peer whole, as veth passes it.
 func (p *peerLink) Datagram(d *Datagram) error {
 	err := p.inner.Datagram(d)
+	p.poll()
 	p.d, p.whole = d, false
 	if d.GSOSize > 0 && p.dev.bufs.out.path == pathGSODevice {
 		p.whole = true
@@ -164,8 +169,24 @@ func (p *peerLink) Frame(fi *FrameInfo, head, data []byte) error {
 			skb.Tailroom = d.SkbRoom[len(d.SkbRoom)-1]
 		}
 	}
-	p.host.Receive(skb)
+	if !p.gro {
+		p.host.Receive(skb)
+		return err
+	}
+	skb.Data = append([]byte(nil), skb.Data...)
+	p.batch = append(p.batch, skb)
+	if fi.Index == fi.Count-1 {
+		p.poll()
+	}
 	return err
+}
+
+// poll is the peer's NAPI poll of what one transmission put on the veth.
+func (p *peerLink) poll() {
+	if len(p.batch) > 0 {
+		p.host.NapiGROReceive(p.batch)
+		p.batch = p.batch[:0]
+	}
 }
 
 func sum(v []int) int {
@@ -180,6 +201,7 @@ func sum(v []int) int {
 // errors) go to the run's sink, under step i, and reach the sender's
 // socket (icmp_rcv -> __udp4_lib_err).
 func (p *peerLink) quiet(i int, s *Socket) error {
+	p.poll()
 	for _, f := range p.host.TakeOut() {
 		fi := FrameInfo{Step: i, Dir: report.DirPeer, Datagram: p.frames, Kind: report.ICMP, Count: 1,
 			IDSource: report.IDIdents, IDWhy: "IP ID from the peer's ip_idents bucket (the ICMP socket's IP_PMTUDISC_DONT: no DF)"}

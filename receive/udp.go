@@ -182,6 +182,15 @@ func (s *Sock) why(saddr netip.Addr, sport uint16) string {
 	return "not connected"
 }
 
+// udp4LibLookupQuiet is the lookup GRO makes (udp4_gro_lookup_skb):
+// the same answer, without the trace of the delivery's own lookup.
+func (h *Host) udp4LibLookupQuiet(saddr netip.Addr, sport uint16, daddr netip.Addr, dport uint16) *Sock {
+	tr := h.cfg.Trace
+	h.cfg.Trace = nil
+	defer func() { h.cfg.Trace = tr }()
+	return h.udp4LibLookup(saddr, sport, daddr, dport, false)
+}
+
 // udp4LibLookup2 mirrors udp4_lib_lookup2 over one hash slot: the sockets
 // whose sk_rcv_saddr is slot, in chain order, the first of the highest
 // score winning.
