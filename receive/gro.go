@@ -15,14 +15,13 @@ import (
 // groPkt is a packet held on the GRO list: the first skb of a flow and
 // what was merged into it.
 type groPkt struct {
-	first   Skb
-	payload []byte // the merged UDP payloads, first one included
-	gsoSize int    // the first packet's UDP payload length
-	count   int    // NAPI_GRO_CB(p)->count
-	lastID  uint16
-	ulen    int // the first packet's uh->len
+	first    Skb
+	payload  []byte // the merged UDP payloads, first one included
+	gsoSize  int    // the first packet's UDP payload length
+	count    int    // NAPI_GRO_CB(p)->count
+	ulen     int    // the first packet's uh->len
 	truesize int
-	done    bool
+	done     bool
 }
 
 // udpGROCntMax is UDP_GRO_CNT_MAX: a train is completed at 64 segments.

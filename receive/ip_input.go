@@ -20,7 +20,6 @@ type rskb struct {
 	csum      csumState
 	csumValid bool
 	gsoSize   int
-	gsoSegs   int
 	// partialCov and cscov are UDP_SKB_CB(skb)->partial_cov and cscov
 	// (UDP-Lite coverage; cscov is the datagram's UDP length otherwise).
 	partialCov bool
