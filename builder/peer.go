@@ -125,7 +125,9 @@ func (p *peerLink) Datagram(d *Datagram) error {
 	if d.GSOSize > 0 && p.dev.bufs.out.path == pathGSODevice {
 		p.whole = true
 		b := append(append(append(p.buf[:0], d.IP...), d.UDP...), d.Payload...)
-		header.IPv4(b).SetChecksum()
+		if !d.IPv6 {
+			header.IPv4(b).SetChecksum()
+		}
 		p.buf = b
 		p.host.Receive(receive.Skb{Data: b, Truesize: sum(d.SkbTruesize), Partial: true, GSOSize: d.GSOSize})
 	}
@@ -150,23 +152,33 @@ func (p *peerLink) Frame(fi *FrameInfo, head, data []byte) error {
 	hlen := len(d.IP)
 	switch fi.Kind {
 	case report.Fragment:
-		n := len(pkt) - hlen
 		if fi.SlowPath || fi.Index >= len(d.SkbTruesize) {
-			// ip_frag_next: alloc_skb(len + hlen + ll_rs), reserve ll_rs.
-			obj := skbHeadSize(n + hlen + hhLen)
-			skb.Truesize, skb.Tailroom = obj+skbOverhead, obj-skbSharedInfo-hhLen-hlen-n
+			// ip_frag_next (ip6_frag_next): alloc_skb(len + hlen (+ the
+			// fragment header) + ll_rs), reserve ll_rs: the frame's
+			// packet after the reserve.
+			obj := skbHeadSize(len(pkt) + hhLen)
+			skb.Truesize, skb.Tailroom = obj+skbOverhead, obj-skbSharedInfo-hhLen-len(pkt)
 		} else {
 			skb.Truesize, skb.Tailroom = d.SkbTruesize[fi.Index], d.SkbRoom[fi.Index]
+			if d.IPv6 {
+				// __ip6_append_data reserves the fragment header's 8
+				// bytes too: they are not tailroom.
+				skb.Tailroom -= 8
+			}
 		}
 	case report.Segment:
 		// skb_segment: a linear copy of headers and payload after the
 		// head's headroom (hh_len - ETH_HLEN); with scatter-gather only
 		// the headers, the payload shared as page fragments.
 		n := len(pkt) - hlen - udpHdrLen
+		head := hhLen + hlen + udpHdrLen
+		if d.IPv6 {
+			head += 8 // the head's headroom keeps the fragment header's reserve
+		}
 		if p.dev.Features.Has(FeatSG) {
-			skb.Truesize = skbHeadSize(hhLen+hlen+udpHdrLen) + skbOverhead + n
+			skb.Truesize = skbHeadSize(head) + skbOverhead + n
 		} else {
-			skb.Truesize = skbHeadSize(hhLen+hlen+udpHdrLen+n) + skbOverhead
+			skb.Truesize = skbHeadSize(head+n) + skbOverhead
 		}
 	default:
 		skb.Truesize = sum(d.SkbTruesize)
@@ -210,6 +222,11 @@ func (p *peerLink) quiet(i int, s *Socket) error {
 	for _, f := range p.host.TakeOut() {
 		fi := FrameInfo{Step: i, Dir: report.DirPeer, Datagram: p.frames, Kind: report.ICMP, Count: 1,
 			IDSource: report.IDIdents, IDWhy: "IP ID from the peer's ip_idents bucket (the ICMP socket's IP_PMTUDISC_DONT: no DF)"}
+		if len(f) > header.EthernetLen && f[header.EthernetLen]>>4 == 6 {
+			// icmp6_send's automatic flow label: a hash keyed per boot,
+			// compared as a pattern.
+			fi.FlowLabel, fi.IDSource, fi.IDWhy, fi.ipv6 = report.LabelAuto, "", "an automatic flow label (ip6_make_flowlabel)", true
+		}
 		p.frames++
 		if err := p.inner.Frame(&fi, f, nil); err != nil {
 			return err
@@ -281,10 +298,14 @@ func cmsgValue(c receive.Cmsg) string {
 		return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
 	}
 	switch c.Name {
-	case "UDP_GRO", "IP_TTL":
+	case "UDP_GRO", "IP_TTL", "IPV6_HOPLIMIT":
 		return fmt.Sprint(le32(b))
 	case "IP_TOS":
 		return fmt.Sprintf("0x%02x", b[0])
+	case "IPV6_TCLASS":
+		return fmt.Sprintf("0x%02x", le32(b))
+	case "IPV6_PKTINFO":
+		return fmt.Sprintf("ifindex=%d addr=%s", le32(b[16:]), netip.AddrFrom16([16]byte(b[:16])))
 	case "IP_PKTINFO":
 		return fmt.Sprintf("ifindex=%d spec_dst=%s addr=%s", le32(b), netip.AddrFrom4([4]byte(b[4:8])), netip.AddrFrom4([4]byte(b[8:12])))
 	case "IP_RECVOPTS", "IP_RETOPTS":

@@ -73,9 +73,10 @@ type Host struct {
 	// socks are the sockets by the scenario's index; chain is the lookup
 	// order of the hash slots (udp_lib_get_port adds an IPv4 socket at the
 	// head of its slot's chain).
-	socks []*Sock
-	chain []*Sock
-	frags []*ipq
+	socks  []*Sock
+	chain  []*Sock
+	frags  []*ipq
+	frags6 []*ip6q
 	// Counters are the host's SNMP counters.
 	Counters Counters
 	icmp     icmpState
@@ -128,11 +129,13 @@ func (h *Host) tracing() bool { return h.cfg.Trace != nil }
 
 // Counters are the peer's /proc/net/snmp counters the receive path moves.
 type Counters struct {
-	Udp, UdpLite UDPMib
-	Icmp         IcmpMib
+	Udp, UdpLite, Udp6, UdpLite6 UDPMib
+	Icmp, Icmp6                  IcmpMib
 	// ReasmReqds counts fragments received, ReasmOKs datagrams
-	// reassembled, ReasmFails queues given up (the Ip line).
+	// reassembled, ReasmFails queues given up (the Ip line); Reasm6 the
+	// same for IPv6 (Ip6).
 	ReasmReqds, ReasmOKs, ReasmFails int
+	Reasm6                           struct{ Reqds, OKs, Fails int }
 }
 
 // UDPMib is the Udp (or UdpLite) line of /proc/net/snmp.
@@ -157,7 +160,7 @@ func (c *Counters) Map(prefix string) map[string]int {
 	for _, u := range []struct {
 		line string
 		mib  *UDPMib
-	}{{"Udp.", &c.Udp}, {"UdpLite.", &c.UdpLite}} {
+	}{{"Udp.", &c.Udp}, {"UdpLite.", &c.UdpLite}, {"Udp6.", &c.Udp6}, {"UdpLite6.", &c.UdpLite6}} {
 		put(u.line+"InDatagrams", u.mib.InDatagrams)
 		put(u.line+"NoPorts", u.mib.NoPorts)
 		put(u.line+"InErrors", u.mib.InErrors)
@@ -168,15 +171,30 @@ func (c *Counters) Map(prefix string) map[string]int {
 	put("Ip.ReasmReqds", c.ReasmReqds)
 	put("Ip.ReasmOKs", c.ReasmOKs)
 	put("Ip.ReasmFails", c.ReasmFails)
-	put("Icmp.OutMsgs", c.Icmp.OutMsgs)
-	put("Icmp.OutDestUnreachs", c.Icmp.OutDestUnreachs)
-	put("Icmp.OutRateLimitGlobal", c.Icmp.OutRateLimitGlobal)
-	put("Icmp.OutRateLimitHost", c.Icmp.OutRateLimitHost)
+	put("Ip6.ReasmReqds", c.Reasm6.Reqds)
+	put("Ip6.ReasmOKs", c.Reasm6.OKs)
+	put("Ip6.ReasmFails", c.Reasm6.Fails)
+	for _, t := range []struct {
+		line string
+		mib  *IcmpMib
+	}{{"Icmp.", &c.Icmp}, {"Icmp6.", &c.Icmp6}} {
+		put(t.line+"OutMsgs", t.mib.OutMsgs)
+		put(t.line+"OutDestUnreachs", t.mib.OutDestUnreachs)
+		put(t.line+"OutRateLimitGlobal", t.mib.OutRateLimitGlobal)
+		put(t.line+"OutRateLimitHost", t.mib.OutRateLimitHost)
+	}
 	return m
 }
 
-func (c *Counters) mib(lite bool) *UDPMib {
-	if lite {
+// mib is the UDP table a datagram counts in: its own family's
+// (__UDPX_MIB: an IPv4 datagram on a dual-stack socket counts in Udp).
+func (c *Counters) mib(v6, lite bool) *UDPMib {
+	switch {
+	case v6 && lite:
+		return &c.UdpLite6
+	case v6:
+		return &c.Udp6
+	case lite:
 		return &c.UdpLite
 	}
 	return &c.Udp

@@ -2,6 +2,7 @@ package receive
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/udpbuild/udpbuild/header"
 )
@@ -45,10 +46,34 @@ const (
 type icmpState struct {
 	credit      int
 	globalStamp int64
-	peerSeen    bool
-	rateTokens  int64
-	rateLast    int64
-	ident       uint16
+	// peers are the inet_peer entries' rate tokens, by address.
+	peers map[netip.Addr]*peerTokens
+	ident uint16
+}
+
+// peerTokens is an inet_peer's rate_tokens and rate_last.
+type peerTokens struct{ tokens, last int64 }
+
+// peerAllow mirrors inet_getpeer and inet_peer_xrlim_allow: a new peer
+// starts 60 s in the past; tokens grow a jiffy at a time, capped at
+// XRLIM_BURST_FACTOR intervals; a message costs an interval.
+func (s *icmpState) peerAllow(a netip.Addr, now, timeout int64) bool {
+	if s.peers == nil {
+		s.peers = map[netip.Addr]*peerTokens{}
+	}
+	p := s.peers[a]
+	if p == nil {
+		p = &peerTokens{last: now - 60*HZ}
+		s.peers[a] = p
+	}
+	token := min(p.tokens+now-p.last, xrlimBurstFactor*timeout)
+	p.last = now
+	ok := token >= timeout
+	if ok {
+		token -= timeout
+	}
+	p.tokens = token
+	return ok
 }
 
 func (s *icmpState) init(seed uint64) {
@@ -87,29 +112,17 @@ func (h *Host) icmpv4GlobalAllow(typ int) (ok, apply bool) {
 // icmp_ratelimit; a reply costs icmp_ratelimit. A new peer starts 60 s in
 // the past (inet_getpeer), so with full tokens: six replies in a burst,
 // then one a second [live: 13 datagrams to a closed port, 6 replies].
-func (h *Host) icmpv4XrlimAllow(apply bool) bool {
+func (h *Host) icmpv4XrlimAllow(dst netip.Addr, apply bool) bool {
 	if !apply {
 		return true
 	}
-	s := &h.icmp
-	if !s.peerSeen {
-		s.peerSeen, s.rateLast = true, h.jiffies-60*HZ
-	}
-	token := s.rateTokens + h.jiffies - s.rateLast
-	s.rateLast = h.jiffies
-	token = min(token, xrlimBurstFactor*icmpRatelimit)
-	ok := token >= icmpRatelimit
-	if ok {
-		token -= icmpRatelimit
-	}
-	s.rateTokens = token
-	if !ok {
+	if !h.icmp.peerAllow(dst, h.jiffies, icmpRatelimit) {
 		h.Counters.Icmp.OutRateLimitHost++
 		return false
 	}
 	// icmp_global_consume takes 0, 1 or 2 credits at random; the model
 	// takes their mean.
-	s.credit--
+	h.icmp.credit--
 	return true
 }
 
@@ -127,7 +140,7 @@ func (h *Host) icmpSend(r *rskb, typ, code int) {
 		h.tracef(fn, "icmpv4_global_allow", "false", "no global credit left (icmp_msgs_per_sec %d, icmp_msgs_burst %d): OutRateLimitGlobal", icmpMsgsPerSec, icmpMsgsBurst)
 		return
 	}
-	if !h.icmpv4XrlimAllow(apply) {
+	if !h.icmpv4XrlimAllow(in.Src(), apply) {
 		h.tracef(fn, "inet_peer_xrlim_allow", "false", "the peer's tokens are spent (icmp_ratelimit 1000 ms, burst %d): OutRateLimitHost", xrlimBurstFactor)
 		return
 	}

@@ -24,8 +24,10 @@ type rskb struct {
 	// (UDP-Lite coverage; cscov is the datagram's UDP length otherwise).
 	partialCov bool
 	cscov      int
-	// ulen is the UDP length the datagram was trimmed to.
-	ulen int
+	// ulen is the UDP length the datagram was trimmed to, proto the
+	// transport protocol (IPPROTO_UDP or IPPROTO_UDPLITE).
+	ulen  int
+	proto uint8
 }
 
 // csumState is skb->ip_summed on the receive side.
@@ -42,7 +44,12 @@ const (
 	csumPartial
 )
 
+// l4 is the UDP header and what follows; ihl is the offset of the UDP
+// header: the IPv4 header, or the IPv6 header and its extension headers.
 func (r *rskb) l4() []byte { return r.ip[r.ihl:] }
+
+// v6 reports whether r is an IPv6 datagram.
+func (r *rskb) v6() bool { return r.ip[0]>>4 == 6 }
 
 // Receive is one packet reaching the peer's IP layer (ip_rcv): the
 // receive path runs to its end, into a socket's queue, a reassembly queue,

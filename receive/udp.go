@@ -23,7 +23,7 @@ const checksumBreak = 76
 // socket, NoPorts and an ICMP port unreachable.
 func (h *Host) udpRcv(r *rskb, lite bool) {
 	const fn = "__udp4_lib_rcv"
-	mib := h.Counters.mib(lite)
+	mib := h.Counters.mib(false, lite)
 	l4 := r.l4()
 	if len(l4) < header.UDPLen {
 		h.tracef(fn, "drop", "short", "pskb_may_pull(8) fails: InErrors")
@@ -334,7 +334,7 @@ func (h *Host) udpQueueRcvSkb(sk *Sock, r *rskb) {
 // demands, then __udp_queue_rcv_skb.
 func (h *Host) udpQueueRcvOneSkb(sk *Sock, r *rskb) {
 	const fn = "udp_queue_rcv_one_skb"
-	mib := h.Counters.mib(sk.lite)
+	mib := h.Counters.mib(r.v6(), sk.lite)
 	if sk.pcflagRecv && r.partialCov {
 		if sk.pcrlen == 0 {
 			h.tracef(fn, "drop", "partial coverage", "coverage %d while the socket asked for full coverage (UDPLITE_RECV_CSCOV 0): InErrors", r.cscov)
@@ -356,7 +356,7 @@ func (h *Host) udpQueueRcvOneSkb(sk *Sock, r *rskb) {
 // counters of its failure (RcvbufErrors and InErrors for -ENOMEM).
 func (h *Host) udpQueueRcvSkbCore(sk *Sock, r *rskb) {
 	if !h.udpEnqueueScheduleSkb(sk, r) {
-		mib := h.Counters.mib(sk.lite)
+		mib := h.Counters.mib(r.v6(), sk.lite)
 		mib.RcvbufErrors++
 		mib.InErrors++
 	}
