@@ -96,6 +96,16 @@ func newPeer(sc *scenario.Scenario, dev *Device, o Options, setup *[]report.Step
 			p.trace(Event{Step: p.step, Func: e.Func, Var: e.Var, Value: e.Value, Why: e.Why})
 		}
 	}
+	// A scenario without a peer key has a silent peer: the kernel runner
+	// stops its ICMP errors with these sysctls (kernel/link.go).
+	cfg.Sysctl = map[string]int64{}
+	if sc.Peer == nil {
+		cfg.Sysctl = map[string]int64{"icmp_msgs_per_sec": 0, "icmp_msgs_burst": 0, "icmp_ratelimit": 1000000, "ipv6.icmp.ratelimit": 1000000}
+	} else {
+		for _, s := range sc.Peer.Sysctl {
+			cfg.Sysctl[s.Name] = s.Value
+		}
+	}
 	p.host = receive.NewHost(cfg)
 	for i, ps := range sc.PeerSockets() {
 		idx := i

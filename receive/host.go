@@ -46,6 +46,11 @@ type Config struct {
 	MAC, PeerMAC [6]byte
 	// GRO is the peer device's GRO (veth with NAPI, as udpgro.sh sets it).
 	GRO bool
+	// Sysctl sets the peer's ICMP sysctls by the scenario's names
+	// (scenario.PeerSysctls): icmp_ratelimit and ipv6.icmp.ratelimit in
+	// ms, icmp_ratemask, icmp_msgs_per_sec, icmp_msgs_burst; the others
+	// are the namespace's defaults.
+	Sysctl map[string]int64
 	// Seed draws what the kernel draws at random (the ICMP replies' IP ID
 	// bucket start, the reuseport hash secret).
 	Seed uint64
@@ -96,6 +101,22 @@ const HZ = 250
 func NewHost(c Config) *Host {
 	h := &Host{cfg: c}
 	h.icmp.init(c.Seed)
+	h.icmp.sysctl = icmpSysctl{ratelimit: icmpRatelimit, ratelimit6: icmpv6Time, ratemask: icmpRatemask, msgsPerSec: icmpMsgsPerSec, msgsBurst: icmpMsgsBurst}
+	ms := func(v int64) int64 { return (v*HZ + 999) / 1000 } // msecs_to_jiffies
+	for k, v := range c.Sysctl {
+		switch k {
+		case "icmp_ratelimit":
+			h.icmp.sysctl.ratelimit = ms(v)
+		case "ipv6.icmp.ratelimit":
+			h.icmp.sysctl.ratelimit6 = ms(v)
+		case "icmp_ratemask":
+			h.icmp.sysctl.ratemask = v
+		case "icmp_msgs_per_sec":
+			h.icmp.sysctl.msgsPerSec = v
+		case "icmp_msgs_burst":
+			h.icmp.sysctl.msgsBurst = v
+		}
+	}
 	return h
 }
 

@@ -44,11 +44,17 @@ const (
 // inet_peer tokens (the sender is the only host that talks to the peer),
 // and the ip_idents counter of the replies' (saddr, daddr, ICMP) bucket.
 type icmpState struct {
+	sysctl      icmpSysctl
 	credit      int
 	globalStamp int64
 	// peers are the inet_peer entries' rate tokens, by address.
 	peers map[netip.Addr]*peerTokens
 	ident uint16
+}
+
+// icmpSysctl are the ICMP sysctls in force (intervals in jiffies).
+type icmpSysctl struct {
+	ratelimit, ratelimit6, ratemask, msgsPerSec, msgsBurst int64
 }
 
 // peerTokens is an inet_peer's rate_tokens and rate_last.
@@ -87,10 +93,10 @@ func (s *icmpState) init(seed uint64) {
 // credit refilled at icmp_msgs_per_sec up to icmp_msgs_burst must be left.
 // It returns whether to send and whether the per-peer limit applies.
 func (h *Host) icmpv4GlobalAllow(typ int) (ok, apply bool) {
-	if icmpRatemask&(1<<typ) == 0 {
+	s := &h.icmp
+	if s.sysctl.ratemask&(1<<typ) == 0 {
 		return true, false
 	}
-	s := &h.icmp
 	if s.credit > 0 {
 		return true, true
 	}
@@ -98,12 +104,12 @@ func (h *Host) icmpv4GlobalAllow(typ int) (ok, apply bool) {
 	if delta < HZ/50 {
 		return false, false
 	}
-	incr := int(icmpMsgsPerSec * delta / HZ)
+	incr := int(s.sysctl.msgsPerSec * delta / HZ)
 	if incr == 0 {
 		return false, false
 	}
 	s.globalStamp = h.jiffies + 60*HZ
-	s.credit = min(s.credit+incr, icmpMsgsBurst)
+	s.credit = min(s.credit+incr, int(s.sysctl.msgsBurst))
 	return true, true
 }
 
@@ -116,7 +122,7 @@ func (h *Host) icmpv4XrlimAllow(dst netip.Addr, apply bool) bool {
 	if !apply {
 		return true
 	}
-	if !h.icmp.peerAllow(dst, h.jiffies, icmpRatelimit) {
+	if !h.icmp.peerAllow(dst, h.jiffies, h.icmp.sysctl.ratelimit) {
 		h.Counters.Icmp.OutRateLimitHost++
 		return false
 	}

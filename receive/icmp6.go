@@ -33,7 +33,7 @@ func (h *Host) icmpv6XrlimAllow(dst netip.Addr, apply bool) bool {
 	if !apply {
 		return true
 	}
-	tmo := int64(icmpv6Time)
+	tmo := h.icmp.sysctl.ratelimit6
 	if peerRoutePlen < 128 {
 		tmo >>= (128 - peerRoutePlen) >> 5
 	}
