@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
@@ -290,38 +289,9 @@ func (p *peerLink) recvPeer(st *scenario.Recv) report.Recv {
 		r.From = res.From.String()
 	}
 	for _, c := range res.Cmsgs {
-		if c.Truncated {
-			// Cut short by the control buffer: no longer the named
-			// value, its level, type and the bytes that fit.
-			r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: fmt.Sprintf("level=%d type=%d", c.Level, c.Type), Value: fmt.Sprintf("hex=%x", c.Data)})
-			continue
-		}
-		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: c.Name, Value: cmsgValue(c)})
+		r.Cmsgs = append(r.Cmsgs, report.RenderCmsg(c.Level, c.Type, c.Data))
 	}
 	return r
-}
-
-// cmsgValue renders a control message as docs/scenario.md says.
-func cmsgValue(c receive.Cmsg) string {
-	b := c.Data
-	le32 := func(b []byte) int32 {
-		return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
-	}
-	switch c.Name {
-	case "UDP_GRO", "IP_TTL", "IPV6_HOPLIMIT":
-		return fmt.Sprint(le32(b))
-	case "IP_TOS":
-		return fmt.Sprintf("0x%02x", b[0])
-	case "IPV6_TCLASS":
-		return fmt.Sprintf("0x%02x", le32(b))
-	case "IPV6_PKTINFO":
-		return fmt.Sprintf("ifindex=%d addr=%s", le32(b[16:]), netip.AddrFrom16([16]byte(b[:16])))
-	case "IP_PKTINFO":
-		return fmt.Sprintf("ifindex=%d spec_dst=%s addr=%s", le32(b), netip.AddrFrom4([4]byte(b[4:8])), netip.AddrFrom4([4]byte(b[8:12])))
-	case "IP_RECVOPTS", "IP_RETOPTS":
-		return fmt.Sprintf("%x", b)
-	}
-	return fmt.Sprintf("level=%d type=%d hex=%x", c.Level, c.Type, b)
 }
 
 // counters are the run's SNMP counters, as the kernel runner reads them.
