@@ -24,21 +24,27 @@ func (h *Host) udpRcvSegment(r *rskb) []*rskb {
 	payload := l4[header.UDPLen:]
 	gs := r.gsoSize
 	var segs []*rskb
-	ip := header.IPv4(r.ip)
+	ip := header.IPv4(r.ip) // read only for an IPv4 skb
 	for off, i := 0, 0; off < len(payload); off, i = off+gs, i+1 {
 		n := min(gs, len(payload)-off)
 		b := make([]byte, r.ihl+header.UDPLen+n)
 		copy(b, r.ip[:r.ihl])
 		copy(b[r.ihl:], l4[:header.UDPLen])
 		copy(b[r.ihl+header.UDPLen:], payload[off:off+n])
-		sip := header.IPv4(b)
-		sip.SetTotalLength(uint16(len(b)))
-		sip.SetID(ip.ID() + uint16(i))
-		sip.SetChecksum()
+		if r.v6() {
+			// ipv6_gso_segment: payload_len rewritten, no ID.
+			header.IPv6(b).SetPayloadLength(uint16(len(b) - header.IPv6MinLen))
+		} else {
+			// inet_gso_segment: tot_len and ID + i, the checksum redone.
+			sip := header.IPv4(b)
+			sip.SetTotalLength(uint16(len(b)))
+			sip.SetID(ip.ID() + uint16(i))
+			sip.SetChecksum()
+		}
 		uh := header.UDP(b[r.ihl:])
 		uh.SetLength(uint16(header.UDPLen + n))
 		segs = append(segs, &rskb{ip: b, ihl: r.ihl, truesize: segHeadTruesize + n, csum: csumUnnecessary, csumValid: true,
-			ulen: header.UDPLen + n, cscov: header.UDPLen + n})
+			ulen: header.UDPLen + n, cscov: header.UDPLen + n, proto: r.proto})
 	}
 	return segs
 }
