@@ -17,18 +17,21 @@ const (
 	icmpv6DestUnreach = 1
 	icmpv6PortUnreach = 4
 	protoICMPv6       = 58
-	// icmpv6Time is net.ipv6.icmp.ratelimit, 1000 ms, in jiffies.
-	icmpv6Time = HZ
-	// peerRoutePlen is the prefix length of the peer's route back to the
-	// sender: the kernel runner gives the peer /128 addresses and a
-	// default route, so 0.
-	peerRoutePlen = 0
+	// icmpv6Time is net.ipv6.icmp.ratelimit, 100 ms (IPv4's is 1000),
+	// in jiffies.
+	icmpv6Time = HZ / 10
+	// peerRoutePlen is the prefix length of the route ip6_route_output
+	// gives the reply: a /128 clone of the peer's on-link default route,
+	// so the interval is not shifted [live: after six replies, one per
+	// 100 ms wait, never two].
+	peerRoutePlen = 128
 	// defaultHopLimit is net.ipv6.conf.default.hop_limit.
 	defaultHopLimit = 64
 )
 
 // icmpv6XrlimAllow mirrors icmpv6_xrlim_allow: the inet_peer bucket of
-// the destination, its interval icmp.ratelimit >> ((128 - plen) >> 5).
+// the destination, its interval icmp.ratelimit >> ((128 - plen) >> 5)
+// ("Give more bandwidth to wider prefixes").
 func (h *Host) icmpv6XrlimAllow(dst netip.Addr, apply bool) bool {
 	if !apply {
 		return true
@@ -59,7 +62,7 @@ func (h *Host) icmpv6Send(r *rskb, typ, code int) {
 		return
 	}
 	if !h.icmpv6XrlimAllow(in.Src(), apply) {
-		h.tracef(fn, "icmpv6_xrlim_allow", "false", "the peer's tokens are spent (icmp.ratelimit 1000 ms >> %d, burst %d): Icmp6 OutRateLimitHost", (128-peerRoutePlen)>>5, xrlimBurstFactor)
+		h.tracef(fn, "icmpv6_xrlim_allow", "false", "the peer's tokens are spent (icmp.ratelimit 100 ms >> %d, burst %d): Icmp6 OutRateLimitHost", (128-peerRoutePlen)>>5, xrlimBurstFactor)
 		return
 	}
 	n := min(len(r.ip), header.IPv6MinMTU-header.IPv6MinLen-8)
