@@ -40,6 +40,14 @@ const (
 	ECONNREFUSED = Errno(unix.ECONNREFUSED)
 	EISCONN      = Errno(unix.EISCONN)
 	ENOENT       = Errno(unix.ENOENT)
+
+	// The receiving side's: socket() (__sys_socket), bind() and calls on
+	// a descriptor socket() never gave.
+	EBADF           = Errno(unix.EBADF)
+	EPROTONOSUPPORT = Errno(unix.EPROTONOSUPPORT)
+	ESOCKTNOSUPPORT = Errno(unix.ESOCKTNOSUPPORT)
+	EADDRINUSE      = Errno(unix.EADDRINUSE)
+	EADDRNOTAVAIL   = Errno(unix.EADDRNOTAVAIL)
 )
 
 // preferred names numbers that Linux gives two names: the send path's
