@@ -1,7 +1,7 @@
 package builder
 
 import (
-	"fmt"
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
@@ -229,20 +229,39 @@ func (s *Socket) RecvErr(n, cmsgLen int) report.Recv {
 		flags |= msgTrunc
 		copied = n
 	}
-	r := report.Recv{Ret: copied, Len: copied, Digest: report.Digest(ee.payload[:copied]), From: ee.addr.String()}
-	origin, name, clen := "icmp", "IP_RECVERR", ipRecvErrCmsgLen
-	if ee.origin == soEEOriginICMP6 {
-		origin, name, clen = "icmp6", "IPV6_RECVERR", ipv6RecvErrCmsgLen
+	// ip_recv_error, or ipv6_recv_error on an AF_INET6 socket, which
+	// gives an IPv4 error's addresses v4-mapped and its control message
+	// as IPV6_RECVERR: struct sock_extended_err, then the offender's
+	// sockaddr.
+	from := ee.addr
+	level, typ := 0, 11 // SOL_IP, IP_RECVERR
+	var b [16 + 28]byte
+	binary.NativeEndian.PutUint32(b[0:], uint32(ee.errno))
+	b[4], b[5], b[6] = byte(ee.origin), byte(ee.typ), byte(ee.code)
+	binary.NativeEndian.PutUint32(b[8:], ee.info)
+	clen := 16 + 16
+	if s.inet6 {
+		level, typ, clen = 41, 25, 16+28 // SOL_IPV6, IPV6_RECVERR
+		from = netip.AddrPortFrom(netip.AddrFrom16(from.Addr().As16()), from.Port())
+		binary.NativeEndian.PutUint16(b[16:], 10)
+		a := ee.offender.As16()
+		copy(b[24:40], a[:])
+	} else {
+		binary.NativeEndian.PutUint16(b[16:], 2)
+		a := ee.offender.As4()
+		copy(b[20:24], a[:])
 	}
-	val := fmt.Sprintf("ee_errno=%s origin=%s type=%d code=%d info=%d data=0 offender=%s", ee.errno.Name(), origin, ee.typ, ee.code, ee.info, ee.offender)
+	r := report.Recv{Ret: copied, Len: copied, Digest: report.Digest(ee.payload[:copied]), From: from.String()}
+	// put_cmsg: no room for a header writes nothing, too little room
+	// writes what fits; both set MSG_CTRUNC.
 	switch {
 	case cmsgLen < cmsgHdrLen:
 		flags |= msgCtrunc
 	case cmsgLen < cmsgHdrLen+clen:
 		flags |= msgCtrunc
-		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: name, Value: val})
+		r.Cmsgs = append(r.Cmsgs, report.RenderCmsg(level, typ, b[:cmsgLen-cmsgHdrLen]))
 	default:
-		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: name, Value: val})
+		r.Cmsgs = append(r.Cmsgs, report.RenderCmsg(level, typ, b[:clen]))
 	}
 	r.MsgFlags = report.MsgFlagNames(flags)
 	s.skErr = 0

@@ -90,6 +90,10 @@ func (h *Host) ipRcv(p Skb) {
 		return // not ours: this host does not forward
 	}
 	r := &rskb{ip: append([]byte(nil), b[:tot]...), ihl: ihl, truesize: p.Truesize, tailroom: p.Tailroom, gsoSize: p.GSOSize}
+	// ip_rcv_finish_core: ip_rcv_options for a header with options.
+	if ihl > header.IPv4MinLen && !h.ipOptionsCompileRcv(r.ip) {
+		return
+	}
 	if p.Partial {
 		r.csum = csumPartial
 	}

@@ -22,6 +22,7 @@ type Sock struct {
 	dport      uint16
 	connected  bool
 	reuseport  bool
+	reuse      bool // SO_REUSEADDR (sk_reuse)
 	v6only     bool // IPV6_V6ONLY
 	noCheck6Rx bool // UDP_NO_CHECK6_RX
 	// rxopt is np->rxopt: the IPv6 control messages asked for.
@@ -86,7 +87,9 @@ func (s *Sock) Bind(ap netip.AddrPort) int {
 		return eaddrnotavail
 	}
 	for _, t := range h.chain {
-		if t.lite != s.lite || t.num != ap.Port() || (t.reuseport && s.reuseport) {
+		// udp_lib_lport_inuse: no conflict when both set SO_REUSEADDR or
+		// both SO_REUSEPORT.
+		if t.lite != s.lite || t.num != ap.Port() || (t.reuseport && s.reuseport) || (t.reuse && s.reuse) {
 			continue
 		}
 		if t.rcvSaddr.IsUnspecified() || a.IsUnspecified() || t.rcvSaddr == a {
@@ -157,6 +160,7 @@ type Option string
 const (
 	SoRcvbuf         Option = "SO_RCVBUF"
 	SoReuseport      Option = "SO_REUSEPORT"
+	SoReuseaddr      Option = "SO_REUSEADDR"
 	IPPktinfo        Option = "IP_PKTINFO"
 	IPRecvTOS        Option = "IP_RECVTOS"
 	IPRecvTTL        Option = "IP_RECVTTL"
@@ -186,6 +190,8 @@ func (s *Sock) Setsockopt(o Option, v int) int {
 		s.fwdThreshold = s.rcvbuf >> 2
 	case SoReuseport:
 		s.reuseport = v != 0
+	case SoReuseaddr:
+		s.reuse = v != 0
 	case IPv6RecvPktinfo, IPv6RecvHopLimit, IPv6RecvTClass, IPv6RecvErr:
 		if !s.inet6 {
 			return enoprotoopt

@@ -83,6 +83,14 @@ func csumOK6(r *rskb, n int) bool {
 	return header.Checksum(r.l4()[:n], ps) == 0xffff
 }
 
+// udp6LookupQuiet is udp6_gro_lookup_skb: the lookup without its trace.
+func (h *Host) udp6LookupQuiet(saddr netip.Addr, sport uint16, daddr netip.Addr, dport uint16) *Sock {
+	tr := h.cfg.Trace
+	h.cfg.Trace = nil
+	defer func() { h.cfg.Trace = tr }()
+	return h.udp6LibLookup(saddr, sport, daddr, dport, false)
+}
+
 // udp6LibLookup mirrors __udp6_lib_lookup: the (daddr, port) slot, then
 // the (::, port) slot; compute_score starts at 0 for an AF_INET6 socket
 // (badness starts at -1), +1 for a connected port, +1 for a connected
