@@ -138,7 +138,7 @@ func (p *peerLink) Datagram(d *Datagram) error {
 			header.IPv4(b).SetChecksum()
 		}
 		p.buf = b
-		p.host.Receive(receive.Skb{Data: b, Truesize: sum(d.SkbTruesize), Partial: true, GSOSize: d.GSOSize})
+		p.host.Receive(receive.Skb{Data: b, Truesize: sum(d.SkbTruesize), Partial: true, GSOSize: d.GSOSize, Paged: d.L4Len() - udpHdrLen, Cloned: true})
 	}
 	return err
 }
@@ -157,7 +157,9 @@ func (p *peerLink) Frame(fi *FrameInfo, head, data []byte) error {
 	p.buf = b
 	pkt := b[header.EthernetLen:]
 	d := p.d
-	skb := receive.Skb{Data: pkt, Partial: fi.Partial}
+	// The kernel runner's capture on the sender's device holds a clone of
+	// every frame the sender transmits.
+	skb := receive.Skb{Data: pkt, Partial: fi.Partial, Cloned: true}
 	hlen := len(d.IP)
 	switch fi.Kind {
 	case report.Fragment:
@@ -176,18 +178,23 @@ func (p *peerLink) Frame(fi *FrameInfo, head, data []byte) error {
 			}
 		}
 	case report.Segment:
-		// skb_segment: a linear copy of headers and payload after the
-		// head's headroom (hh_len - ETH_HLEN); with scatter-gather only
-		// the headers, the payload shared as page fragments.
+		// skb_segment: a head for the headers after the sender skb's
+		// headroom (hh_len - ETH_HLEN, and for IPv6 the fragment
+		// header's reserve); without scatter-gather the payload copied
+		// in, with it shared as page fragments [live: 212 bytes of
+		// payload still fit a 576-byte small head, 216 do not].
 		n := len(pkt) - hlen - udpHdrLen
-		head := hhLen + hlen + udpHdrLen
+		macOff := hhLen - header.EthernetLen
 		if d.IPv6 {
-			head += 8 // the head's headroom keeps the fragment header's reserve
+			macOff += 8
 		}
+		alloc := macOff + header.EthernetLen + hlen + udpHdrLen
 		if p.dev.Features.Has(FeatSG) {
-			skb.Truesize = skbHeadSize(head) + skbOverhead + n
+			obj := skbHeadSize(alloc)
+			skb.Truesize, skb.Paged, skb.Tailroom = obj+skbOverhead+n, n, obj-skbSharedInfo-alloc
 		} else {
-			skb.Truesize = skbHeadSize(head+n) + skbOverhead
+			obj := skbHeadSize(alloc + n)
+			skb.Truesize, skb.Tailroom = obj+skbOverhead, obj-skbSharedInfo-alloc-n
 		}
 	default:
 		skb.Truesize = sum(d.SkbTruesize)

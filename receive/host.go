@@ -20,6 +20,15 @@ type Skb struct {
 	// Tailroom is skb_tailroom: the linear room after the data, into which
 	// ip_defrag copies a later fragment that fits (skb_try_coalesce).
 	Tailroom int
+	// Paged is how many of the packet's bytes sit in page fragments
+	// (skb->data_len): skb_condense pulls them into the head when they fit
+	// its tailroom, and the skb then costs its head alone.
+	Paged int
+	// Cloned is skb_cloned: a tap on the sender's device (the capture
+	// udpbuild kernel runs, or any tcpdump) still holds a clone of the skb
+	// when the peer queues it, so skb_condense leaves it alone [live: the
+	// sender's scatter-gather segments keep their 832 + payload].
+	Cloned bool
 	// Partial is CHECKSUM_PARTIAL: the sender left the UDP checksum to its
 	// device and veth passed the skb on unfinished; the receive path
 	// trusts it (skb_csum_unnecessary).

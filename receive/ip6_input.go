@@ -26,7 +26,7 @@ func (h *Host) ipv6Rcv(p Skb) {
 	if tot > len(b) || !h.isLocal(ip.Dst()) {
 		return
 	}
-	r := &rskb{ip: append([]byte(nil), b[:tot]...), truesize: p.Truesize, tailroom: p.Tailroom, gsoSize: p.GSOSize}
+	r := &rskb{ip: append([]byte(nil), b[:tot]...), truesize: p.Truesize, tailroom: p.Tailroom, paged: p.Paged, cloned: p.Cloned, gsoSize: p.GSOSize}
 	if p.Partial {
 		r.csum = csumPartial
 	}

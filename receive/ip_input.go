@@ -15,6 +15,8 @@ type rskb struct {
 	ihl      int
 	truesize int
 	tailroom int
+	paged    int  // skb->data_len in page fragments (Skb.Paged)
+	cloned   bool // skb_cloned (Skb.Cloned)
 	// csum is skb->ip_summed as the receive path sees it, csumValid
 	// skb->csum_valid.
 	csum      csumState
@@ -89,7 +91,7 @@ func (h *Host) ipRcv(p Skb) {
 	if !h.isLocal(ip.Dst()) {
 		return // not ours: this host does not forward
 	}
-	r := &rskb{ip: append([]byte(nil), b[:tot]...), ihl: ihl, truesize: p.Truesize, tailroom: p.Tailroom, gsoSize: p.GSOSize}
+	r := &rskb{ip: append([]byte(nil), b[:tot]...), ihl: ihl, truesize: p.Truesize, tailroom: p.Tailroom, paged: p.Paged, cloned: p.Cloned, gsoSize: p.GSOSize}
 	// ip_rcv_finish_core: ip_rcv_options for a header with options.
 	if ihl > header.IPv4MinLen && !h.ipOptionsCompileRcv(r.ip) {
 		return

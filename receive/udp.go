@@ -366,9 +366,10 @@ func (h *Host) udpQueueRcvSkbCore(sk *Sock, r *rskb) {
 // skb is refused when its truesize would take sk_rmem_alloc past
 // sk_rcvbuf, unless the socket holds nothing yet ("Accept the packet if
 // queue is empty", 6.15; measured, docs/receive-study.md section 5).
-// skb_condense, run above half the buffer, leaves the truesize of the
-// model's skbs as it is (linear kmalloc heads, or frag lists it does not
-// pull).
+// Above half the buffer, skb_condense pulls page fragments that fit the
+// tailroom into the head, and the skb is charged its head alone
+// (SKB_TRUESIZE(skb_end_offset)); a linear kmalloc head or a frag list it
+// does not pull keeps its truesize.
 func (h *Host) udpEnqueueScheduleSkb(sk *Sock, r *rskb) bool {
 	const fn = "__udp_enqueue_schedule_skb"
 	rmem, rcvbuf, size := sk.rmemAlloc, sk.rcvbuf, r.truesize
@@ -378,6 +379,15 @@ func (h *Host) udpEnqueueScheduleSkb(sk *Sock, r *rskb) bool {
 			h.tracef(fn, "drop", "-ENOMEM", "socket %d: sk_rmem_alloc %d + truesize %d > sk_rcvbuf %d and the queue is not empty: RcvbufErrors, InErrors", sk.index, rmem, size, rcvbuf)
 		}
 		return false
+	}
+	if rmem > rcvbuf>>1 && r.paged > 0 && r.paged <= r.tailroom && !r.cloned {
+		r.truesize -= r.paged
+		r.tailroom -= r.paged
+		r.paged = 0
+		if h.tracing() {
+			h.tracef("skb_condense", "truesize", r.truesize, "sk_rmem_alloc %d > sk_rcvbuf/2: the page fragments fit the tailroom and are pulled into the head", rmem)
+		}
+		size = r.truesize
 	}
 	sk.rmemAlloc += size
 	sk.receiveQ = append(sk.receiveQ, r)

@@ -15,6 +15,17 @@ import (
 // 256 [live: 3 segments of 1000 bytes cost 3 * (832 + 1000)].
 const segHeadTruesize = 832
 
+// segTailroom is a segment head's tailroom: the small head's 256 bytes
+// less the Ethernet, network and UDP headers and the headroom before them
+// (the sender's hh_len - ETH_HLEN, and IPv6's fragment-header reserve).
+func segTailroom(r *rskb) int {
+	macOff := 2
+	if r.v6() {
+		macOff = 10
+	}
+	return 256 - (macOff + header.EthernetLen + r.ihl + header.UDPLen)
+}
+
 // udpRcvSegment mirrors udp_rcv_segment: the GSO skb becomes gso_size
 // datagrams (the last shorter), each with its own IP and UDP header
 // (tot_len, ID + i, the checksums recomputed: udp_post_segment_fix_csum
@@ -43,8 +54,8 @@ func (h *Host) udpRcvSegment(r *rskb) []*rskb {
 		}
 		uh := header.UDP(b[r.ihl:])
 		uh.SetLength(uint16(header.UDPLen + n))
-		segs = append(segs, &rskb{ip: b, ihl: r.ihl, truesize: segHeadTruesize + n, csum: csumUnnecessary, csumValid: true,
-			ulen: header.UDPLen + n, cscov: header.UDPLen + n, proto: r.proto})
+		segs = append(segs, &rskb{ip: b, ihl: r.ihl, truesize: segHeadTruesize + n, paged: n, tailroom: segTailroom(r),
+			csum: csumUnnecessary, csumValid: true, ulen: header.UDPLen + n, cscov: header.UDPLen + n, proto: r.proto})
 	}
 	return segs
 }
