@@ -71,9 +71,11 @@ const (
 	soEEOriginICMP6   = 3
 	icmpv6DestUnreach = 1
 	icmpv6PortUnreach = 4
-	ipRecvErrCmsgLen  = 32 // struct sock_extended_err + struct sockaddr_in
-	// ipv6RecvErrCmsgLen is struct sock_extended_err + struct sockaddr_in6.
-	ipv6RecvErrCmsgLen = 44
+	// ipRecvErrCmsgLen and ipv6RecvErrCmsgLen are IP_RECVERR's and
+	// IPV6_RECVERR's data: struct sock_extended_err, then the offender's
+	// struct sockaddr_in or sockaddr_in6.
+	ipRecvErrCmsgLen   = 16 + 16
+	ipv6RecvErrCmsgLen = 16 + 28
 )
 
 // icmpRcv mirrors icmp_rcv and icmp_unreach for an ICMP error frame (its
@@ -239,9 +241,9 @@ func (s *Socket) RecvErr(n, cmsgLen int) report.Recv {
 	binary.NativeEndian.PutUint32(b[0:], uint32(ee.errno))
 	b[4], b[5], b[6] = byte(ee.origin), byte(ee.typ), byte(ee.code)
 	binary.NativeEndian.PutUint32(b[8:], ee.info)
-	clen := 16 + 16
+	clen := ipRecvErrCmsgLen
 	if s.inet6 {
-		level, typ, clen = 41, 25, 16+28 // SOL_IPV6, IPV6_RECVERR
+		level, typ, clen = 41, 25, ipv6RecvErrCmsgLen // SOL_IPV6, IPV6_RECVERR
 		from = netip.AddrPortFrom(netip.AddrFrom16(from.Addr().As16()), from.Port())
 		binary.NativeEndian.PutUint16(b[16:], 10)
 		a := ee.offender.As16()
