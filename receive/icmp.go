@@ -150,18 +150,30 @@ func (h *Host) icmpSend(r *rskb, typ, code int) {
 		h.tracef(fn, "inet_peer_xrlim_allow", "false", "the peer's tokens are spent (icmp_ratelimit 1000 ms, burst %d): OutRateLimitHost", xrlimBurstFactor)
 		return
 	}
-	room := min(h.cfg.MTU, 576) - header.IPv4MinLen - 8
+	// __ip_options_echo: the reply carries the datagram's record route,
+	// timestamp and source route options back.
+	var opts []byte
+	if in.IHL() > header.IPv4MinLen {
+		var ok bool
+		if opts, ok = ipOptionsEchoReply(in.Options(), in.Dst4()); !ok {
+			h.tracef(fn, "__ip_options_echo", "-EINVAL", "a record route without room for a slot: no reply")
+			return
+		}
+	}
+	hl := header.IPv4MinLen + len(opts)
+	room := min(h.cfg.MTU, 576) - hl - 8
 	n := min(len(r.ip), room)
-	tot := header.IPv4MinLen + 8 + n
+	tot := hl + 8 + n
 	f := make([]byte, header.EthernetLen+tot)
 	header.PutEthernet(f, h.cfg.PeerMAC, h.cfg.MAC)
 	ip := header.IPv4(f[header.EthernetLen:])
 	tos := in.TOS()&iptosTOSMask | iptosPrecInternetcontrol
 	id := h.icmp.ident
 	h.icmp.ident++
-	ip.Init(header.IPv4MinLen, tos, uint16(tot), id, 0, defaultTTL, protoICMP, in.Dst4(), in.Src4())
+	ip.Init(hl, tos, uint16(tot), id, 0, defaultTTL, protoICMP, in.Dst4(), in.Src4())
+	copy(ip[header.IPv4MinLen:hl], opts)
 	ip.SetChecksum()
-	ic := f[header.EthernetLen+header.IPv4MinLen:]
+	ic := f[header.EthernetLen+hl:]
 	ic[0], ic[1] = byte(typ), byte(code)
 	copy(ic[8:], r.ip[:n])
 	binary.BigEndian.PutUint16(ic[2:], ^header.Checksum(ic, 0))

@@ -91,3 +91,36 @@ func ipOptionsEcho(opts []byte) []byte {
 	}
 	return out
 }
+
+// ipOptionsEchoReply mirrors __ip_options_echo for a reply the host sends
+// (icmp_send), followed by ip_options_build's stamping: a record route
+// with room gets the replying address (local) in its next slot. It
+// reports false when the echo fails (a record route whose pointer leaves
+// less than a slot: -EINVAL, and no reply is sent). Timestamps are echoed
+// unstamped.
+func ipOptionsEchoReply(opts []byte, local [4]byte) ([]byte, bool) {
+	out := ipOptionsEcho(opts)
+	for i := 0; i+2 < len(out); {
+		t := out[i]
+		if t == 0 || t == 1 {
+			i++
+			continue
+		}
+		n := int(out[i+1])
+		if n < 2 || i+n > len(out) {
+			break
+		}
+		if t == 7 { // IPOPT_RR
+			o := out[i : i+n]
+			if int(o[2]) <= n {
+				if int(o[2])+3 > n {
+					return nil, false
+				}
+				copy(o[o[2]-1:], local[:])
+				o[2] += 4
+			}
+		}
+		i += n
+	}
+	return out, true
+}
