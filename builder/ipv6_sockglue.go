@@ -93,6 +93,12 @@ func (s *Socket) doIPv6Setsockopt(o scenario.Opt) errno.Errno {
 	v := o.Int
 	np := &s.np
 	switch o.Name {
+	case scenario.OptIPv6RecvErr:
+		// np->recverr; turning it off purges the error queue.
+		s.recverr6 = v != 0
+		if !s.recverr6 {
+			s.errQueue = s.errQueue[:0]
+		}
 	case scenario.OptIPv6MTUDiscover:
 		if v < int(scenario.PMTUDont) || v > int(scenario.PMTUOmit) {
 			return errno.EINVAL

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/udpbuild/udpbuild/cmsg"
+	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -88,6 +91,17 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		defer func() { rep.Frames, rn.rec = rn.rec.Frames, Recorder{} }()
 	}
 	dev.SetTrace(o.Trace)
+	var peer *peerLink
+	if HasReceiver(sc) {
+		// The peer's sockets exist before the sender's socket sends
+		// anything; the peer sees every frame after the run's sink.
+		peer = newPeer(sc, dev, o, &rep.PeerSetup)
+		peer.inner = dev.Sink
+		dev.Sink = peer
+	}
+	if e := sockCreate(sc.Socket); e != 0 {
+		return rn.runWithoutSocket(sc, o, rep, peer, e)
+	}
 	s := &rn.sock
 	s.reinit(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock, DualStack: sc.DualStack()})
 	s.SetTrace(o.Trace)
@@ -140,7 +154,12 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		st := sc.Steps[i]
 		s.SetStep(i)
 		var r report.Step
-		if st.Send != nil {
+		if peer != nil {
+			peer.step = i
+		}
+		if st.Recv != nil {
+			r = peer.recv(st.Recv, s)
+		} else if st.Send != nil {
 			r = report.Step{Op: "send"}
 			m := Msg{Payload: st.Send.Payload, Flags: st.Send.Flags, Name: st.Send.To, Flowinfo: st.Send.Flowinfo}
 			if !m.Name.IsValid() && !sc.Socket.Connect {
@@ -168,6 +187,13 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 				}
 			}
 		}
+		if peer != nil {
+			// The link goes quiet: the peer's answers reach the sender
+			// before the next step.
+			if err := peer.quiet(i, s); err != nil {
+				return nil, fmt.Errorf("writing frames: %w", err)
+			}
+		}
 		if o.Steps != nil {
 			if err := o.Steps(n, r); err != nil {
 				return nil, err
@@ -179,6 +205,9 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 			return nil, fmt.Errorf("writing frames: %w", s.outErr)
 		}
 	}
+	if peer != nil {
+		rep.Counters = peer.counters(s)
+	}
 	return rep, nil
 }
 
@@ -188,4 +217,36 @@ func featureStrings(fs []scenario.Feature) []string {
 		out[i] = string(f)
 	}
 	return out
+}
+
+// runWithoutSocket plays the steps after a failed socket(): the program
+// holds the fd -1, so every call on the sender's socket fails with EBADF;
+// the peer's sockets work as ever.
+func (rn *Runner) runWithoutSocket(sc *scenario.Scenario, o Options, rep *report.Report, peer *peerLink, e errno.Errno) (*report.Report, error) {
+	rep.Setup = []report.Step{{Op: "socket", Err: e}}
+	var s Socket // never sends: its counters stay 0
+	for n := 0; n < max(sc.Repeat, 1)*len(sc.Steps); n++ {
+		i := n % len(sc.Steps)
+		st := sc.Steps[i]
+		r := report.Step{Op: st.Op(), Err: errno.Errno(unix.EBADF)}
+		if st.Recv != nil {
+			if peer != nil && !st.Recv.ErrQueue {
+				peer.step = i
+				r = peer.recv(st.Recv, &s)
+			} else {
+				r.Recv = []report.Recv{{Err: errno.Errno(unix.EBADF)}}
+			}
+		}
+		if o.Steps != nil {
+			if err := o.Steps(n, r); err != nil {
+				return nil, err
+			}
+		} else {
+			rep.Steps = append(rep.Steps, r)
+		}
+	}
+	if peer != nil {
+		rep.Counters = peer.counters(&s)
+	}
+	return rep, nil
 }

@@ -72,6 +72,14 @@ func TestModelMatchesGoldenIPv6(t *testing.T) {
 	modelMatchesGoldens(t, loadDir(t, "../testdata/gso-selftest-ipv6"))
 }
 
+// TestModelMatchesGoldenRecv holds the receive model (package receive,
+// wired into builder.Run) to the kernel's receiving side: every recv
+// call's result, flags, source, control messages and bytes, the peer's
+// set-up, its ICMP frames and both ends' counters.
+func TestModelMatchesGoldenRecv(t *testing.T) {
+	modelMatchesGoldens(t, loadDir(t, dirRecv))
+}
+
 func modelMatchesGoldens(t *testing.T, cases []Case) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
