@@ -1,80 +1,50 @@
 package vm_test
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
+	"errors"
+	"strings"
 	"testing"
 
-	"github.com/udpbuild/udpbuild/internal/testenv"
 	"github.com/udpbuild/udpbuild/vm"
 )
 
-// needVM skips (or, in CI, fails) unless QEMU and profile's kernel are
-// here: the kernel in the cache (or apt-get to fetch it) and the tools
-// the guest carries from the host.
-func needVM(t *testing.T, profile string) {
-	t.Helper()
-	testenv.NeedTool(t, "qemu-system-x86_64", "qemu-system-x86")
-	testenv.NeedTool(t, "ip", "iproute2")
-	testenv.NeedTool(t, "ethtool", "ethtool")
-	p, err := vm.LookupProfile(profile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := vm.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vm.FindKernel(p, dir); err != nil {
-		if _, lerr := exec.LookPath("apt-get"); lerr != nil {
-			testenv.Miss(t, err.Error())
-		}
-	}
-}
-
-var (
-	guestOnce sync.Once
-	guestBin  string
-	guestErr  error
-)
-
-// guestBinary builds ./cmd/udpbuild once for all the tests: the guest's
-// /init. (The test binary itself cannot be the guest.)
-func guestBinary(t *testing.T) string {
-	t.Helper()
-	guestOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "udpbuild-vm-test-")
+// TestFindKernelMissing: a kernel missing from the cache is ErrNoKernel,
+// with a message naming the package and where it must go.
+func TestFindKernelMissing(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range vm.Profiles() {
+		p, err := vm.LookupProfile(name)
 		if err != nil {
-			guestErr = err
-			return
+			t.Fatal(err)
 		}
-		guestBin = filepath.Join(dir, "udpbuild")
-		cmd := exec.Command("go", "build", "-o", guestBin, "github.com/udpbuild/udpbuild/cmd/udpbuild")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			guestErr = err
-			guestBin = string(out)
+		_, err = vm.FindKernel(p, dir)
+		if !errors.Is(err, vm.ErrNoKernel) {
+			t.Fatalf("%s: %v, want ErrNoKernel", name, err)
 		}
-	})
-	if guestErr != nil {
-		t.Fatalf("building the guest binary: %v: %s", guestErr, guestBin)
+		for _, want := range []string{p.Package, dir, "apt-get download", "dpkg-deb -x"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %q does not say %q", name, err, want)
+			}
+		}
 	}
-	return guestBin
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if guestBin != "" && guestErr == nil {
-		os.RemoveAll(filepath.Dir(guestBin))
+func TestLookupProfile(t *testing.T) {
+	for _, name := range []string{"6.1", "6.12"} {
+		if _, err := vm.LookupProfile(name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
-	os.Exit(code)
+	_, err := vm.LookupProfile("5.4")
+	if err == nil || !strings.Contains(err.Error(), "6.1, 6.12") {
+		t.Errorf("unknown profile: %v, want an error listing 6.1, 6.12", err)
+	}
 }
 
-func background(t *testing.T) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	return ctx
+// TestCacheDirEnv: $UDPBUILD_KERNEL_CACHE decides the cache.
+func TestCacheDirEnv(t *testing.T) {
+	t.Setenv(vm.CacheEnv, "/some/where")
+	if d, err := vm.CacheDir(); err != nil || d != "/some/where" {
+		t.Errorf("CacheDir = %q, %v", d, err)
+	}
 }

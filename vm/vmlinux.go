@@ -37,9 +37,9 @@ type decompressor struct {
 }
 
 var decompressors = []decompressor{
-	{magic: []byte{0x1f, 0x8b}, tool: ""},                                    // CONFIG_KERNEL_GZIP
-	{magic: []byte{0x02, 0x21, 0x4c, 0x18}, tool: "lz4", args: []string{"-dc"}}, // CONFIG_KERNEL_LZ4 (legacy frame)
-	{magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, tool: "zstd", args: []string{"-dcq"}}, // CONFIG_KERNEL_ZSTD
+	{magic: []byte{0x1f, 0x8b}, tool: ""},                                            // CONFIG_KERNEL_GZIP
+	{magic: []byte{0x02, 0x21, 0x4c, 0x18}, tool: "lz4", args: []string{"-dc"}},      // CONFIG_KERNEL_LZ4 (legacy frame)
+	{magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, tool: "zstd", args: []string{"-dcq"}},    // CONFIG_KERNEL_ZSTD
 	{magic: []byte{0xfd, '7', 'z', 'X', 'Z', 0}, tool: "xz", args: []string{"-dcq"}}, // CONFIG_KERNEL_XZ
 }
 
