@@ -34,10 +34,36 @@ host, and the host's network is never touched.`
 type bootFlags struct {
 	profile string
 	outDir  string
+	fetch   bool
 }
 
 func (b *bootFlags) addBoot(c *cobra.Command) {
 	c.Flags().StringVar(&b.profile, "boot", "", "run in this kernel booted in a VM instead of the host's: "+strings.Join(vm.Profiles(), " or "))
+}
+
+func (b *bootFlags) addFetch(c *cobra.Command) {
+	c.Flags().BoolVar(&b.fetch, "fetch", false, "with --boot and no scenario: only make sure the profile's kernel is in the cache (fetching it if missing) and print where")
+}
+
+// fetchKernel is `kernel --boot PROFILE --fetch`.
+func fetchKernel(cmd *cobra.Command, profile string) error {
+	p, err := vm.LookupProfile(profile)
+	if err != nil {
+		return invalid("--boot: %v", err)
+	}
+	dir, err := vm.CacheDir()
+	if err != nil {
+		return invalid("%v", err)
+	}
+	k, err := vm.GetKernel(cmd.Context(), p, dir)
+	if err := stopped(cmd.Context()); err != nil {
+		return err
+	}
+	if err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s\n", p.Name, p.Package, k.Root)
+	return nil
 }
 
 func (b *bootFlags) addOutDir(c *cobra.Command) {

@@ -57,14 +57,24 @@ any expect did not hold (every file is still written).
 ` + bootHelp,
 		Example: `  sudo udpbuild kernel examples/fragmented.yaml -o kernel.pcap --report kernel.json
   udpbuild kernel --boot 6.1 examples/gso.yaml -o gso-6.1.pcap --report gso-6.1.json
-  udpbuild kernel --boot 6.12 --out-dir out/ testdata/kernel/0*.yaml`,
+  udpbuild kernel --boot 6.12 --out-dir out/ testdata/kernel/0*.yaml
+  udpbuild kernel --boot 6.1 --fetch    # fetch the kernel package now, print where it is`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if bf.fetch {
+				if bf.profile == "" || len(args) > 0 {
+					return invalid("--fetch takes --boot PROFILE and no scenario")
+				}
+				return nil
+			}
 			if len(args) == 0 {
 				return invalid("kernel needs a scenario file; see '%s --help'", cmd.CommandPath())
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if bf.fetch {
+				return fetchKernel(cmd, bf.profile)
+			}
 			if bf.profile != "" || bf.outDir != "" || len(args) > 1 {
 				return kernelMany(cmd, args, of, lf, bf)
 			}
@@ -99,6 +109,7 @@ any expect did not hold (every file is still written).
 	lf.add(c)
 	bf.addBoot(c)
 	bf.addOutDir(c)
+	bf.addFetch(c)
 	return c
 }
 
