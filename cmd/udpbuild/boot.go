@@ -103,9 +103,13 @@ func bootResults(cmd *cobra.Command, profile string, scs []*scenario.Scenario, o
 		}
 		jobs[i] = vm.Job{Scenario: sc, AnyInetID: opts.AnyInetID}
 	}
-	res, _, err := vm.Run(cmd.Context(), vm.Config{Profile: profile}, jobs)
+	res, st, err := vm.Run(cmd.Context(), vm.Config{Profile: profile}, jobs)
 	if err := stopped(cmd.Context()); err != nil {
 		return nil, err
+	}
+	if st.Release != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "udpbuild: kernel %s in a VM: booted in %.1f s, ran %d scenarios in %.1f s (%.1f s in all)\n",
+			st.Release, st.Boot.Seconds(), st.Jobs, st.Run.Seconds(), st.Wall.Seconds())
 	}
 	if err != nil {
 		if errors.Is(err, vm.ErrNoKernel) {
