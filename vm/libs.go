@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // libDirs are where a Debian (or any FHS) system keeps shared libraries;
@@ -34,7 +35,7 @@ type program struct {
 // shared libraries (DT_NEEDED, transitively), reading the ELF files
 // directly rather than running ldd. A static executable brings only itself.
 func findProgram(name string) (program, error) {
-	exe, err := exec.LookPath(name)
+	exe, err := lookPath(name)
 	if err != nil {
 		return program{}, fmt.Errorf("vm: the guest needs %s from the host: %w", name, err)
 	}
@@ -93,6 +94,24 @@ func findProgram(name string) (program, error) {
 		return program{}, err
 	}
 	return p, nil
+}
+
+// sbinDirs are searched after PATH: a user's PATH often lacks them, and
+// Debian keeps ethtool in /usr/sbin.
+var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"}
+
+// lookPath is exec.LookPath, then sbinDirs for a bare name.
+func lookPath(name string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err == nil || strings.Contains(name, "/") {
+		return p, err
+	}
+	for _, d := range sbinDirs {
+		if p, serr := exec.LookPath(filepath.Join(d, name)); serr == nil {
+			return p, nil
+		}
+	}
+	return "", err
 }
 
 // addAs records path (not what it links to) as a file to copy; the copy

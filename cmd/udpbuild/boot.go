@@ -20,8 +20,8 @@ import (
 const bootHelp = `
 --boot PROFILE runs the scenarios in another kernel than the host's: Debian's
 packaged cloud kernel of that series (` + "`6.1`" + ` or ` + "`6.12`" + `), booted in QEMU with
-a small initramfs whose init is this udpbuild, with ip, ethtool and the veth
-module. All the scenarios of one command run in one boot. The kernel
+a small initramfs whose init is this udpbuild, with the host's ip and
+ethtool (copied with their libraries) and the veth module. All the scenarios of one command run in one boot. The kernel
 package is looked up in $UDPBUILD_KERNEL_CACHE (default
 ~/.cache/udpbuild/kernels) and fetched there with apt-get download and
 dpkg-deb -x when missing; it is never installed. It needs
