@@ -19,7 +19,7 @@ import (
 const benchScenario = "../testdata/kernel/001-plain-small.yaml"
 
 // benchScenarios is how many scenarios BenchmarkVMScenarios runs per boot.
-const benchScenarios = 20
+const benchScenarios = 10
 
 func needVMBench(b *testing.B, profile string) string {
 	b.Helper()

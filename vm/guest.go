@@ -101,6 +101,11 @@ func guest(boot time.Duration) (err error) {
 		if err := w.result(i, rep, runErr); err != nil {
 			return fmt.Errorf("writing results: %w", err)
 		}
+		// Each result leaves at once, so a guest stopped by the
+		// host's timeout still returns the scenarios it finished.
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("writing results: %w", err)
+		}
 		st.Jobs++
 	}
 	st.Run = time.Since(runStart)

@@ -25,8 +25,9 @@ type Config struct {
 	// "" means the running executable. A dynamically linked one is
 	// copied with its shared libraries.
 	Guest string
-	// Timeout bounds one boot; 0 means 60 s plus 10 s per scenario
-	// (software emulation runs a scenario in about a second).
+	// Timeout bounds one boot; 0 means 60 s plus 30 s per scenario
+	// (software emulation runs a scenario in 2 to 4 s on an idle
+	// machine, and took up to 18 s on a busy one).
 	Timeout time.Duration
 	// MemoryMB is the guest's memory; 0 means 512.
 	MemoryMB int
@@ -98,7 +99,7 @@ func Run(ctx context.Context, cfg Config, jobs []Job) ([]Result, Stats, error) {
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
-		timeout = 60*time.Second + time.Duration(len(jobs))*10*time.Second
+		timeout = 60*time.Second + time.Duration(len(jobs))*30*time.Second
 	}
 	res, st, err := m.run(ctx, timeout, len(jobs))
 	if err != nil && m.accel == "kvm" && os.Getenv(AccelEnv) == "" && ctx.Err() == nil && st.Jobs == 0 {
