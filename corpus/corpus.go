@@ -61,8 +61,15 @@ var caseFile = regexp.MustCompile(`^[0-9]{3}-[a-z0-9][a-z0-9-]*\.yaml$`)
 // scenario has no golden, when a golden's capture and report disagree on
 // the frames, or when a golden names another kernel release than the
 // directory's KERNEL file (a partly regenerated corpus).
-func Load(dir string) ([]Case, error) {
-	release, err := ReadRelease(dir)
+func Load(dir string) ([]Case, error) { return LoadGoldens(dir, dir) }
+
+// LoadGoldens is Load with the goldens (NNN-name.json, .pcap and KERNEL)
+// read from goldenDir and the scenarios from scenarioDir: a kernel
+// profile's captures (testdata/profiles/PROFILE/CORPUS) of a corpus whose
+// scenarios live in testdata/CORPUS.
+func LoadGoldens(scenarioDir, goldenDir string) ([]Case, error) {
+	dir := scenarioDir
+	release, err := ReadRelease(goldenDir)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +89,7 @@ func Load(dir string) ([]Case, error) {
 	}
 	cases := make([]Case, 0, len(names))
 	for _, name := range names {
-		c, err := loadCase(dir, name)
+		c, err := loadCase(dir, goldenDir, name)
 		if err != nil {
 			return nil, err
 		}
@@ -107,8 +114,9 @@ func ReadRelease(dir string) (string, error) {
 	return rel, nil
 }
 
-func loadCase(dir, name string) (Case, error) {
+func loadCase(dir, goldenDir, name string) (Case, error) {
 	base := filepath.Join(dir, name)
+	golden := filepath.Join(goldenDir, name)
 	src, err := os.ReadFile(base + ".yaml")
 	if err != nil {
 		return Case{}, fmt.Errorf("corpus: %w", err)
@@ -117,7 +125,7 @@ func loadCase(dir, name string) (Case, error) {
 	if err != nil {
 		return Case{}, fmt.Errorf("corpus: %w", err)
 	}
-	rep, err := readReport(base + ".json")
+	rep, err := readReport(golden + ".json")
 	if err != nil {
 		return Case{}, err
 	}
@@ -138,7 +146,7 @@ func loadCase(dir, name string) (Case, error) {
 	if failedSocket := setup == 1 && rep.Setup[0].Op == "socket"; !failedSocket && setup != len(sc.Socket.Setsockopt) {
 		return Case{}, fmt.Errorf("corpus: %s.json: %d set-up results for %d socket options: the golden is stale", name, len(rep.Setup), len(sc.Socket.Setsockopt))
 	}
-	frames, err := readFrames(base + ".pcap")
+	frames, err := readFrames(golden + ".pcap")
 	if err != nil {
 		return Case{}, err
 	}

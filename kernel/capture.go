@@ -75,6 +75,9 @@ type capture struct {
 
 	// ifindex is the device's interface index (IPV6_PKTINFO names it).
 	ifindex int
+	// vnetLen is the virtio header in front of each frame read:
+	// vnetHdrLen, or 0 on a kernel that cannot give it (vnetReadsUDPL4).
+	vnetLen int
 
 	fenceFd int
 	fenceTo *unix.SockaddrLinklayer
@@ -117,8 +120,11 @@ func openCapture(ns, dev string, src, dst net.HardwareAddr) (*capture, error) {
 		}
 		// The virtio header tells a GSO super-packet from a datagram that
 		// merely fits (virtio_net_hdr_from_skb), which no frame byte does.
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
-			return fmt.Errorf("kernel: PACKET_VNET_HDR: %w", err)
+		if vnetReadsUDPL4(kernelRelease()) {
+			if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+				return fmt.Errorf("kernel: PACKET_VNET_HDR: %w", err)
+			}
+			c.vnetLen = vnetHdrLen
 		}
 		ifindex := int(ifr.Uint32())
 		c.ifindex = ifindex
@@ -190,7 +196,7 @@ func (c *capture) read() (f *captured, fence uint64, back, more bool, err error)
 		return nil, 0, false, false, fmt.Errorf("kernel: reading capture: %w", err)
 	case rflags&unix.MSG_TRUNC != 0 || n > len(c.buf):
 		return nil, 0, false, false, fmt.Errorf("kernel: captured frame of %d bytes exceeds the %d-byte buffer", n, len(c.buf))
-	case n < vnetHdrLen:
+	case n < c.vnetLen:
 		return nil, 0, false, false, fmt.Errorf("kernel: captured %d bytes, shorter than the virtio header", n)
 	}
 	sll, ok := from.(*unix.SockaddrLinklayer)
@@ -198,7 +204,10 @@ func (c *capture) read() (f *captured, fence uint64, back, more bool, err error)
 		return nil, 0, false, true, nil
 	}
 	incoming := sll.Pkttype == unix.PACKET_HOST
-	vh, frame := c.buf[:vnetHdrLen], c.buf[vnetHdrLen:n]
+	// Without PACKET_VNET_HDR (before 6.2) the header is all zero.
+	var vh [vnetHdrLen]byte
+	copy(vh[:], c.buf[:c.vnetLen])
+	frame := c.buf[c.vnetLen:n]
 	if len(frame) == fenceLen && bytes.Equal(frame[12:22], c.fence[12:22]) {
 		return nil, binary.BigEndian.Uint64(frame[22:30]), incoming, true, nil
 	}

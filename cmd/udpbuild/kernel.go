@@ -19,8 +19,9 @@ import (
 func newKernelCmd() *cobra.Command {
 	var of outputFlags
 	var lf loadFlags
+	var bf bootFlags
 	c := &cobra.Command{
-		Use:   "kernel SCENARIO.yaml -o OUT.pcap [--report R.json]",
+		Use:   "kernel SCENARIO.yaml... (-o OUT.pcap [--report R.json] | --out-dir DIR) [--boot 6.1|6.12]",
 		Short: "Run a scenario through the real running kernel and capture what leaves the device (needs root)",
 		Long: `Kernel builds two private network namespaces joined by a veth pair, sets the
 sender's MTU and NIC features with ethtool (hw-csum -> tx-checksumming, sg ->
@@ -54,10 +55,35 @@ diff' accepts it, as it compares IDs by their rule) and a multicast or zero
 link.src_mac or link.dst_mac.
 
 It needs root (CAP_NET_ADMIN), iproute2 and ethtool. No frame leaves the
-machine, whatever addresses the scenario names.`,
-		Example: `  sudo udpbuild kernel examples/fragmented.yaml -o kernel.pcap --report kernel.json`,
-		Args:    exactArgs(1, "a scenario file"),
+machine, whatever addresses the scenario names.
+
+Several scenarios need --out-dir DIR: each SCENARIO NAME.yaml gets
+DIR/NAME.pcap (or .pcapng) and DIR/NAME.json, and the exit status is 1 when
+any expect did not hold (every file is still written).
+` + bootHelp,
+		Example: `  sudo udpbuild kernel examples/fragmented.yaml -o kernel.pcap --report kernel.json
+  udpbuild kernel --boot 6.1 examples/gso.yaml -o gso-6.1.pcap --report gso-6.1.json
+  udpbuild kernel --boot 6.12 --out-dir out/ testdata/kernel/0*.yaml
+  udpbuild kernel --boot 6.1 --fetch    # fetch the kernel package now, print where it is`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if bf.fetch {
+				if bf.profile == "" || len(args) > 0 {
+					return invalid("--fetch takes --boot PROFILE and no scenario")
+				}
+				return nil
+			}
+			if len(args) == 0 {
+				return invalid("kernel needs a scenario file; see '%s --help'", cmd.CommandPath())
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if bf.fetch {
+				return fetchKernel(cmd, bf.profile)
+			}
+			if bf.profile != "" || bf.outDir != "" || len(args) > 1 {
+				return kernelMany(cmd, args, of, lf, bf)
+			}
 			f, err := capture.ParseFormat(of.format)
 			if err != nil {
 				return invalid("--format: %v", err)
@@ -87,6 +113,9 @@ machine, whatever addresses the scenario names.`,
 	}
 	of.add(c)
 	lf.add(c)
+	bf.addBoot(c)
+	bf.addOutDir(c)
+	bf.addFetch(c)
 	return c
 }
 
@@ -177,6 +206,7 @@ func newDiffCmd() *cobra.Command {
 	var keep string
 	var view string
 	var lf loadFlags
+	var bf bootFlags
 	c := &cobra.Command{
 		Use:   "diff SCENARIO.yaml",
 		Short: "Run the model and the real kernel and print the differences as named fields (needs root)",
@@ -192,7 +222,12 @@ one datagram, as it jumps at random between calls jiffies apart), since the
 kernel starts both at random. Timestamps inside IP timestamp
 options are the kernel's clock and are not compared.
 
-Exit status 0 when they agree, 1 on any difference.`,
+Exit status 0 when they agree, 1 on any difference.
+
+With --boot the kernel side runs in that kernel in a VM (below); the model
+still re-tells the kernel its goldens come from, so a difference may be the
+older kernel's own behaviour (docs/kernel-profiles.md lists them).
+` + bootHelp,
 		Example: `  sudo udpbuild diff examples/cork.yaml
   sudo udpbuild diff --all testdata/kernel/072-features-hw-gso.yaml
   sudo udpbuild diff --view wire examples/gso.yaml`,
@@ -209,9 +244,9 @@ Exit status 0 when they agree, 1 on any difference.`,
 			var krep, mrep *report.Report
 			var note string
 			if v == report.Wire {
-				krep, mrep, note, err = wireReports(cmd, sc, seed)
+				krep, mrep, note, err = wireReports(cmd, bf.profile, sc, seed)
 			} else {
-				krep, err = runKernel(cmd, sc, compareOpts())
+				krep, err = kernelReport(cmd, bf.profile, sc, compareOpts())
 				if err == nil {
 					mrep, note, err = builder.RunAgainst(sc, krep, builder.Options{View: report.Tap, Seed: seed, Context: cmd.Context()})
 				}
@@ -256,13 +291,14 @@ Exit status 0 when they agree, 1 on any difference.`,
 	c.Flags().StringVar(&view, "view", "tap", "tap: the model's tap view against the kernel's capture; wire: the model's wire view against the kernel run with every offload off")
 	c.Flags().StringVar(&keep, "keep", "", "also write both reports to PREFIX.kernel.json and PREFIX.model.json")
 	lf.add(c)
+	bf.addBoot(c)
 	return c
 }
 
 // wireReports runs the kernel with every offload off and the model's wire
 // view with the scenario's own features (builder.RunWireAgainst).
-func wireReports(cmd *cobra.Command, sc *scenario.Scenario, seed uint64) (krep, mrep *report.Report, note string, err error) {
-	krep, err = runKernel(cmd, builder.WithoutOffloads(sc), compareOpts())
+func wireReports(cmd *cobra.Command, profile string, sc *scenario.Scenario, seed uint64) (krep, mrep *report.Report, note string, err error) {
+	krep, err = kernelReport(cmd, profile, builder.WithoutOffloads(sc), compareOpts())
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/udpbuild/udpbuild/capture"
 	"github.com/udpbuild/udpbuild/scenario"
+	"github.com/udpbuild/udpbuild/vm"
 )
 
 // Exit statuses of the stable command line.
@@ -73,6 +74,11 @@ func (s *signalled) status() int {
 }
 
 func main() {
+	if vm.IsGuest() {
+		// Started by a kernel as the init of a VM that 'kernel --boot'
+		// built: run the scenarios it carries, then power off.
+		vm.Guest()
+	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithCancelCause(context.Background())
