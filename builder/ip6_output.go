@@ -236,6 +236,8 @@ func (s *Socket) ip6MakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	fhl := header.IPv6MinLen + opt.nflen // __ip6_append_data's fragheaderlen
 	d := &s.dg
 	d.reset(s.step, true, s.proto.Number(), q.summed)
+	d.SkbTruesize = append(d.SkbTruesize[:0], q.truesize...)
+	d.SkbRoom = append(d.SkbRoom[:0], q.room...)
 	d.buf, q.buf = q.buf, d.buf
 	d.UDP = q.l4[:udpHdrLen]
 	if q.ext != nil {

@@ -261,6 +261,17 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim *appendLimits, payload []b
 		// Only the first skb of a call comes from sock_alloc_send_skb;
 		// the others are refused once the socket's write memory passes
 		// twice its send buffer.
+		if transhdrlen > 0 && s.skErr != 0 {
+			// sock_alloc_send_pskb: a pending sk_err fails the first
+			// allocation of a datagram, and sock_error clears it.
+			e := s.skErr
+			s.skErr = 0
+			c.length -= length
+			if s.tracing() {
+				s.tracef("sock_alloc_send_pskb", "return", "-"+e.Name(), "sk->sk_err set by an ICMP error (__udp4_lib_err): returned and cleared")
+			}
+			return e
+		}
 		if transhdrlen == 0 && 1+q.charged > 2*sockSndbuf {
 			c.length -= length
 			if s.tracing() {
@@ -282,6 +293,7 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim *appendLimits, payload []b
 		transhdrlen = 0
 		q.lens = append(q.lens, fraglen)
 		q.room = append(q.room, obj-skbSharedInfo-hhLen-(fraglen-pagedlen))
+		q.truesize = append(q.truesize, obj+skbOverhead)
 		if pagedlen > 0 {
 			// The loop's next pass copies the paged part.
 			q.copyInto(n, pagedlen, sg)
@@ -329,6 +341,8 @@ func (s *Socket) ipMakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	fh := header.IPv4MinLen + optlen(c.opt)
 	d := &s.dg
 	d.reset(s.step, false, s.proto.Number(), q.summed)
+	d.SkbTruesize = append(d.SkbTruesize[:0], q.truesize...)
+	d.SkbRoom = append(d.SkbRoom[:0], q.room...)
 	// The queue's bytes become the datagram's; the datagram's old buffer
 	// becomes the queue's, so neither is allocated again.
 	d.buf, q.buf = q.buf, d.buf

@@ -40,6 +40,12 @@ func (s *Socket) doIPSetsockopt(o scenario.Opt) errno.Errno {
 			return errnoOf(err)
 		}
 		s.opt = opt
+	case scenario.OptIPRecvErr:
+		// inet_assign_bit(RECVERR); turning it off purges the queue.
+		s.recverr = v != 0
+		if !s.recverr {
+			s.errQueue = s.errQueue[:0]
+		}
 	default:
 		return errno.ENOPROTOOPT
 	}

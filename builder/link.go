@@ -34,6 +34,8 @@ type FrameInfo struct {
 	// GSOSize is the super-packet's gso_size (segments and super-packets),
 	// Segs the number of segments a super-packet stands for.
 	GSOSize, Segs int
+	// Dir is report.DirPeer for a frame the peer sent (an ICMP error).
+	Dir report.Dir
 	// ipv6 is set for an IPv6 datagram's frames.
 	ipv6 bool
 }
@@ -43,6 +45,8 @@ type FrameInfo struct {
 func (fi *FrameInfo) Why() string {
 	var s string
 	switch fi.Kind {
+	case report.ICMP:
+		return "the peer's ICMP destination unreachable (port unreachable): no socket on the port (__udp4_lib_rcv -> __icmp_send); " + fi.IDWhy
 	case report.Super:
 		s = fmt.Sprintf("GSO super-packet: %d segments of %d bytes, segmented by the device (NETIF_F_GSO_UDP_L4)", fi.Segs, fi.GSOSize)
 	case report.Segment:
@@ -74,7 +78,7 @@ func (fi *FrameInfo) Why() string {
 // are left to the caller: the one must be copied to be kept, the other
 // costs a format.
 func (fi *FrameInfo) Record(n int) report.Frame {
-	return report.Frame{Step: fi.Step, Datagram: fi.Datagram, IDSource: fi.IDSource, FlowLabel: fi.FlowLabel, Kind: fi.Kind,
+	return report.Frame{Step: fi.Step, Dir: fi.Dir, Datagram: fi.Datagram, IDSource: fi.IDSource, FlowLabel: fi.FlowLabel, Kind: fi.Kind,
 		Index: fi.Index, Count: fi.Count, Offset: fi.Offset, Len: n}
 }
 

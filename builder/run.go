@@ -88,6 +88,14 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		defer func() { rep.Frames, rn.rec = rn.rec.Frames, Recorder{} }()
 	}
 	dev.SetTrace(o.Trace)
+	var peer *peerLink
+	if HasReceiver(sc) {
+		// The peer's sockets exist before the sender's socket sends
+		// anything; the peer sees every frame after the run's sink.
+		peer = newPeer(sc, dev, o, &rep.PeerSetup)
+		peer.inner = dev.Sink
+		dev.Sink = peer
+	}
 	s := &rn.sock
 	s.reinit(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock, DualStack: sc.DualStack()})
 	s.SetTrace(o.Trace)
@@ -140,7 +148,12 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		st := sc.Steps[i]
 		s.SetStep(i)
 		var r report.Step
-		if st.Send != nil {
+		if peer != nil {
+			peer.step = i
+		}
+		if st.Recv != nil {
+			r = peer.recv(st.Recv, s)
+		} else if st.Send != nil {
 			r = report.Step{Op: "send"}
 			m := Msg{Payload: st.Send.Payload, Flags: st.Send.Flags, Name: st.Send.To, Flowinfo: st.Send.Flowinfo}
 			if !m.Name.IsValid() && !sc.Socket.Connect {
@@ -168,6 +181,13 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 				}
 			}
 		}
+		if peer != nil {
+			// The link goes quiet: the peer's answers reach the sender
+			// before the next step.
+			if err := peer.quiet(i, s); err != nil {
+				return nil, fmt.Errorf("writing frames: %w", err)
+			}
+		}
 		if o.Steps != nil {
 			if err := o.Steps(n, r); err != nil {
 				return nil, err
@@ -178,6 +198,9 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		if s.outErr != nil {
 			return nil, fmt.Errorf("writing frames: %w", s.outErr)
 		}
+	}
+	if peer != nil {
+		rep.Counters = peer.counters(s)
 	}
 	return rep, nil
 }

@@ -41,10 +41,14 @@ type skbQueue struct {
 	// bytes (getfrag); the model can skip the copy because a datagram
 	// built by one call is sent before Sendmsg returns, and nothing
 	// writes to the payload on the way.
-	ext    []byte
-	lens   []int // skb->len of each skb, fragheaderlen included
-	room   []int // skb_tailroom of each skb: linear space left
-	summed csumMode
+	ext  []byte
+	lens []int // skb->len of each skb, fragheaderlen included
+	room []int // skb_tailroom of each skb: linear space left
+	// truesize is each skb's skb->truesize: its head allocation
+	// (SKB_TRUESIZE of the kmalloc size) plus the page-fragment bytes
+	// copied into it. The peer's receive buffer is charged with it.
+	truesize []int
+	summed   csumMode
 	// charged is what the queue's skbs add to sk_wmem_alloc: truesize
 	// of every skb plus the bytes copied into page fragments.
 	charged int
@@ -74,6 +78,7 @@ func (q *skbQueue) reset() {
 	q.ext = nil
 	q.lens = q.lens[:0]
 	q.room = q.room[:0]
+	q.truesize = q.truesize[:0]
 	q.summed = csumNone
 	q.charged = 0
 }
@@ -87,6 +92,7 @@ func (q *skbQueue) copyInto(i, cp int, sg bool) {
 		return
 	}
 	q.charged += cp
+	q.truesize[i] += cp
 }
 
 // Layout constants of skb allocation on x86_64 (4 KiB pages, 64-byte
@@ -137,6 +143,10 @@ type Datagram struct {
 	// socket's copy of corked data, or the caller's own bytes for a
 	// datagram one call built (never written to).
 	UDP, Payload []byte
+	// SkbTruesize and SkbRoom are each skb's truesize and tailroom (see
+	// skbQueue): what a receiver's buffer is charged for the datagram and
+	// where ip_defrag may copy a later fragment.
+	SkbTruesize, SkbRoom []int
 	// SkbData is the data length of each skb of the frag list after the
 	// network header, the first including the UDP header. For IPv6 the
 	// first counts what follows IP, the others what follows the

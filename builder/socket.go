@@ -34,6 +34,15 @@ type Socket struct {
 	pmtudisc  scenario.PMTUDisc
 	opt       *ipopt.Options // inet_opt; nil when none
 	noCheckTx bool           // sk_no_check_tx (SO_NO_CHECK)
+	recverr   bool           // IP_RECVERR
+
+	// skErr is sk->sk_err: an ICMP error __udp4_lib_err recorded, handed
+	// to (and cleared by) the next sock_alloc_send_skb; errQueue is
+	// sk_error_queue (IP_RECVERR).
+	skErr    errno.Errno
+	errQueue []sockExterr
+	// mib counts what the sender's /proc/net/snmp shows of its socket.
+	mib senderMib
 
 	// udp_sock
 	corkFlag   bool   // UDP_CORK
@@ -104,7 +113,7 @@ func (s *Socket) reinit(dev *Device, c Config) {
 		clock = func() uint32 { return DefaultTimestamp }
 	}
 	keep := func(q skbQueue) skbQueue {
-		return skbQueue{buf: q.buf, lens: q.lens[:0], room: q.room[:0]}
+		return skbQueue{buf: q.buf, lens: q.lens[:0], room: q.room[:0], truesize: q.truesize[:0]}
 	}
 	idents := s.idents
 	if idents == nil {
@@ -147,7 +156,7 @@ func (s *Socket) Setsockopt(o scenario.Opt) errno.Errno {
 	case scenario.OptUDPCork, scenario.OptUDPSegment, scenario.OptUDPLiteSendCov, scenario.OptUDPLiteRecvCov,
 		scenario.OptUDPNoCheck6TX, scenario.OptUDPNoCheck6RX:
 		return s.udpLibSetsockopt(o)
-	case scenario.OptIPTOS, scenario.OptIPTTL, scenario.OptIPMTUDiscover, scenario.OptIPOptions:
+	case scenario.OptIPTOS, scenario.OptIPTTL, scenario.OptIPMTUDiscover, scenario.OptIPOptions, scenario.OptIPRecvErr:
 		return s.doIPSetsockopt(o)
 	case scenario.OptSONoCheck:
 		return s.skSetsockopt(o)

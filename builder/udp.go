@@ -397,12 +397,26 @@ func (s *Socket) udpSendSkb(d *Datagram, c *cork) errno.Errno {
 	return s.sendSkb(d)
 }
 
-// sendSkb is the family's send: ip_send_skb or ip6_send_skb.
+// sendSkb is the family's send: ip_send_skb or ip6_send_skb, and the
+// OutDatagrams count udp_send_skb keeps of the datagrams that left.
 func (s *Socket) sendSkb(d *Datagram) errno.Errno {
+	var e errno.Errno
 	if d.IPv6 {
-		return s.ip6SendSkb(d)
+		e = s.ip6SendSkb(d)
+	} else {
+		e = s.ipSendSkb(d)
 	}
-	return s.ipSendSkb(d)
+	if e == 0 {
+		s.mib.udp[b2i(d.IPv6)][b2i(s.proto == scenario.UDPLite)].outDatagrams++
+	}
+	return e
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // traceCsum explains udp_send_skb's (or udp_v6_send_skb's) checksum.

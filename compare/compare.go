@@ -74,6 +74,7 @@ func Reports(kernel, model *report.Report) []Difference {
 			add(Difference{Frame: -1, Step: i, Field: k.Op + " result", Kernel: k.String(), Model: m.String()})
 		}
 	}
+	out = append(out, receiving(kernel, model)...)
 	if len(kernel.Frames) != len(model.Frames) {
 		add(Difference{Frame: -1, Step: -1, Field: "number of frames", Kernel: fmt.Sprintf("%d %s", len(kernel.Frames), perStep(kernel.Frames)), Model: fmt.Sprintf("%d %s", len(model.Frames), perStep(model.Frames))})
 	}
@@ -82,6 +83,9 @@ func Reports(kernel, model *report.Report) []Difference {
 		k, m := kernel.Frames[i], model.Frames[i]
 		if k.Step != m.Step {
 			add(Difference{Frame: i, Step: -1, Field: "emitted by step", Kernel: fmt.Sprint(k.Step), Model: fmt.Sprint(m.Step)})
+		}
+		if k.Dir != m.Dir {
+			add(Difference{Frame: i, Step: -1, Field: "sent by", Kernel: cmp.Or(string(k.Dir), "sender"), Model: cmp.Or(string(m.Dir), "sender")})
 		}
 		for _, d := range compareFrame(k.Data, m.Data, &ids, m) {
 			d.Frame = i
@@ -253,7 +257,11 @@ func compareFrame(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	if int(mi.TotalLength()) <= len(mi) && int(mi.TotalLength()) >= ihl {
 		mp = mi[ihl:mi.TotalLength()]
 	}
-	out = append(out, compareUpper(kp, mp, ki.FragOffset() == 0)...)
+	if ki.Protocol() == protoICMP && mi.Protocol() == protoICMP && ki.FragOffset() == 0 {
+		out = append(out, compareICMP(kp, mp, true, [2]uint32{})...)
+	} else {
+		out = append(out, compareUpper(kp, mp, ki.FragOffset() == 0)...)
+	}
 	if len(k) != len(m) && len(out) == 0 {
 		add("frame length", len(k), len(m))
 	}
@@ -394,6 +402,10 @@ func compareIPv6(k, m []byte, ids *idState, mf report.Frame) []Difference {
 	mproto, moff := mw.Upper()
 	if kproto != mproto {
 		add("IPv6 upper-layer protocol", kproto, mproto)
+	}
+	if kproto == header.NextHdrICMP && mproto == header.NextHdrICMP && first {
+		sums := [2]uint32{pseudoSum6(ki, len(kb)-koff), pseudoSum6(mi, len(mb)-moff)}
+		return append(out, compareICMP(kb[koff:], mb[moff:], false, sums)...)
 	}
 	return append(out, compareUpper(kb[koff:], mb[moff:], first)...)
 }

@@ -72,6 +72,21 @@ func TestModelMatchesGoldenIPv6(t *testing.T) {
 	modelMatchesGoldens(t, loadDir(t, "../testdata/gso-selftest-ipv6"))
 }
 
+// dirRecv is the golden corpus of the receiving side (issue 15): peers,
+// recv steps, the peer's ICMP errors and counters.
+const dirRecv = "../testdata/kernel-recv"
+
+// TestModelMatchesGoldenRecv holds the receive model (package receive,
+// wired into builder.Run) to the kernel's receiving side: every recv
+// call's result, flags, source, control messages and bytes, the peer's
+// set-up, its ICMP frames and both ends' counters.
+func TestModelMatchesGoldenRecv(t *testing.T) {
+	if _, err := os.Stat(dirRecv); os.IsNotExist(err) {
+		t.Skipf("%s does not exist yet: no receiving-side goldens to hold the model to", dirRecv)
+	}
+	modelMatchesGoldens(t, loadDir(t, dirRecv))
+}
+
 func modelMatchesGoldens(t *testing.T, cases []Case) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
@@ -200,6 +215,8 @@ func withIDRules(c Case) *report.Report {
 		}
 		ignoreDF := mode < scenario.PMTUDo || mode == scenario.PMTUOmit
 		switch {
+		case f.Dir == report.DirPeer:
+			f.IDSource = report.IDIdents // the peer's ICMP socket: no DF, not connected
 		case c.Scenario.Socket.Connect:
 			f.IDSource = report.IDInetID
 		case ip.FragWord()&header.IPv4DF != 0 && !ignoreDF && ip.ID() == 0:

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/scenario"
 )
 
@@ -67,7 +68,7 @@ func newBenchEnv(ctx context.Context, src, dst netip.AddrPort, mtu int) (env *be
 	// sender and GRO off on the peer. The spec's four leave others on (a
 	// veth also offers SCTP checksums, fraglist SG, TSO and GSO), so the
 	// ethtool groups go off as well.
-	if _, err := setFeatures(ctx, e.ns, nil); err != nil {
+	if _, err := setFeatures(ctx, e.ns, nil, false); err != nil {
 		return nil, err
 	}
 	if _, err := command(ctx, "ip", "netns", "exec", e.ns.sender, "ethtool", "-K", senderDev,
@@ -92,8 +93,11 @@ func newBenchEnv(ctx context.Context, src, dst netip.AddrPort, mtu int) (env *be
 	}
 	// Unconnected, and without IP_RECVERR: udp_send_skb then swallows the
 	// ENOBUFS of a frame the veth dropped, and ICMP errors never reach it.
-	if e.sock, err = newUDPSocket(e.ns.sender, scenario.UDP, src.Addr().Is6(), scenario.PMTUWant); err != nil {
+	var failed errno.Errno
+	if e.sock, failed, err = newUDPSocket(e.ns.sender, scenario.UDP, src.Addr().Is6(), scenario.PMTUWant, 0, nil); err != nil {
 		return nil, err
+	} else if failed != 0 {
+		return nil, fmt.Errorf("kernel: socket(): %w", failed)
 	}
 	if err := e.sock.bind(src); err != nil {
 		return nil, err

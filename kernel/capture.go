@@ -61,6 +61,9 @@ type captured struct {
 	// gsoSize is the super-packet's gso_size when the skb was UDP GSO
 	// (SKB_GSO_UDP_L4) at the tap, else 0.
 	gsoSize int
+	// peer is set for a frame the device received from the peer (its
+	// ICMP errors), clear for one the sender sent.
+	peer bool
 }
 
 // capture is an AF_PACKET socket on the sender's device: what tcpdump on
@@ -140,7 +143,7 @@ func openCapture(ns, dev string, src, dst net.HardwareAddr) (*capture, error) {
 	// Between socket() and bind() the socket saw every device; whatever it
 	// queued or dropped then is not ours to report.
 	for {
-		_, _, more, err := c.read()
+		_, _, _, more, err := c.read()
 		if err != nil {
 			c.close()
 			return nil, err
@@ -172,47 +175,51 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // read takes one frame off the queue without waiting. more is false when
 // the queue was empty. f is nil for a frame that is not ours to report:
-// one the device received, one that is neither IPv4 nor IPv6, or an
-// ICMPv6 packet (neighbour discovery, MLD reports: the scenario's UDP
-// socket never sends one). fence is the sequence number of one of our
-// fences (they count from 1), else 0.
-func (c *capture) read() (f *captured, fence uint64, more bool, err error) {
+// one that is neither IPv4 nor IPv6, an ICMPv6 packet the sender sent
+// (neighbour discovery, MLD reports: the scenario's UDP socket never sends
+// one), or one the peer sent that is not an IPv4 packet or an ICMPv6 error
+// (fromPeer). fence is the sequence number of one of our fences (they
+// count from 1), else 0; back is set for a fence the peer sent back
+// (peerFence), clear for the sender's own.
+func (c *capture) read() (f *captured, fence uint64, back, more bool, err error) {
 	n, oobn, rflags, from, err := unix.Recvmsg(c.fd, c.buf, c.oob, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
 	switch {
 	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-		return nil, 0, false, nil
+		return nil, 0, false, false, nil
 	case err != nil:
-		return nil, 0, false, fmt.Errorf("kernel: reading capture: %w", err)
+		return nil, 0, false, false, fmt.Errorf("kernel: reading capture: %w", err)
 	case rflags&unix.MSG_TRUNC != 0 || n > len(c.buf):
-		return nil, 0, false, fmt.Errorf("kernel: captured frame of %d bytes exceeds the %d-byte buffer", n, len(c.buf))
+		return nil, 0, false, false, fmt.Errorf("kernel: captured frame of %d bytes exceeds the %d-byte buffer", n, len(c.buf))
 	case n < vnetHdrLen:
-		return nil, 0, false, fmt.Errorf("kernel: captured %d bytes, shorter than the virtio header", n)
+		return nil, 0, false, false, fmt.Errorf("kernel: captured %d bytes, shorter than the virtio header", n)
 	}
-	if sll, ok := from.(*unix.SockaddrLinklayer); !ok || sll.Pkttype != unix.PACKET_OUTGOING {
-		return nil, 0, true, nil
+	sll, ok := from.(*unix.SockaddrLinklayer)
+	if !ok || (sll.Pkttype != unix.PACKET_OUTGOING && sll.Pkttype != unix.PACKET_HOST) {
+		return nil, 0, false, true, nil
 	}
+	incoming := sll.Pkttype == unix.PACKET_HOST
 	vh, frame := c.buf[:vnetHdrLen], c.buf[vnetHdrLen:n]
 	if len(frame) == fenceLen && bytes.Equal(frame[12:22], c.fence[12:22]) {
-		return nil, binary.BigEndian.Uint64(frame[22:30]), true, nil
+		return nil, binary.BigEndian.Uint64(frame[22:30]), incoming, true, nil
 	}
-	if !fromScenario(frame) {
-		return nil, 0, true, nil
+	if (!incoming && !fromScenario(frame)) || (incoming && !fromPeer(frame)) {
+		return nil, 0, false, true, nil
 	}
-	f = &captured{data: append([]byte(nil), frame...)}
+	f = &captured{data: append([]byte(nil), frame...), peer: incoming}
 	if vh[1]&^vnetGSOECN == vnetGSOUDPL4 {
 		f.gsoSize = int(binary.NativeEndian.Uint16(vh[4:6]))
 	}
 	f.csumNotReady = vh[0]&vnetFlagNeedsCsum != 0
 	msgs, err := unix.ParseSocketControlMessage(c.oob[:oobn])
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("kernel: capture control data: %w", err)
+		return nil, 0, false, false, fmt.Errorf("kernel: capture control data: %w", err)
 	}
 	for _, m := range msgs {
 		if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA && len(m.Data) >= 4 {
 			f.csumNotReady = binary.NativeEndian.Uint32(m.Data[:4])&unix.TP_STATUS_CSUMNOTREADY != 0
 		}
 	}
-	return f, 0, true, nil
+	return f, 0, false, true, nil
 }
 
 // dropped is how many frames the capture lost for want of room in its
@@ -231,7 +238,14 @@ func (c *capture) dropped() (uint32, error) {
 // to the taps before the call returns, and the fence, sent after, comes
 // through the same device behind them. A frame the capture had to drop
 // would be lost without trace, so a drop fails the run.
-func (c *capture) sync(ctx context.Context) ([]captured, error) {
+//
+// With pf, sync also waits for the link to go quiet: it waits until the
+// peer has received the fence (everything sent before it has then been
+// received and answered: see peerFence), has the peer send a fence back,
+// and reads the capture up to it, so that the peer's answers have reached
+// the sender and been handled by its stack. The frames the peer sent come
+// back among the others, in capture order, marked peer.
+func (c *capture) sync(ctx context.Context, pf *peerFence) ([]captured, error) {
 	c.seq++
 	binary.BigEndian.PutUint64(c.fence[22:30], c.seq)
 	for {
@@ -244,12 +258,27 @@ func (c *capture) sync(ctx context.Context) ([]captured, error) {
 		}
 		break
 	}
-	var out []captured
+	out, err := c.readUntil(ctx, c.seq, false, nil)
+	if err != nil || pf == nil {
+		return out, err
+	}
+	if err := pf.wait(ctx, c.seq); err != nil {
+		return out, err
+	}
+	if err := pf.send(c.seq); err != nil {
+		return out, err
+	}
+	return c.readUntil(ctx, c.seq, true, out)
+}
+
+// readUntil reads the capture, appending to out, up to fence seq: the
+// sender's own (back clear) or the one the peer sent back (back set).
+func (c *capture) readUntil(ctx context.Context, seq uint64, back bool, out []captured) ([]captured, error) {
 	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
 	deadline := time.Now().Add(fenceTimeout)
 	for {
 		for {
-			f, fence, more, err := c.read()
+			f, fence, isBack, more, err := c.read()
 			if err != nil {
 				return out, err
 			}
@@ -259,7 +288,7 @@ func (c *capture) sync(ctx context.Context) ([]captured, error) {
 			if f != nil {
 				out = append(out, *f)
 			}
-			if fence == c.seq {
+			if fence == seq && isBack == back {
 				n, err := c.dropped()
 				if err == nil && n > 0 {
 					err = fmt.Errorf("kernel: the capture dropped %d frames (its receive queue was full)", n)
@@ -267,18 +296,57 @@ func (c *capture) sync(ctx context.Context) ([]captured, error) {
 				return out, err
 			}
 		}
-		if err := ctx.Err(); err != nil {
+		if err := waitReadable(ctx, fds, deadline, seq); err != nil {
 			return out, err
 		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return out, fmt.Errorf("kernel: fence %d never reached the capture within %v", c.seq, fenceTimeout)
-		}
-		ts := unix.NsecToTimespec(min(wait, 100*time.Millisecond).Nanoseconds())
-		if _, err := unix.Ppoll(fds, &ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
-			return out, fmt.Errorf("kernel: polling capture: %w", err)
-		}
 	}
+}
+
+// waitReadable waits for fds[0] to have something to read, until deadline.
+func waitReadable(ctx context.Context, fds []unix.PollFd, deadline time.Time, seq uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return fmt.Errorf("kernel: fence %d never arrived within %v", seq, fenceTimeout)
+	}
+	ts := unix.NsecToTimespec(min(wait, 100*time.Millisecond).Nanoseconds())
+	if _, err := unix.Ppoll(fds, &ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
+		return fmt.Errorf("kernel: polling capture: %w", err)
+	}
+	return nil
+}
+
+// fromPeer reports whether a frame the sender's device received is one
+// the peer sent as part of the run: an IPv4 packet (its ICMP errors), or
+// an ICMPv6 error (type below 128). The rest (the peer's MLD reports) is
+// not.
+func fromPeer(frame []byte) bool {
+	if len(frame) < header.EthernetLen {
+		return false
+	}
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case unix.ETH_P_IP:
+		return true
+	case unix.ETH_P_IPV6:
+		in := parseIP(frame)
+		if !in.ok || in.proto != header.NextHdrICMP || in.mf || in.offset != 0 {
+			return false
+		}
+		ip := header.IPv6(frame[header.EthernetLen:])
+		plen := int(ip.PayloadLength())
+		body := ip[header.IPv6MinLen:]
+		if len(body) > plen {
+			body = body[:plen]
+		}
+		w := header.WalkIPv6Ext(ip.NextHeader(), body)
+		for w.Next() {
+		}
+		_, off := w.Upper()
+		return off < len(body) && body[off] < 128
+	}
+	return false
 }
 
 // fromScenario reports whether a captured frame may come from the
@@ -394,7 +462,37 @@ func parseIPv6(frame []byte) ipInfo {
 // ip_local_out, so several whole packets from one step are the segments
 // of one datagram that software GSO split before the tap. datagram counts
 // the run's datagrams and is advanced here.
-func classify(frames []captured, step, mtu int, datagram *int) []report.Frame {
+//
+// The frames the peer sent (captured.peer) are kept in capture order among
+// the sender's, as Dir report.DirPeer, kind report.ICMP, counted by
+// peerDatagram.
+func classify(all []captured, step, mtu int, datagram, peerDatagram *int) []report.Frame {
+	var frames []captured
+	for _, f := range all {
+		if !f.peer {
+			frames = append(frames, f)
+		}
+	}
+	own := classifyOwn(frames, step, mtu, datagram)
+	out := make([]report.Frame, 0, len(all))
+	for _, f := range all {
+		if !f.peer {
+			out = append(out, own[0])
+			own = own[1:]
+			continue
+		}
+		fr := report.Frame{Step: step, Dir: report.DirPeer, Kind: report.ICMP, Datagram: next(peerDatagram),
+			Count: 1, Data: f.data, Len: len(f.data), Why: "captured: sent by the peer"}
+		if step < 0 {
+			fr.Why = "before the first step, " + fr.Why
+		}
+		out = append(out, fr)
+	}
+	return out
+}
+
+// classifyOwn classifies the frames the sender sent.
+func classifyOwn(frames []captured, step, mtu int, datagram *int) []report.Frame {
 	infos := make([]ipInfo, len(frames))
 	var whole []int
 	for i, f := range frames {

@@ -149,7 +149,7 @@ func TestClassifyIPv6(t *testing.T) {
 		{data: frame6(header.ProtoUDP, make([]byte, 8+3000)), gsoSize: 1000},
 	}
 	d := 3
-	got := classify(frames, 2, 1500, &d)
+	got := classify(frames, 2, 1500, &d, new(int))
 	want := []struct {
 		kind                      report.Kind
 		datagram, index, count, o int

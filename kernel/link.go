@@ -47,6 +47,14 @@ type plan struct {
 	dests []netip.Addr
 	// ports are the destination ports used, for the peer's listeners.
 	ports []uint16
+	// silent keeps the peer from sending ICMP errors: a scenario without
+	// a peer key (scenario.Peer), as every scenario was before the
+	// receiving side existed.
+	silent bool
+	// peerSysctls are peer.sysctl, in file order.
+	peerSysctls []sysctl
+	// gro turns GRO on on the peer's device (peer.features: [gro]).
+	gro bool
 }
 
 // linkMTU is the MTU the devices are created with. An IPv6 link below
@@ -68,7 +76,16 @@ func (p plan) lowersMTU() bool { return p.linkMTU() != p.mtu }
 // planFor collects the addresses and ports that sc may send to.
 func planFor(sc *scenario.Scenario) plan {
 	src, dst := sc.Link.MACs()
-	p := plan{mtu: sc.Link.MTU, srcMAC: net.HardwareAddr(src[:]), dstMAC: net.HardwareAddr(dst[:]), v6: sc.DualStack()}
+	p := plan{mtu: sc.Link.MTU, srcMAC: net.HardwareAddr(src[:]), dstMAC: net.HardwareAddr(dst[:]), v6: sc.DualStack(),
+		silent: sc.Peer == nil, gro: sc.Peer.Has(scenario.GRO)}
+	if sc.Peer != nil {
+		for _, s := range sc.Peer.Sysctl {
+			spec, _ := scenario.PeerSysctlOf(s.Name)
+			for _, path := range spec.Paths {
+				p.peerSysctls = append(p.peerSysctls, sysctl{key: path, value: strconv.FormatInt(s.Value, 10)})
+			}
+		}
+	}
 	if p.mtu == 0 {
 		p.mtu = scenario.DefaultMTU // for Scenario literals left unset
 	}
@@ -224,23 +241,30 @@ func setupLink(ctx context.Context, ns netnsPair, p plan) error {
 	if err := setSysctls(ns.sender, ipv6); err != nil {
 		return err
 	}
-	// The peer must never answer: an ICMP port unreachable reaching a
-	// connected socket would turn its next send into ECONNREFUSED. The
-	// listeners (openListeners) are the real guard; these limits are a
-	// second one (per namespace since Linux 6.12, hence optional).
-	// icmp_msgs_per_sec and _burst bound ICMPv6 too (icmp_global_allow).
+	// A silent peer (a scenario without a peer key) must never answer:
+	// an ICMP error reaching a connected socket would turn its next send
+	// into ECONNREFUSED, and IPv6 goldens hold packets a peer answers
+	// with parameter problems. The default sockets take every port sent
+	// to; these limits silence the rest (per namespace since Linux 6.12,
+	// hence optional). icmp_msgs_per_sec and _burst bound ICMPv6 too
+	// (icmp_global_allow). A described peer answers as the kernel does,
+	// with the namespace's defaults and peer.sysctl.
 	peerSettings := append(slices.Clone(ipv6),
-		sysctl{key: "net.ipv4.icmp_msgs_per_sec", value: "0", optional: true},
-		sysctl{key: "net.ipv4.icmp_msgs_burst", value: "0", optional: true},
-		sysctl{key: "net.ipv4.icmp_ratelimit", value: "1000000", optional: true},
-		sysctl{key: "net.ipv4.icmp_echo_ignore_all", value: "1", optional: true},
-	)
-	if p.v6 {
+		sysctl{key: "net.ipv4.icmp_echo_ignore_all", value: "1", optional: true})
+	if p.silent {
 		peerSettings = append(peerSettings,
-			sysctl{key: "net.ipv6.icmp.ratelimit", value: "1000000", optional: true},
-			sysctl{key: "net.ipv6.icmp.echo_ignore_all", value: "1", optional: true},
+			sysctl{key: "net.ipv4.icmp_msgs_per_sec", value: "0", optional: true},
+			sysctl{key: "net.ipv4.icmp_msgs_burst", value: "0", optional: true},
+			sysctl{key: "net.ipv4.icmp_ratelimit", value: "1000000", optional: true},
 		)
 	}
+	if p.v6 {
+		peerSettings = append(peerSettings, sysctl{key: "net.ipv6.icmp.echo_ignore_all", value: "1", optional: true})
+		if p.silent {
+			peerSettings = append(peerSettings, sysctl{key: "net.ipv6.icmp.ratelimit", value: "1000000", optional: true})
+		}
+	}
+	peerSettings = append(peerSettings, p.peerSysctls...)
 	if err := setSysctls(ns.peer, peerSettings); err != nil {
 		return err
 	}
@@ -447,9 +471,12 @@ func parseEthtoolK(out string) map[string]ethtoolState {
 
 // setFeatures turns each requested feature on, and every other one of the
 // spec's features off, on the sender's device, then reads back what the
-// kernel's netdev_fix_features kept. It also turns GRO off on the peer, so
-// the peer never merges what it receives.
-func setFeatures(ctx context.Context, ns netnsPair, requested []scenario.Feature) (report.Features, error) {
+// kernel's netdev_fix_features kept. It also sets the peer's GRO: off, so
+// the peer never merges what it receives, unless gro (peer.features)
+// asks for it, which it turns on as the kernel's udpgro.sh selftest does
+// (`ethtool -K veth1 gro on` on the receiving end, once it is up: with no
+// XDP program, that gives the veth its NAPI instance, veth_set_features).
+func setFeatures(ctx context.Context, ns netnsPair, requested []scenario.Feature, gro bool) (report.Features, error) {
 	feats := report.Features{Requested: []string{}, Enabled: []string{}}
 	for _, f := range requested {
 		feats.Requested = append(feats.Requested, string(f))
@@ -474,8 +501,8 @@ func setFeatures(ctx context.Context, ns netnsPair, requested []scenario.Feature
 			return feats, fmt.Errorf("kernel: setting features: %w", err)
 		}
 	}
-	if _, err := command(ctx, "ip", "netns", "exec", ns.peer, "ethtool", "-K", peerDev, "gro", "off"); err != nil {
-		return feats, fmt.Errorf("kernel: turning GRO off on the peer: %w", err)
+	if _, err := command(ctx, "ip", "netns", "exec", ns.peer, "ethtool", "-K", peerDev, "gro", onOff(gro)); err != nil {
+		return feats, fmt.Errorf("kernel: turning GRO %s on the peer: %w", onOff(gro), err)
 	}
 	after, err := ethtoolGet(ctx, ns.sender, senderDev)
 	if err != nil {

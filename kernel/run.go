@@ -19,6 +19,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -160,6 +162,12 @@ type runner struct {
 	sock     *udpSocket
 	tap      *capture
 	datagram int // next Frame.Datagram
+	// peerDatagram is the next Frame.Datagram of a frame the peer sent.
+	peerDatagram int
+	// peer are the peer's sockets (their fds are also in world.listeners,
+	// which teardown closes); pf is the peer's fence socket.
+	peer []peerSocket
+	pf   *peerFence
 }
 
 func (r *runner) run(ctx context.Context) (*report.Report, error) {
@@ -177,7 +185,7 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 	if err := setupLink(ctx, r.ns, r.plan); err != nil {
 		return nil, r.ctxErr(ctx, err)
 	}
-	feats, err := setFeatures(ctx, r.ns, r.sc.Link.Features)
+	feats, err := setFeatures(ctx, r.ns, r.sc.Link.Features, r.plan.gro)
 	if err != nil {
 		return nil, r.ctxErr(ctx, err)
 	}
@@ -185,10 +193,20 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 	if err := setupAddrs(ctx, r.ns, r.plan); err != nil {
 		return nil, r.ctxErr(ctx, err)
 	}
-	if r.listeners, err = openListeners(r.ns.peer, r.plan.ports, r.plan.v6); err != nil {
+	before, err := r.counters()
+	if err != nil {
 		return nil, err
 	}
+	if r.peer, rep.PeerSetup, err = openPeerSockets(r.ns.peer, r.sc.PeerSockets()); err != nil {
+		return nil, err
+	}
+	for _, ps := range r.peer {
+		r.listeners = append(r.listeners, ps.fd)
+	}
 	if r.tap, err = openCapture(r.ns.sender, senderDev, r.plan.srcMAC, r.plan.dstMAC); err != nil {
+		return nil, err
+	}
+	if r.pf, err = openPeerFence(r.ns.peer, peerDev, r.tap.fence, r.plan.dstMAC, r.plan.srcMAC); err != nil {
 		return nil, err
 	}
 	if err := r.openSocket(rep); err != nil {
@@ -197,8 +215,39 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 	if err := lowerMTU(ctx, r.ns, r.plan); err != nil {
 		return nil, r.ctxErr(ctx, err)
 	}
-	if err := r.collect(ctx, rep, setupStep); err != nil {
+	if err := runPinned(func() error { return r.steps(ctx, rep) }); err != nil {
 		return nil, err
+	}
+	after, err := r.counters()
+	if err != nil {
+		return nil, err
+	}
+	rep.Counters = map[string]int64{}
+	for _, side := range []string{"sender", "peer"} {
+		counterDeltas(side, before[side], after[side], rep.Counters)
+	}
+	return rep, nil
+}
+
+// counters reads both namespaces' SNMP counters, keyed "sender" and
+// "peer".
+func (r *runner) counters() (map[string]map[string]int64, error) {
+	out := map[string]map[string]int64{}
+	for side, ns := range map[string]string{"sender": r.ns.sender, "peer": r.ns.peer} {
+		c, err := snmpCounters(ns)
+		if err != nil {
+			return nil, err
+		}
+		out[side] = c
+	}
+	return out, nil
+}
+
+// steps plays the steps (on the pinned thread: see runPinned), each
+// followed by a quiet-link fence (collect).
+func (r *runner) steps(ctx context.Context, rep *report.Report) error {
+	if err := r.collect(ctx, rep, setupStep); err != nil {
+		return err
 	}
 	// As builder.Runner.Run plays repeat: the same calls, the same
 	// payloads, each step's control messages built once.
@@ -207,36 +256,83 @@ func (r *runner) run(ctx context.Context) (*report.Report, error) {
 	for n := range max(r.sc.Repeat, 1) * len(steps) {
 		i := n % len(steps)
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("kernel: before %s: %w", where(n, len(steps)), err)
+			return fmt.Errorf("kernel: before %s: %w", where(n, len(steps)), err)
 		}
 		var st report.Step
 		var err error
-		if step := steps[i]; step.Send != nil {
+		switch step := steps[i]; {
+		case step.Send != nil:
 			if control[i] == nil && len(step.Send.Cmsg) > 0 {
 				control[i], err = buildCmsgs(step.Send.Cmsg, r.tap.ifindex)
 			}
 			if err == nil {
 				st, err = r.sock.send(step.Send, control[i], r.msgName(step.Send))
 			}
-		} else {
+		case step.Recv != nil:
+			st, err = r.recv(step.Recv)
+		default:
 			st, err = r.sock.setsockopts(step.Setsockopt)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("kernel: %s: %w", where(n, len(steps)), err)
+			return fmt.Errorf("kernel: %s: %w", where(n, len(steps)), err)
 		}
 		if r.opts.Step != nil {
 			if err := r.opts.Step(n, st); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if r.opts.Step == nil || r.opts.Frame == nil {
 			rep.Steps = append(rep.Steps, st)
 		}
 		if err := r.collect(ctx, rep, i); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return rep, nil
+	return nil
+}
+
+// recv runs a recv step: on the peer socket it names, or with errqueue on
+// the sender's socket with MSG_ERRQUEUE.
+func (r *runner) recv(rcv *scenario.Recv) (report.Step, error) {
+	if rcv.ErrQueue {
+		return recvStep(r.sock.fd, rcv, unix.MSG_ERRQUEUE)
+	}
+	if rcv.Socket >= len(r.peer) {
+		return report.Step{}, fmt.Errorf("recv from peer socket %d, but the peer has %d", rcv.Socket, len(r.peer))
+	}
+	st, err := recvStep(r.peer[rcv.Socket].fd, rcv, 0)
+	idx := rcv.Socket
+	st.Socket = &idx
+	return st, err
+}
+
+// runPinned runs f on a thread of its own pinned to the CPU it starts on,
+// and discards the thread after (it never unlocks it). Every frame the
+// steps send is then queued and handled by the kernel on that one CPU, in
+// order, which the quiet-link fence relies on (see peerFence).
+func runPinned(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer func() {
+			if p := recover(); p != nil {
+				errc <- fmt.Errorf("kernel: internal error: %v", p)
+			}
+		}()
+		var cpu uint32
+		if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
+			errc <- fmt.Errorf("kernel: getcpu: %w", e)
+			return
+		}
+		var set unix.CPUSet
+		set.Set(int(cpu))
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			errc <- fmt.Errorf("kernel: pinning the run to CPU %d: %w", cpu, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
 }
 
 // where names executed step n of a scenario of len steps: "step 2", or
@@ -258,9 +354,14 @@ func where(n, steps int) string {
 func (r *runner) openSocket(rep *report.Report) error {
 	so := r.sc.Socket
 	v6 := so.IPv6()
-	var err error
-	if r.sock, err = newUDPSocket(r.ns.sender, so.Proto, v6, so.PMTUDisc); err != nil {
+	sock, failed, err := newUDPSocket(r.ns.sender, so.Proto, v6, so.PMTUDisc, so.Type, so.Family)
+	r.sock = sock
+	if err != nil {
 		return err
+	}
+	if failed != 0 {
+		rep.Setup = append(rep.Setup, report.Step{Op: "socket", Err: failed})
+		return nil
 	}
 	if !v6 {
 		if err := r.sock.bind(so.Src); err != nil {
@@ -313,11 +414,11 @@ func (r *runner) msgName(s *scenario.Send) msgName {
 // collect reads the capture up to a fence and files the frames under step,
 // or hands them to Options.Frame.
 func (r *runner) collect(ctx context.Context, rep *report.Report, step int) error {
-	frames, err := r.tap.sync(ctx)
+	frames, err := r.tap.sync(ctx, r.pf)
 	if err != nil {
 		return fmt.Errorf("kernel: capturing frames of step %d: %w", step, err)
 	}
-	fs := classify(frames, step, r.plan.mtu, &r.datagram)
+	fs := classify(frames, step, r.plan.mtu, &r.datagram, &r.peerDatagram)
 	if r.opts.Frame == nil {
 		rep.Frames = append(rep.Frames, fs...)
 		return nil
@@ -344,6 +445,7 @@ func (r *runner) ctxErr(ctx context.Context, err error) error {
 func (r *runner) teardown() error {
 	r.sock.close()
 	r.tap.close()
+	r.pf.close()
 	return r.release()
 }
 

@@ -55,6 +55,8 @@ var optLevels = map[scenario.OptName][2]int{
 	scenario.OptIPv6Rthdr:         {unix.SOL_IPV6, unix.IPV6_RTHDR},
 	scenario.OptUDPNoCheck6TX:     {solUDP, unix.UDP_NO_CHECK6_TX},
 	scenario.OptUDPNoCheck6RX:     {solUDP, unix.UDP_NO_CHECK6_RX},
+	scenario.OptIPRecvErr:         {unix.SOL_IP, unix.IP_RECVERR},
+	scenario.OptIPv6RecvErr:       {unix.SOL_IPV6, unix.IPV6_RECVERR},
 }
 
 // bytesOpts are the options whose argument is a byte string, passed with
@@ -79,29 +81,42 @@ type udpSocket struct {
 // AF_INET. It bounds the send wait and sets the scenario's path-MTU mode
 // (IPV6_MTU_DISCOVER on an IPv6 socket, IP_MTU_DISCOVER on an IPv4 one);
 // bind is the caller's, once the options that must precede it are set.
-func newUDPSocket(ns string, proto scenario.Proto, v6 bool, pmtu scenario.PMTUDisc) (*udpSocket, error) {
-	s := &udpSocket{fd: -1, v6: v6}
+//
+// socket() is called with typ (socket.type) and, when fam is non-nil,
+// that family (socket.family) instead of v6's. Its failure is a result,
+// returned as failed with a socket whose fd is -1: every later call on it
+// fails with EBADF, as a program's calls on the fd -1 would.
+func newUDPSocket(ns string, proto scenario.Proto, v6 bool, pmtu scenario.PMTUDisc, typ scenario.SockType, fam *int) (s *udpSocket, failed errno.Errno, err error) {
+	s = &udpSocket{fd: -1, v6: v6}
 	family, name := unix.AF_INET, "AF_INET"
 	if v6 {
 		family, name = unix.AF_INET6, "AF_INET6"
 	}
-	err := inNetns(ns, func() error {
-		fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto.Number()))
-		if err != nil {
-			return fmt.Errorf("kernel: socket(%s, SOCK_DGRAM, %d): %w", name, proto.Number(), err)
+	if fam != nil {
+		family, name = *fam, fmt.Sprint(*fam)
+	}
+	err = inNetns(ns, func() error {
+		// SOCK_CLOEXEC changes nothing but what an exec inherits.
+		fd, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), uintptr(uint32(typ.Value())|unix.SOCK_CLOEXEC), uintptr(proto.Number()))
+		if e != 0 {
+			if en, ok := errno.From(e); ok {
+				failed = en
+				return nil
+			}
+			return fmt.Errorf("kernel: socket(%s, %s, %d): %w", name, scenario.FormatSockType(typ), proto.Number(), e)
 		}
-		s.fd = fd
+		s.fd = int(fd)
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || failed != 0 {
+		return s, failed, err
 	}
 	// A send only waits for socket memory (sock_alloc_send_skb); bound that
 	// wait so a stuck run fails instead of hanging. It changes nothing else.
 	tv := unix.Timeval{Sec: sendTimeoutSecs}
 	if err := unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
 		s.close()
-		return nil, fmt.Errorf("kernel: SO_SNDTIMEO: %w", err)
+		return nil, 0, fmt.Errorf("kernel: SO_SNDTIMEO: %w", err)
 	}
 	level, opt, optName := unix.SOL_IP, unix.IP_MTU_DISCOVER, "IP_MTU_DISCOVER"
 	if v6 {
@@ -109,9 +124,9 @@ func newUDPSocket(ns string, proto scenario.Proto, v6 bool, pmtu scenario.PMTUDi
 	}
 	if err := unix.SetsockoptInt(s.fd, level, opt, int(pmtu)); err != nil {
 		s.close()
-		return nil, fmt.Errorf("kernel: %s=%d: %w", optName, int(pmtu), err)
+		return nil, 0, fmt.Errorf("kernel: %s=%d: %w", optName, int(pmtu), err)
 	}
-	return s, nil
+	return s, 0, nil
 }
 
 // bind binds the socket to src, unless src is invalid.

@@ -219,7 +219,7 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := 7
-			got := strip(classify(tt.frames, tt.step, 1500, &d))
+			got := strip(classify(tt.frames, tt.step, 1500, &d, new(int)))
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("classify:\n got %+v\nwant %+v", got, tt.want)
 			}

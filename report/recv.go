@@ -169,10 +169,13 @@ func CounterNames() []string {
 			out = append(out, t+"."+c)
 		}
 	}
-	for _, t := range []string{"Icmp", "Icmp6"} {
-		for _, c := range []string{"InMsgs", "InErrors", "InDestUnreachs", "OutMsgs", "OutErrors", "OutDestUnreachs", "OutRateLimitGlobal", "OutRateLimitHost"} {
-			out = append(out, t+"."+c)
-		}
+	for _, c := range []string{"InMsgs", "InErrors", "InDestUnreachs", "OutMsgs", "OutErrors", "OutDestUnreachs", "OutRateLimitGlobal", "OutRateLimitHost"} {
+		out = append(out, "Icmp."+c)
+	}
+	// Not Icmp6's InMsgs and OutMsgs: the MLD reports a dual-stack link
+	// sends on its own, at random times, count there.
+	for _, c := range []string{"InErrors", "InDestUnreachs", "OutErrors", "OutDestUnreachs", "OutRateLimitHost"} {
+		out = append(out, "Icmp6."+c)
 	}
 	for _, t := range []string{"Ip", "Ip6"} {
 		for _, c := range []string{"ReasmReqds", "ReasmOKs", "ReasmFails"} {

@@ -152,6 +152,23 @@ func explanation(sc *scenario.Scenario, rep *report.Report, events []builder.Eve
 }
 
 func describeStep(st scenario.Step) string {
+	if r := st.Recv; r != nil {
+		on := fmt.Sprintf("peer socket %d", r.Socket)
+		if r.ErrQueue {
+			on = "sender, MSG_ERRQUEUE"
+		}
+		s := fmt.Sprintf("recvmsg(%s, len=%d, cmsg_len=%d", on, r.Len, r.CmsgLen)
+		if f := scenario.RecvFlagNames(r.Flags); len(f) > 0 {
+			s += ", " + strings.Join(f, "|")
+		}
+		switch {
+		case r.Count == scenario.RecvAll:
+			s += ", until EAGAIN"
+		case r.Count > 1:
+			s += fmt.Sprintf(", %d times", r.Count)
+		}
+		return s + ")"
+	}
 	if st.Send == nil {
 		var parts []string
 		for _, o := range st.Setsockopt {

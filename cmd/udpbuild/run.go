@@ -164,9 +164,12 @@ func frameComment(fr report.Frame, sc *scenario.Scenario) string {
 	call := "set-up"
 	if fr.Step >= 0 && fr.Step < len(sc.Steps) {
 		st := sc.Steps[fr.Step]
-		if st.Send != nil {
+		switch {
+		case st.Send != nil:
 			call = strings.TrimSpace("sendmsg " + strings.Join(scenario.FlagNames(st.Send.Flags), "|"))
-		} else {
+		case st.Recv != nil:
+			call = strings.TrimSpace("recvmsg " + strings.Join(scenario.RecvFlagNames(st.Recv.Flags), "|"))
+		default:
 			var names []string
 			for _, o := range st.Setsockopt {
 				names = append(names, fmt.Sprintf("%s=%d", o.Name, o.Int))
@@ -177,6 +180,9 @@ func frameComment(fr report.Frame, sc *scenario.Scenario) string {
 	why := fr.Why
 	if why == "" {
 		why = string(fr.Kind)
+	}
+	if fr.Dir == report.DirPeer {
+		return fmt.Sprintf("step %d %s: the peer's packet %d, %s", fr.Step, call, fr.Datagram, why)
 	}
 	return fmt.Sprintf("step %d %s: datagram %d, %s", fr.Step, call, fr.Datagram, why)
 }

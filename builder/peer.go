@@ -1,0 +1,304 @@
+package builder
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/udpbuild/udpbuild/errno"
+	"github.com/udpbuild/udpbuild/header"
+	"github.com/udpbuild/udpbuild/receive"
+	"github.com/udpbuild/udpbuild/report"
+	"github.com/udpbuild/udpbuild/scenario"
+	"golang.org/x/sys/unix"
+)
+
+// This file is udpbuild's own: the link's far end. A run whose scenario
+// has a receiving side (a peer, or recv steps) carries every frame the
+// device sends to the peer's model (package receive) as the veth would
+// hand it over, plays the recv steps on the peer's sockets, and brings the
+// peer's ICMP errors back to the sender's socket between steps.
+
+// HasReceiver reports whether a run of sc models the peer: the scenario
+// describes one, or reads from it. Other runs never pay for it.
+func HasReceiver(sc *scenario.Scenario) bool {
+	if sc.Peer != nil {
+		return true
+	}
+	for _, st := range sc.Steps {
+		if st.Recv != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// peerLink is the peer and the FrameSink that feeds it: every datagram and
+// frame goes first to the run's own sink (inner), then to the peer.
+type peerLink struct {
+	host  *receive.Host
+	inner FrameSink
+	dev   *Device
+	// d is the datagram whose frames are passing; whole is set when the
+	// peer took it whole at Datagram (a GSO skb the device was to
+	// segment: veth passes it on unsegmented).
+	d     *Datagram
+	whole bool
+	buf   []byte
+	// gro is the peer device's GRO: the frames of one datagram are one
+	// NAPI poll (batch) then.
+	gro   bool
+	batch []receive.Skb
+	// frames counts the peer's frames (report.Frame.Datagram).
+	frames int
+	step   int
+	trace  func(Event)
+}
+
+// newPeer builds the peer of scenario sc: its addresses (every
+// destination the sender may send to, as the kernel runner gives them),
+// its device, and its sockets, created and set up in the kernel runner's
+// order: SO_RCVBUF, the setsockopt list, bind, connect. Each call's result
+// goes to setup.
+func newPeer(sc *scenario.Scenario, dev *Device, o Options, setup *[]report.Step) *peerLink {
+	src, dst := sc.Link.MACs()
+	addrs := []netip.Addr{scenario.DefaultDst.Addr()}
+	add := func(a netip.Addr) {
+		a = a.Unmap()
+		if !a.IsValid() {
+			return
+		}
+		for _, b := range addrs {
+			if a == b {
+				return
+			}
+		}
+		addrs = append(addrs, a)
+	}
+	if sc.DualStack() {
+		add(scenario.DefaultDst6.Addr())
+	}
+	add(sc.Socket.Dst.Addr())
+	for _, st := range sc.Steps {
+		if st.Send != nil {
+			add(st.Send.To.Addr())
+		}
+	}
+	// veth_xmit takes the NAPI (GRO) path only for an skb
+	// veth_skb_is_eligible_for_gro passes: the sender's device must have
+	// no TSO feature, and a veth keeps TSO on whenever scatter-gather
+	// (with a checksum feature) is on; the kernel runner toggles only the
+	// spec's features [live: an sg sender's segments are not merged].
+	p := &peerLink{dev: dev, trace: o.Trace, gro: sc.Peer.Has(scenario.GRO) && !dev.Features.Has(FeatSG)}
+	cfg := receive.Config{Addrs: addrs, Addr4: scenario.DefaultDst.Addr(), Ifindex: 2, MTU: sc.Link.MTU,
+		MAC: dst, PeerMAC: src, GRO: sc.Peer.Has(scenario.GRO), Seed: o.Seed}
+	if o.Trace != nil {
+		cfg.Trace = func(e receive.Event) {
+			p.trace(Event{Step: p.step, Func: e.Func, Var: e.Var, Value: e.Value, Why: e.Why})
+		}
+	}
+	p.host = receive.NewHost(cfg)
+	for i, ps := range sc.PeerSockets() {
+		idx := i
+		sk := p.host.NewSocket(ps.Proto == scenario.UDPLite, ps.IPv6())
+		if ps.Rcvbuf != nil {
+			e := sk.Setsockopt(receive.SoRcvbuf, *ps.Rcvbuf)
+			*setup = append(*setup, report.Step{Op: "setsockopt", Socket: &idx, Opt: string(scenario.OptSORcvBuf), Err: errno.Errno(e)})
+		}
+		for _, opt := range ps.Setsockopt {
+			e := sk.Setsockopt(receive.Option(opt.Name), opt.Int)
+			*setup = append(*setup, report.Step{Op: "setsockopt", Socket: &idx, Opt: string(opt.Name), Err: errno.Errno(e)})
+		}
+		*setup = append(*setup, report.Step{Op: "bind", Socket: &idx, Err: errno.Errno(sk.Bind(ps.Bind))})
+		if ps.Connect.IsValid() {
+			*setup = append(*setup, report.Step{Op: "connect", Socket: &idx, Err: errno.Errno(sk.Connect(ps.Connect))})
+		}
+	}
+	return p
+}
+
+// Datagram tells the run's sink, then keeps d for its frames; a GSO skb
+// the device was to segment reaches the peer whole, as veth passes it.
+func (p *peerLink) Datagram(d *Datagram) error {
+	err := p.inner.Datagram(d)
+	p.poll()
+	p.d, p.whole = d, false
+	if d.GSOSize > 0 && p.dev.bufs.out.path == pathGSODevice {
+		p.whole = true
+		b := append(append(append(p.buf[:0], d.IP...), d.UDP...), d.Payload...)
+		header.IPv4(b).SetChecksum()
+		p.buf = b
+		p.host.Receive(receive.Skb{Data: b, Truesize: sum(d.SkbTruesize), Partial: true, GSOSize: d.GSOSize})
+	}
+	return err
+}
+
+// Frame tells the run's sink, then hands the frame to the peer as the skb
+// that carried it: its truesize is the sender's allocation (the frag
+// list's skb for a fast-path fragment, ip_frag_next's for a slow-path
+// one, skb_segment's for a software GSO segment; measured in
+// docs/receive-study.md section 5).
+func (p *peerLink) Frame(fi *FrameInfo, head, data []byte) error {
+	err := p.inner.Frame(fi, head, data)
+	if p.whole || p.d == nil {
+		return err
+	}
+	b := append(append(p.buf[:0], head...), data...)
+	p.buf = b
+	pkt := b[header.EthernetLen:]
+	d := p.d
+	skb := receive.Skb{Data: pkt, Partial: fi.Partial}
+	hlen := len(d.IP)
+	switch fi.Kind {
+	case report.Fragment:
+		n := len(pkt) - hlen
+		if fi.SlowPath || fi.Index >= len(d.SkbTruesize) {
+			// ip_frag_next: alloc_skb(len + hlen + ll_rs), reserve ll_rs.
+			obj := skbHeadSize(n + hlen + hhLen)
+			skb.Truesize, skb.Tailroom = obj+skbOverhead, obj-skbSharedInfo-hhLen-hlen-n
+		} else {
+			skb.Truesize, skb.Tailroom = d.SkbTruesize[fi.Index], d.SkbRoom[fi.Index]
+		}
+	case report.Segment:
+		// skb_segment: a linear copy of headers and payload after the
+		// head's headroom (hh_len - ETH_HLEN); with scatter-gather only
+		// the headers, the payload shared as page fragments.
+		n := len(pkt) - hlen - udpHdrLen
+		if p.dev.Features.Has(FeatSG) {
+			skb.Truesize = skbHeadSize(hhLen+hlen+udpHdrLen) + skbOverhead + n
+		} else {
+			skb.Truesize = skbHeadSize(hhLen+hlen+udpHdrLen+n) + skbOverhead
+		}
+	default:
+		skb.Truesize = sum(d.SkbTruesize)
+		if len(d.SkbRoom) > 0 {
+			skb.Tailroom = d.SkbRoom[len(d.SkbRoom)-1]
+		}
+	}
+	if !p.gro {
+		p.host.Receive(skb)
+		return err
+	}
+	skb.Data = append([]byte(nil), skb.Data...)
+	p.batch = append(p.batch, skb)
+	if fi.Index == fi.Count-1 {
+		p.poll()
+	}
+	return err
+}
+
+// poll is the peer's NAPI poll of what one transmission put on the veth.
+func (p *peerLink) poll() {
+	if len(p.batch) > 0 {
+		p.host.NapiGROReceive(p.batch)
+		p.batch = p.batch[:0]
+	}
+}
+
+func sum(v []int) int {
+	t := 0
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
+
+// quiet lets the link go quiet after step i: the peer's frames (its ICMP
+// errors) go to the run's sink, under step i, and reach the sender's
+// socket (icmp_rcv -> __udp4_lib_err).
+func (p *peerLink) quiet(i int, s *Socket) error {
+	p.poll()
+	for _, f := range p.host.TakeOut() {
+		fi := FrameInfo{Step: i, Dir: report.DirPeer, Datagram: p.frames, Kind: report.ICMP, Count: 1,
+			IDSource: report.IDIdents, IDWhy: "IP ID from the peer's ip_idents bucket (the ICMP socket's IP_PMTUDISC_DONT: no DF)"}
+		p.frames++
+		if err := p.inner.Frame(&fi, f, nil); err != nil {
+			return err
+		}
+		s.icmpRcv(f)
+	}
+	return nil
+}
+
+// recv plays a recv step: Count recvmsg() calls (or until EAGAIN) on a
+// peer socket, or on the sender's error queue.
+func (p *peerLink) recv(st *scenario.Recv, s *Socket) report.Step {
+	r := report.Step{Op: "recv"}
+	if !st.ErrQueue {
+		idx := st.Socket
+		r.Socket = &idx
+	}
+	calls := st.Count
+	if calls == scenario.RecvAll {
+		calls = scenario.MaxRecvCalls
+	}
+	calls = max(calls, 1)
+	for n := 0; n < calls; n++ {
+		var one report.Recv
+		if st.ErrQueue {
+			one = s.RecvErr(st.Len, st.CmsgLen)
+		} else {
+			one = p.recvPeer(st)
+		}
+		r.Recv = append(r.Recv, one)
+		r.Ret, r.Err = one.Ret, one.Err
+		if one.Err != 0 && st.Count == scenario.RecvAll {
+			break
+		}
+	}
+	return r
+}
+
+// recvPeer is one recvmsg() on a peer socket, rendered for the report.
+func (p *peerLink) recvPeer(st *scenario.Recv) report.Recv {
+	sk := p.host.Socket(st.Socket)
+	if sk == nil {
+		return report.Recv{Err: errno.Errno(unix.EBADF)}
+	}
+	res := p.host.Recvmsg(sk, receive.RecvReq{Len: st.Len, CmsgLen: st.CmsgLen, Flags: st.Flags})
+	if res.Errno != 0 {
+		return report.Recv{Err: errno.Errno(res.Errno)}
+	}
+	r := report.Recv{Ret: res.Ret, MsgFlags: report.MsgFlagNames(res.Flags), Len: len(res.Data), Digest: report.Digest(res.Data)}
+	if res.From.IsValid() {
+		r.From = res.From.String()
+	}
+	for _, c := range res.Cmsgs {
+		if c.Truncated {
+			// Cut short by the control buffer: no longer the named
+			// value, its level, type and the bytes that fit.
+			r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: fmt.Sprintf("level=%d type=%d", c.Level, c.Type), Value: fmt.Sprintf("hex=%x", c.Data)})
+			continue
+		}
+		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: c.Name, Value: cmsgValue(c)})
+	}
+	return r
+}
+
+// cmsgValue renders a control message as docs/scenario.md says.
+func cmsgValue(c receive.Cmsg) string {
+	b := c.Data
+	le32 := func(b []byte) int32 {
+		return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
+	}
+	switch c.Name {
+	case "UDP_GRO", "IP_TTL":
+		return fmt.Sprint(le32(b))
+	case "IP_TOS":
+		return fmt.Sprintf("0x%02x", b[0])
+	case "IP_PKTINFO":
+		return fmt.Sprintf("ifindex=%d spec_dst=%s addr=%s", le32(b), netip.AddrFrom4([4]byte(b[4:8])), netip.AddrFrom4([4]byte(b[8:12])))
+	case "IP_RECVOPTS", "IP_RETOPTS":
+		return fmt.Sprintf("%x", b)
+	}
+	return fmt.Sprintf("level=%d type=%d hex=%x", c.Level, c.Type, b)
+}
+
+// counters are the run's SNMP counters, as the kernel runner reads them.
+func (p *peerLink) counters(s *Socket) map[string]int64 {
+	m := map[string]int64{}
+	for k, v := range p.host.Counters.Map("peer.") {
+		m[k] = int64(v)
+	}
+	s.mib.counters("sender.", m)
+	return m
+}
