@@ -850,3 +850,39 @@ func ipOptionKeys(b []byte) []string {
 	}
 	return keys
 }
+
+// dirRecv is the golden receiving-side corpus (issue 15): scenarios with
+// peers and recv steps, with a KERNEL file of its own.
+const dirRecv = "../testdata/kernel-recv"
+
+// minCasesRecv is the least number of scenarios the receiving-side corpus
+// may hold.
+const minCasesRecv = 80
+
+// TestCorpusFilesRecv checks the receiving-side corpus's conventions (an
+// expect on every send and recv), and that every scenario exercises the
+// receiving side: a peer key, a recv step or a socket.type / family.
+func TestCorpusFilesRecv(t *testing.T) {
+	for _, c := range checkCorpusFiles(t, dirRecv, minCasesRecv) {
+		recv := c.Scenario.Peer != nil || c.Scenario.Socket.Type != 0 || c.Scenario.Socket.Family != nil
+		for i, st := range c.Scenario.Steps {
+			if st.Recv != nil {
+				recv = true
+				if st.Recv.Expect == nil {
+					t.Errorf("%s: step %d (line %d): recv without expect", c.Name, i, st.Line)
+				}
+			}
+		}
+		if !recv {
+			t.Errorf("%s: has no peer, recv step or socket.type: it belongs in %s", c.Name, dir)
+		}
+	}
+}
+
+// TestKernelDriftRecv re-runs the receiving-side corpus on the live
+// kernel: recv results, peer set-up, counters and the peer's ICMP errors
+// as well as the sender's frames.
+func TestKernelDriftRecv(t *testing.T) {
+	testenv.NeedKernel(t)
+	checkDrift(t, dirRecv)
+}

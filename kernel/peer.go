@@ -25,6 +25,7 @@ import (
 var peerOptLevels = map[scenario.OptName][2]int{
 	scenario.OptSORcvBuf:         {unix.SOL_SOCKET, unix.SO_RCVBUF},
 	scenario.OptSOReusePort:      {unix.SOL_SOCKET, unix.SO_REUSEPORT},
+	scenario.OptSOReuseAddr:      {unix.SOL_SOCKET, unix.SO_REUSEADDR},
 	scenario.OptUDPGRO:           {solUDP, unix.UDP_GRO},
 	scenario.OptUDPLiteRecvCov:   {solUDPLite, udpliteRecvCov},
 	scenario.OptIPPktInfo:        {unix.SOL_IP, unix.IP_PKTINFO},
@@ -257,7 +258,7 @@ func renderCmsg(level, typ int, d []byte) report.Cmsg {
 	case level == unix.SOL_IP && typ == unix.IP_PKTINFO && len(d) >= 12:
 		return report.Cmsg{Name: "IP_PKTINFO", Value: fmt.Sprintf("ifindex=%d spec_dst=%s addr=%s",
 			int32(binary.NativeEndian.Uint32(d[0:4])), netip.AddrFrom4([4]byte(d[4:8])), netip.AddrFrom4([4]byte(d[8:12])))}
-	case level == unix.SOL_IP && typ == unix.IP_OPTIONS:
+	case level == unix.SOL_IP && typ == unix.IP_RECVOPTS:
 		return report.Cmsg{Name: "IP_RECVOPTS", Value: hex.EncodeToString(d)}
 	case level == unix.SOL_IP && typ == unix.IP_RETOPTS:
 		return report.Cmsg{Name: "IP_RETOPTS", Value: hex.EncodeToString(d)}

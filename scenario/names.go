@@ -78,6 +78,7 @@ var optSpecs = [...]optSpec{
 var peerOptSpecs = [...]optSpec{
 	{OptSORcvBuf, argInt, math.MinInt32, math.MaxInt32},
 	{OptSOReusePort, argInt, math.MinInt32, math.MaxInt32},
+	{OptSOReuseAddr, argInt, math.MinInt32, math.MaxInt32},
 	{OptUDPGRO, argInt, math.MinInt32, math.MaxInt32},
 	{OptUDPLiteRecvCov, argInt, math.MinInt32, math.MaxInt32},
 	{OptIPPktInfo, argInt, math.MinInt32, math.MaxInt32},

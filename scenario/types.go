@@ -202,6 +202,7 @@ const (
 	OptIPv6RecvHopLimit OptName = "IPV6_RECVHOPLIMIT" // SOL_IPV6
 	OptSOReusePort      OptName = "SO_REUSEPORT"      // SOL_SOCKET
 	OptSORcvBuf         OptName = "SO_RCVBUF"         // SOL_SOCKET
+	OptSOReuseAddr      OptName = "SO_REUSEADDR"      // SOL_SOCKET
 )
 
 // Opt is one setsockopt call.
