@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
-	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 )
 
@@ -24,6 +23,11 @@ type senderMib struct {
 		outDatagrams int
 	}
 	icmpInMsgs, icmpInDestUnreachs int
+	// icmpInErrors and icmp6InErrors count errors no socket took
+	// (__udp4_lib_err, __udp6_lib_err); icmp6InDestUnreachs ICMPv6
+	// destination unreachables (Icmp6.InMsgs is not reported: MLD counts
+	// there at random).
+	icmpInErrors, icmp6InErrors, icmp6InDestUnreachs int
 }
 
 // counters adds the non-zero counters to m, each prefixed.
@@ -42,6 +46,11 @@ func (m *senderMib) counters(prefix string, into map[string]int64) {
 	if m.icmpInDestUnreachs != 0 {
 		into[prefix+"Icmp.InDestUnreachs"] = int64(m.icmpInDestUnreachs)
 	}
+	for name, v := range map[string]int{"Icmp.InErrors": m.icmpInErrors, "Icmp6.InErrors": m.icmp6InErrors, "Icmp6.InDestUnreachs": m.icmp6InDestUnreachs} {
+		if v != 0 {
+			into[prefix+name] = int64(v)
+		}
+	}
 }
 
 // sockExterr is one entry of the error queue: struct sock_exterr_skb as
@@ -56,89 +65,33 @@ type sockExterr struct {
 	payload   []byte
 }
 
-// ICMP types and codes the sender's kernel maps to errnos (icmp_err_convert).
+// sock_extended_err's origins and the IP_RECVERR control message's
+// payload: struct sock_extended_err and the offender's sockaddr_in (or
+// sockaddr_in6 on an AF_INET6 socket).
 const (
-	icmpDestUnreach  = 3
-	icmpPortUnreach  = 3
-	soEEOriginICMP   = 2
-	ipRecvErrCmsgLen = 32 // struct sock_extended_err + struct sockaddr_in
+	soEEOriginLocal    = 1
+	soEEOriginICMP     = 2
+	soEEOriginICMP6    = 3
+	ipRecvErrCmsgLen   = 16 + 16
+	ipv6RecvErrCmsgLen = 16 + 28
 )
 
-// icmpRcv mirrors icmp_rcv and icmp_unreach for an ICMP error frame (its
-// Ethernet header first) reaching the sender: the counters, then the
-// quoted datagram's protocol handler, __udp4_lib_err.
-func (s *Socket) icmpRcv(frame []byte) {
-	if len(frame) < header.EthernetLen+header.IPv4MinLen+8 {
-		return
-	}
-	ip := header.IPv4(frame[header.EthernetLen:])
-	ihl := ip.IHL()
-	ic := frame[header.EthernetLen+ihl:]
-	if len(ic) < 8+header.IPv4MinLen+8 {
-		return
-	}
-	s.mib.icmpInMsgs++
-	if ic[0] != icmpDestUnreach {
-		return
-	}
-	s.mib.icmpInDestUnreachs++
-	s.udp4LibErr(ip.Src(), int(ic[0]), int(ic[1]), ic[8:])
-}
-
-// udp4LibErr mirrors __udp4_lib_err: the socket is looked up from the
-// quoted headers as if the quoted datagram were arriving from the peer
-// (__udp4_lib_lookup(daddr, dest, saddr, source)): a socket connected
-// elsewhere does not match. Port unreachable is ECONNREFUSED, a hard
-// error: without IP_RECVERR only a connected socket records it; with
-// IP_RECVERR the error also goes on the error queue.
-func (s *Socket) udp4LibErr(offender netip.Addr, typ, code int, quote []byte) {
-	const fn = "__udp4_lib_err"
-	iph := header.IPv4(quote)
-	ihl := iph.IHL()
-	if len(quote) < ihl+header.UDPLen {
-		return
-	}
-	uh := header.UDP(quote[ihl:])
-	saddr, daddr := iph.Src(), iph.Dst()
-	if s.sport != uh.SrcPort() || (s.saddr.IsValid() && !s.saddr.IsUnspecified() && s.saddr.Unmap() != saddr) ||
-		(s.connected && (s.daddr.Unmap() != daddr || s.dport != uh.DstPort())) {
-		if s.tracing() {
-			s.tracef(fn, "sk", "none", "no socket matches the quoted %s:%d -> %s:%d: the error is ignored", saddr, uh.SrcPort(), daddr, uh.DstPort())
-		}
-		return
-	}
-	if typ != icmpDestUnreach || code != icmpPortUnreach {
-		return
-	}
-	err := errno.ECONNREFUSED
-	if !s.recverr {
-		if !s.connected {
-			if s.tracing() {
-				s.tracef(fn, "sk_err", "unchanged", "port unreachable on an unconnected socket without IP_RECVERR: ignored")
-			}
-			return
-		}
-	} else {
-		s.ipIcmpError(err, typ, code, offender, netip.AddrPortFrom(daddr, uh.DstPort()), quote[ihl+header.UDPLen:])
-	}
-	s.skErr = err
-	if s.tracing() {
-		s.tracef(fn, "sk_err", "ECONNREFUSED", "ICMP port unreachable from %s: the next send (sock_alloc_send_skb) fails with it", offender)
-	}
-}
-
-// ipIcmpError mirrors ip_icmp_error: an entry on the error queue carrying
-// the quoted payload.
-func (s *Socket) ipIcmpError(e errno.Errno, typ, code int, offender netip.Addr, addr netip.AddrPort, payload []byte) {
-	s.errQueue = append(s.errQueue, sockExterr{errno: e, origin: soEEOriginICMP, typ: typ, code: code,
+// ipIcmpError mirrors ip_icmp_error (and ipv6_icmp_error, origin
+// SO_EE_ORIGIN_ICMP6): an entry on the error queue carrying the quoted
+// payload.
+func (s *Socket) ipIcmpError(e errno.Errno, origin, typ, code int, info uint32, offender netip.Addr, addr netip.AddrPort, payload []byte) {
+	s.errQueue = append(s.errQueue, sockExterr{errno: e, origin: origin, typ: typ, code: code, info: info,
 		offender: offender, addr: addr, payload: append([]byte(nil), payload...)})
 }
 
-// RecvErr mirrors ip_recv_error (recvmsg with MSG_ERRQUEUE) on the
-// sender's socket: the oldest entry's payload (MSG_TRUNC when the buffer
-// is shorter), MSG_ERRQUEUE, the original destination as msg_name and the
-// IP_RECVERR control message; sk_err becomes the next entry's errno, or 0.
-// An empty queue is EAGAIN.
+// RecvErr mirrors ip_recv_error (ipv6_recv_error on an AF_INET6 socket),
+// recvmsg with MSG_ERRQUEUE on the sender's socket: the oldest entry's
+// payload (MSG_TRUNC when the buffer is shorter), MSG_ERRQUEUE, the
+// original destination as msg_name and the IP_RECVERR (IPV6_RECVERR)
+// control message, whose offender is left out for a local error.
+// sock_dequeue_err_skb then sets sk_err to the next entry's errno if that
+// is an ICMP error, or clears it when the one read was and the next is
+// not. An empty queue is EAGAIN.
 func (s *Socket) RecvErr(n, cmsgLen int) report.Recv {
 	if len(s.errQueue) == 0 {
 		return report.Recv{Err: errno.EAGAIN}
@@ -151,21 +104,38 @@ func (s *Socket) RecvErr(n, cmsgLen int) report.Recv {
 		flags |= msgTrunc
 		copied = n
 	}
-	r := report.Recv{Ret: copied, Len: copied, Digest: report.Digest(ee.payload[:copied]), From: ee.addr.String()}
-	val := fmt.Sprintf("ee_errno=%s origin=icmp type=%d code=%d info=%d data=0 offender=%s", ee.errno.Name(), ee.typ, ee.code, ee.info, ee.offender)
+	addr := ee.addr
+	name, need := "IP_RECVERR", ipRecvErrCmsgLen
+	if s.inet6 {
+		name, need = "IPV6_RECVERR", ipv6RecvErrCmsgLen
+		addr = netip.AddrPortFrom(netip.AddrFrom16(addr.Addr().As16()), addr.Port())
+	}
+	r := report.Recv{Ret: copied, Len: copied, Digest: report.Digest(ee.payload[:copied]), From: addr.String()}
+	origin := map[int]string{soEEOriginLocal: "local", soEEOriginICMP: "icmp", soEEOriginICMP6: "icmp6"}[ee.origin]
+	val := fmt.Sprintf("ee_errno=%s origin=%s type=%d code=%d info=%d data=0", ee.errno.Name(), origin, ee.typ, ee.code, ee.info)
+	if ee.origin != soEEOriginLocal {
+		off := ee.offender
+		if s.inet6 {
+			off = netip.AddrFrom16(off.As16())
+		}
+		val += " offender=" + off.String()
+	}
 	switch {
 	case cmsgLen < cmsgHdrLen:
 		flags |= msgCtrunc
-	case cmsgLen < cmsgHdrLen+ipRecvErrCmsgLen:
+	case cmsgLen < cmsgHdrLen+need:
 		flags |= msgCtrunc
-		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: "IP_RECVERR", Value: val})
+		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: name, Value: val})
 	default:
-		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: "IP_RECVERR", Value: val})
+		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: name, Value: val})
 	}
 	r.MsgFlags = report.MsgFlagNames(flags)
-	s.skErr = 0
-	if len(s.errQueue) > 0 {
+	icmp := func(e sockExterr) bool { return e.origin == soEEOriginICMP || e.origin == soEEOriginICMP6 }
+	switch {
+	case len(s.errQueue) > 0 && icmp(s.errQueue[0]):
 		s.skErr = s.errQueue[0].errno
+	case icmp(ee):
+		s.skErr = 0
 	}
 	return r
 }

@@ -162,7 +162,8 @@ func (s *Socket) Setsockopt(o scenario.Opt) errno.Errno {
 		return s.skSetsockopt(o)
 	case scenario.OptIPv6MTUDiscover, scenario.OptIPv6TClass, scenario.OptIPv6UnicastHops, scenario.OptIPv6DontFrag,
 		scenario.OptIPv6MTU, scenario.OptIPv6FlowinfoSend, scenario.OptIPv6AutoFlowlabel, scenario.OptIPv6V6Only,
-		scenario.OptIPv6HopOpts, scenario.OptIPv6DstOpts, scenario.OptIPv6RthdrDstOpts, scenario.OptIPv6Rthdr:
+		scenario.OptIPv6HopOpts, scenario.OptIPv6DstOpts, scenario.OptIPv6RthdrDstOpts, scenario.OptIPv6Rthdr,
+		scenario.OptIPv6RecvErr:
 		if !s.inet6 {
 			return errno.ENOPROTOOPT // ip_setsockopt: level != SOL_IP
 		}

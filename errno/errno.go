@@ -40,6 +40,11 @@ const (
 	ECONNREFUSED = Errno(unix.ECONNREFUSED)
 	EISCONN      = Errno(unix.EISCONN)
 	ENOENT       = Errno(unix.ENOENT)
+
+	// What ICMP errors become (icmp_err_convert, icmpv6_err_convert).
+	EHOSTDOWN = Errno(unix.EHOSTDOWN)
+	ENONET    = Errno(unix.ENONET)
+	EPROTO    = Errno(unix.EPROTO)
 )
 
 // preferred names numbers that Linux gives two names: the send path's
