@@ -851,10 +851,6 @@ func ipOptionKeys(b []byte) []string {
 	return keys
 }
 
-// dirRecv is the golden receiving-side corpus (issue 15): scenarios with
-// peers and recv steps, with a KERNEL file of its own.
-const dirRecv = "../testdata/kernel-recv"
-
 // minCasesRecv is the least number of scenarios the receiving-side corpus
 // may hold.
 const minCasesRecv = 80
