@@ -1,7 +1,7 @@
 package builder
 
 import (
-	"fmt"
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
@@ -22,12 +22,11 @@ type senderMib struct {
 	udp [2][2]struct {
 		outDatagrams int
 	}
-	icmpInMsgs, icmpInDestUnreachs int
+	icmpInMsgs, icmpInDestUnreachs   int
+	icmp6InMsgs, icmp6InDestUnreachs int
 	// icmpInErrors and icmp6InErrors count errors no socket took
-	// (__udp4_lib_err, __udp6_lib_err); icmp6InDestUnreachs ICMPv6
-	// destination unreachables (Icmp6.InMsgs is not reported: MLD counts
-	// there at random).
-	icmpInErrors, icmp6InErrors, icmp6InDestUnreachs int
+	// (__udp4_lib_err, __udp6_lib_err).
+	icmpInErrors, icmp6InErrors int
 }
 
 // counters adds the non-zero counters to m, each prefixed.
@@ -46,10 +45,17 @@ func (m *senderMib) counters(prefix string, into map[string]int64) {
 	if m.icmpInDestUnreachs != 0 {
 		into[prefix+"Icmp.InDestUnreachs"] = int64(m.icmpInDestUnreachs)
 	}
-	for name, v := range map[string]int{"Icmp.InErrors": m.icmpInErrors, "Icmp6.InErrors": m.icmp6InErrors, "Icmp6.InDestUnreachs": m.icmp6InDestUnreachs} {
-		if v != 0 {
-			into[prefix+name] = int64(v)
-		}
+	if m.icmp6InMsgs != 0 {
+		into[prefix+"Icmp6.InMsgs"] = int64(m.icmp6InMsgs)
+	}
+	if m.icmp6InDestUnreachs != 0 {
+		into[prefix+"Icmp6.InDestUnreachs"] = int64(m.icmp6InDestUnreachs)
+	}
+	if m.icmpInErrors != 0 {
+		into[prefix+"Icmp.InErrors"] = int64(m.icmpInErrors)
+	}
+	if m.icmp6InErrors != 0 {
+		into[prefix+"Icmp6.InErrors"] = int64(m.icmp6InErrors)
 	}
 }
 
@@ -57,7 +63,7 @@ func (m *senderMib) counters(prefix string, into map[string]int64) {
 // ip_icmp_error fills it, and the quoted payload the entry carries.
 type sockExterr struct {
 	errno     errno.Errno
-	origin    int // SO_EE_ORIGIN_ICMP
+	origin    int // SO_EE_ORIGIN_ICMP or SO_EE_ORIGIN_ICMP6
 	typ, code int
 	info      uint32
 	offender  netip.Addr
@@ -65,33 +71,34 @@ type sockExterr struct {
 	payload   []byte
 }
 
-// sock_extended_err's origins and the IP_RECVERR control message's
-// payload: struct sock_extended_err and the offender's sockaddr_in (or
-// sockaddr_in6 on an AF_INET6 socket).
+// ICMP types and codes the sender's kernel maps to errnos (icmp_err_convert).
 const (
-	soEEOriginLocal    = 1
-	soEEOriginICMP     = 2
-	soEEOriginICMP6    = 3
+	icmpDestUnreach   = 3
+	icmpPortUnreach   = 3
+	soEEOriginICMP    = 2
+	soEEOriginICMP6   = 3
+	icmpv6DestUnreach = 1
+	icmpv6PortUnreach = 4
+	// ipRecvErrCmsgLen and ipv6RecvErrCmsgLen are IP_RECVERR's and
+	// IPV6_RECVERR's data: struct sock_extended_err, then the offender's
+	// struct sockaddr_in or sockaddr_in6.
 	ipRecvErrCmsgLen   = 16 + 16
 	ipv6RecvErrCmsgLen = 16 + 28
 )
 
-// ipIcmpError mirrors ip_icmp_error (and ipv6_icmp_error, origin
+// ipIcmpError mirrors ip_icmp_error (ipv6_icmp_error with origin
 // SO_EE_ORIGIN_ICMP6): an entry on the error queue carrying the quoted
-// payload.
+// payload (the quote after its UDP header) and ee_info.
 func (s *Socket) ipIcmpError(e errno.Errno, origin, typ, code int, info uint32, offender netip.Addr, addr netip.AddrPort, payload []byte) {
 	s.errQueue = append(s.errQueue, sockExterr{errno: e, origin: origin, typ: typ, code: code, info: info,
 		offender: offender, addr: addr, payload: append([]byte(nil), payload...)})
 }
 
-// RecvErr mirrors ip_recv_error (ipv6_recv_error on an AF_INET6 socket),
-// recvmsg with MSG_ERRQUEUE on the sender's socket: the oldest entry's
-// payload (MSG_TRUNC when the buffer is shorter), MSG_ERRQUEUE, the
-// original destination as msg_name and the IP_RECVERR (IPV6_RECVERR)
-// control message, whose offender is left out for a local error.
-// sock_dequeue_err_skb then sets sk_err to the next entry's errno if that
-// is an ICMP error, or clears it when the one read was and the next is
-// not. An empty queue is EAGAIN.
+// RecvErr mirrors ip_recv_error (recvmsg with MSG_ERRQUEUE) on the
+// sender's socket: the oldest entry's payload (MSG_TRUNC when the buffer
+// is shorter), MSG_ERRQUEUE, the original destination as msg_name and the
+// IP_RECVERR control message; sk_err becomes the next entry's errno, or 0.
+// An empty queue is EAGAIN.
 func (s *Socket) RecvErr(n, cmsgLen int) report.Recv {
 	if len(s.errQueue) == 0 {
 		return report.Recv{Err: errno.EAGAIN}
@@ -104,32 +111,49 @@ func (s *Socket) RecvErr(n, cmsgLen int) report.Recv {
 		flags |= msgTrunc
 		copied = n
 	}
-	addr := ee.addr
-	name, need := "IP_RECVERR", ipRecvErrCmsgLen
-	if s.inet6 {
-		name, need = "IPV6_RECVERR", ipv6RecvErrCmsgLen
-		addr = netip.AddrPortFrom(netip.AddrFrom16(addr.Addr().As16()), addr.Port())
-	}
-	r := report.Recv{Ret: copied, Len: copied, Digest: report.Digest(ee.payload[:copied]), From: addr.String()}
-	origin := map[int]string{soEEOriginLocal: "local", soEEOriginICMP: "icmp", soEEOriginICMP6: "icmp6"}[ee.origin]
-	val := fmt.Sprintf("ee_errno=%s origin=%s type=%d code=%d info=%d data=0", ee.errno.Name(), origin, ee.typ, ee.code, ee.info)
-	if ee.origin != soEEOriginLocal {
-		off := ee.offender
-		if s.inet6 {
-			off = netip.AddrFrom16(off.As16())
+	// ip_recv_error, or ipv6_recv_error on an AF_INET6 socket, which
+	// gives an IPv4 error's addresses v4-mapped and its control message
+	// as IPV6_RECVERR: struct sock_extended_err, then the offender's
+	// sockaddr.
+	from := ee.addr
+	level, typ := 0, 11 // SOL_IP, IP_RECVERR
+	var b [16 + 28]byte
+	binary.NativeEndian.PutUint32(b[0:], uint32(ee.errno))
+	b[4], b[5], b[6] = byte(ee.origin), byte(ee.typ), byte(ee.code)
+	binary.NativeEndian.PutUint32(b[8:], ee.info)
+	clen := ipRecvErrCmsgLen
+	switch {
+	case s.inet6:
+		level, typ, clen = 41, 25, ipv6RecvErrCmsgLen // SOL_IPV6, IPV6_RECVERR
+		from = netip.AddrPortFrom(netip.AddrFrom16(from.Addr().As16()), from.Port())
+		if ee.origin == soEEOriginLocal {
+			break // a local error's offender is AF_UNSPEC, zeroed
 		}
-		val += " offender=" + off.String()
+		binary.NativeEndian.PutUint16(b[16:], 10)
+		a := ee.offender.As16()
+		copy(b[24:40], a[:])
+	case ee.origin == soEEOriginLocal:
+	default:
+		binary.NativeEndian.PutUint16(b[16:], 2)
+		a := ee.offender.As4()
+		copy(b[20:24], a[:])
 	}
+	r := report.Recv{Ret: copied, Len: copied, Digest: report.Digest(ee.payload[:copied]), From: from.String()}
+	// put_cmsg: no room for a header writes nothing, too little room
+	// writes what fits; both set MSG_CTRUNC.
 	switch {
 	case cmsgLen < cmsgHdrLen:
 		flags |= msgCtrunc
-	case cmsgLen < cmsgHdrLen+need:
+	case cmsgLen < cmsgHdrLen+clen:
 		flags |= msgCtrunc
-		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: name, Value: val})
+		r.Cmsgs = append(r.Cmsgs, report.RenderCmsg(level, typ, b[:cmsgLen-cmsgHdrLen]))
 	default:
-		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: name, Value: val})
+		r.Cmsgs = append(r.Cmsgs, report.RenderCmsg(level, typ, b[:clen]))
 	}
 	r.MsgFlags = report.MsgFlagNames(flags)
+	// sock_dequeue_err_skb: sk_err becomes the next entry's errno if that
+	// is an ICMP error; reading an ICMP error with none behind it clears
+	// it; a local error (ip_local_error's) leaves it.
 	icmp := func(e sockExterr) bool { return e.origin == soEEOriginICMP || e.origin == soEEOriginICMP6 }
 	switch {
 	case len(s.errQueue) > 0 && icmp(s.errQueue[0]):

@@ -34,7 +34,6 @@ type ipv6Pinfo struct {
 	// fragSize is np->frag_size (IPV6_MTU): 0 for none.
 	fragSize int
 	dontfrag bool // IPV6_DONTFRAG
-	recverr  bool // IPV6_RECVERR
 	sndflow  bool // IPV6_FLOWINFO_SEND
 	v6only   bool // sk_ipv6only
 	// beforeBind is set while an IPv6 socket's set-up list runs, before
@@ -94,6 +93,12 @@ func (s *Socket) doIPv6Setsockopt(o scenario.Opt) errno.Errno {
 	v := o.Int
 	np := &s.np
 	switch o.Name {
+	case scenario.OptIPv6RecvErr:
+		// np->recverr; turning it off purges the error queue.
+		s.recverr6 = v != 0
+		if !s.recverr6 {
+			s.errQueue = s.errQueue[:0]
+		}
 	case scenario.OptIPv6MTUDiscover:
 		if v < int(scenario.PMTUDont) || v > int(scenario.PMTUOmit) {
 			return errno.EINVAL
@@ -112,12 +117,7 @@ func (s *Socket) doIPv6Setsockopt(o scenario.Opt) errno.Errno {
 		np.hopLimit = v
 	case scenario.OptIPv6DontFrag:
 		np.dontfrag = v != 0
-	case scenario.OptIPv6RecvErr:
-		// inet6_assign_bit(RECVERR6); turning it off purges the queue.
-		np.recverr = v != 0
-		if !np.recverr {
-			s.errQueue = s.errQueue[:0]
-		}
+
 	case scenario.OptIPv6MTU:
 		if v != 0 && v < header.IPv6MinMTU {
 			return errno.EINVAL

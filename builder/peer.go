@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
@@ -96,6 +95,16 @@ func newPeer(sc *scenario.Scenario, dev *Device, o Options, setup *[]report.Step
 			p.trace(Event{Step: p.step, Func: e.Func, Var: e.Var, Value: e.Value, Why: e.Why})
 		}
 	}
+	// A scenario without a peer key has a silent peer: the kernel runner
+	// stops its ICMP errors with these sysctls (kernel/link.go).
+	cfg.Sysctl = map[string]int64{}
+	if sc.Peer == nil {
+		cfg.Sysctl = map[string]int64{"icmp_msgs_per_sec": 0, "icmp_msgs_burst": 0, "icmp_ratelimit": 1000000, "ipv6.icmp.ratelimit": 1000000}
+	} else {
+		for _, s := range sc.Peer.Sysctl {
+			cfg.Sysctl[s.Name] = s.Value
+		}
+	}
 	p.host = receive.NewHost(cfg)
 	for i, ps := range sc.PeerSockets() {
 		idx := i
@@ -125,9 +134,11 @@ func (p *peerLink) Datagram(d *Datagram) error {
 	if d.GSOSize > 0 && p.dev.bufs.out.path == pathGSODevice {
 		p.whole = true
 		b := append(append(append(p.buf[:0], d.IP...), d.UDP...), d.Payload...)
-		header.IPv4(b).SetChecksum()
+		if !d.IPv6 {
+			header.IPv4(b).SetChecksum()
+		}
 		p.buf = b
-		p.host.Receive(receive.Skb{Data: b, Truesize: sum(d.SkbTruesize), Partial: true, GSOSize: d.GSOSize})
+		p.host.Receive(receive.Skb{Data: b, Truesize: sum(d.SkbTruesize), Partial: true, GSOSize: d.GSOSize, Paged: d.L4Len() - udpHdrLen, Cloned: true})
 	}
 	return err
 }
@@ -146,27 +157,44 @@ func (p *peerLink) Frame(fi *FrameInfo, head, data []byte) error {
 	p.buf = b
 	pkt := b[header.EthernetLen:]
 	d := p.d
-	skb := receive.Skb{Data: pkt, Partial: fi.Partial}
+	// The kernel runner's capture on the sender's device holds a clone of
+	// every frame the sender transmits.
+	skb := receive.Skb{Data: pkt, Partial: fi.Partial, Cloned: true}
 	hlen := len(d.IP)
 	switch fi.Kind {
 	case report.Fragment:
-		n := len(pkt) - hlen
 		if fi.SlowPath || fi.Index >= len(d.SkbTruesize) {
-			// ip_frag_next: alloc_skb(len + hlen + ll_rs), reserve ll_rs.
-			obj := skbHeadSize(n + hlen + hhLen)
-			skb.Truesize, skb.Tailroom = obj+skbOverhead, obj-skbSharedInfo-hhLen-hlen-n
+			// ip_frag_next (ip6_frag_next): alloc_skb(len + hlen (+ the
+			// fragment header) + ll_rs), reserve ll_rs: the frame's
+			// packet after the reserve.
+			obj := skbHeadSize(len(pkt) + hhLen)
+			skb.Truesize, skb.Tailroom = obj+skbOverhead, obj-skbSharedInfo-hhLen-len(pkt)
 		} else {
 			skb.Truesize, skb.Tailroom = d.SkbTruesize[fi.Index], d.SkbRoom[fi.Index]
+			if d.IPv6 {
+				// __ip6_append_data reserves the fragment header's 8
+				// bytes too: they are not tailroom.
+				skb.Tailroom -= 8
+			}
 		}
 	case report.Segment:
-		// skb_segment: a linear copy of headers and payload after the
-		// head's headroom (hh_len - ETH_HLEN); with scatter-gather only
-		// the headers, the payload shared as page fragments.
+		// skb_segment: a head for the headers after the sender skb's
+		// headroom (hh_len - ETH_HLEN, and for IPv6 the fragment
+		// header's reserve); without scatter-gather the payload copied
+		// in, with it shared as page fragments [live: 212 bytes of
+		// payload still fit a 576-byte small head, 216 do not].
 		n := len(pkt) - hlen - udpHdrLen
+		macOff := hhLen - header.EthernetLen
+		if d.IPv6 {
+			macOff += 8
+		}
+		alloc := macOff + header.EthernetLen + hlen + udpHdrLen
 		if p.dev.Features.Has(FeatSG) {
-			skb.Truesize = skbHeadSize(hhLen+hlen+udpHdrLen) + skbOverhead + n
+			obj := skbHeadSize(alloc)
+			skb.Truesize, skb.Paged, skb.Tailroom = obj+skbOverhead+n, n, obj-skbSharedInfo-alloc
 		} else {
-			skb.Truesize = skbHeadSize(hhLen+hlen+udpHdrLen+n) + skbOverhead
+			obj := skbHeadSize(alloc + n)
+			skb.Truesize, skb.Tailroom = obj+skbOverhead, obj-skbSharedInfo-alloc-n
 		}
 	default:
 		skb.Truesize = sum(d.SkbTruesize)
@@ -210,6 +238,11 @@ func (p *peerLink) quiet(i int, s *Socket) error {
 	for _, f := range p.host.TakeOut() {
 		fi := FrameInfo{Step: i, Dir: report.DirPeer, Datagram: p.frames, Kind: report.ICMP, Count: 1,
 			IDSource: report.IDIdents, IDWhy: "IP ID from the peer's ip_idents bucket (the ICMP socket's IP_PMTUDISC_DONT: no DF)"}
+		if len(f) > header.EthernetLen && f[header.EthernetLen]>>4 == 6 {
+			// icmp6_send's automatic flow label: a hash keyed per boot,
+			// compared as a pattern.
+			fi.FlowLabel, fi.IDSource, fi.IDWhy, fi.ipv6 = report.LabelAuto, "", "an automatic flow label (ip6_make_flowlabel)", true
+		}
 		p.frames++
 		if err := p.inner.Frame(&fi, f, nil); err != nil {
 			return err
@@ -263,34 +296,9 @@ func (p *peerLink) recvPeer(st *scenario.Recv) report.Recv {
 		r.From = res.From.String()
 	}
 	for _, c := range res.Cmsgs {
-		if c.Truncated {
-			// Cut short by the control buffer: no longer the named
-			// value, its level, type and the bytes that fit.
-			r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: fmt.Sprintf("level=%d type=%d", c.Level, c.Type), Value: fmt.Sprintf("hex=%x", c.Data)})
-			continue
-		}
-		r.Cmsgs = append(r.Cmsgs, report.Cmsg{Name: c.Name, Value: cmsgValue(c)})
+		r.Cmsgs = append(r.Cmsgs, report.RenderCmsg(c.Level, c.Type, c.Data))
 	}
 	return r
-}
-
-// cmsgValue renders a control message as docs/scenario.md says.
-func cmsgValue(c receive.Cmsg) string {
-	b := c.Data
-	le32 := func(b []byte) int32 {
-		return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
-	}
-	switch c.Name {
-	case "UDP_GRO", "IP_TTL":
-		return fmt.Sprint(le32(b))
-	case "IP_TOS":
-		return fmt.Sprintf("0x%02x", b[0])
-	case "IP_PKTINFO":
-		return fmt.Sprintf("ifindex=%d spec_dst=%s addr=%s", le32(b), netip.AddrFrom4([4]byte(b[4:8])), netip.AddrFrom4([4]byte(b[8:12])))
-	case "IP_RECVOPTS", "IP_RETOPTS":
-		return fmt.Sprintf("%x", b)
-	}
-	return fmt.Sprintf("level=%d type=%d hex=%x", c.Level, c.Type, b)
 }
 
 // counters are the run's SNMP counters, as the kernel runner reads them.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/udpbuild/udpbuild/cmsg"
+	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -106,6 +109,9 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		}
 		router.macs[0], router.macs[1] = sc.Link.MACs()
 		dev.Sink = router.quotes
+	}
+	if e := sockCreate(sc.Socket); e != 0 {
+		return rn.runWithoutSocket(sc, o, rep, peer, e)
 	}
 	s := &rn.sock
 	s.reinit(dev, Config{Proto: sc.Socket.Proto, Src: sc.Socket.Src, Seed: o.Seed, Clock: o.Clock, DualStack: sc.DualStack()})
@@ -230,4 +236,36 @@ func featureStrings(fs []scenario.Feature) []string {
 		out[i] = string(f)
 	}
 	return out
+}
+
+// runWithoutSocket plays the steps after a failed socket(): the program
+// holds the fd -1, so every call on the sender's socket fails with EBADF;
+// the peer's sockets work as ever.
+func (rn *Runner) runWithoutSocket(sc *scenario.Scenario, o Options, rep *report.Report, peer *peerLink, e errno.Errno) (*report.Report, error) {
+	rep.Setup = []report.Step{{Op: "socket", Err: e}}
+	var s Socket // never sends: its counters stay 0
+	for n := 0; n < max(sc.Repeat, 1)*len(sc.Steps); n++ {
+		i := n % len(sc.Steps)
+		st := sc.Steps[i]
+		r := report.Step{Op: st.Op(), Err: errno.Errno(unix.EBADF)}
+		if st.Recv != nil {
+			if peer != nil && !st.Recv.ErrQueue {
+				peer.step = i
+				r = peer.recv(st.Recv, &s)
+			} else {
+				r.Recv = []report.Recv{{Err: errno.Errno(unix.EBADF)}}
+			}
+		}
+		if o.Steps != nil {
+			if err := o.Steps(n, r); err != nil {
+				return nil, err
+			}
+		} else {
+			rep.Steps = append(rep.Steps, r)
+		}
+	}
+	if peer != nil {
+		rep.Counters = peer.counters(&s)
+	}
+	return rep, nil
 }

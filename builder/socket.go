@@ -35,6 +35,7 @@ type Socket struct {
 	opt       *ipopt.Options // inet_opt; nil when none
 	noCheckTx bool           // sk_no_check_tx (SO_NO_CHECK)
 	recverr   bool           // IP_RECVERR
+	recverr6  bool           // IPV6_RECVERR (np->recverr)
 
 	// skErr is sk->sk_err: an ICMP error __udp4_lib_err recorded, handed
 	// to (and cleared by) the next sock_alloc_send_skb; errQueue is
@@ -161,9 +162,8 @@ func (s *Socket) Setsockopt(o scenario.Opt) errno.Errno {
 	case scenario.OptSONoCheck:
 		return s.skSetsockopt(o)
 	case scenario.OptIPv6MTUDiscover, scenario.OptIPv6TClass, scenario.OptIPv6UnicastHops, scenario.OptIPv6DontFrag,
-		scenario.OptIPv6MTU, scenario.OptIPv6FlowinfoSend, scenario.OptIPv6AutoFlowlabel, scenario.OptIPv6V6Only,
-		scenario.OptIPv6HopOpts, scenario.OptIPv6DstOpts, scenario.OptIPv6RthdrDstOpts, scenario.OptIPv6Rthdr,
-		scenario.OptIPv6RecvErr:
+		scenario.OptIPv6MTU, scenario.OptIPv6FlowinfoSend, scenario.OptIPv6AutoFlowlabel, scenario.OptIPv6V6Only, scenario.OptIPv6RecvErr,
+		scenario.OptIPv6HopOpts, scenario.OptIPv6DstOpts, scenario.OptIPv6RthdrDstOpts, scenario.OptIPv6Rthdr:
 		if !s.inet6 {
 			return errno.ENOPROTOOPT // ip_setsockopt: level != SOL_IP
 		}

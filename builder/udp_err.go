@@ -36,16 +36,14 @@ func (s *Socket) icmpRcv(frame []byte) {
 
 // The ICMP types and codes the sender's handlers tell apart.
 const (
-	icmpDestUnreach   = 3
 	icmpSourceQuench  = 4
 	icmpTimeExceeded  = 11
 	icmpParameterProb = 12
-	icmpPortUnreach   = 3
 	icmpFragNeeded    = 4
 	icmpExcFragtime   = 1
 	nrICMPUnreach     = 15 // NR_ICMP_UNREACH
+	soEEOriginLocal   = 1  // SO_EE_ORIGIN_LOCAL: ip_local_error's
 
-	icmpv6DestUnreach  = 1
 	icmpv6PktTooBig    = 2
 	icmpv6TimeExceed   = 3
 	icmpv6ParamProb    = 4
@@ -195,7 +193,7 @@ func (s *Socket) sockError(fn string, err errno.Errno, hard bool, queue func(), 
 	recverr := s.recverr
 	opt := "IP_RECVERR"
 	if fn == "__udp6_lib_err" {
-		recverr, opt = s.np.recverr, "IPV6_RECVERR"
+		recverr, opt = s.recverr6, "IPV6_RECVERR"
 	}
 	if !recverr {
 		if !hard || !s.connected {
@@ -312,7 +310,7 @@ func icmpv6ErrConvert(typ, code int) (errno.Errno, bool) {
 func (s *Socket) udp6LibErr(offender netip.Addr, typ, code int, info uint32, qip header.IPv6, uh header.UDP) {
 	const fn = "__udp6_lib_err"
 	saddr, daddr := qip.Src(), qip.Dst()
-	if s.sport != uh.SrcPort() || (s.np.saddr.IsValid() && !s.np.saddr.IsUnspecified() && s.np.saddr != saddr) ||
+	if !s.inet6 || s.sport != uh.SrcPort() || (s.np.saddr.IsValid() && !s.np.saddr.IsUnspecified() && s.np.saddr != saddr) ||
 		(s.connected && (s.np.daddr != daddr || s.dport != uh.DstPort())) {
 		s.mib.icmp6InErrors++
 		if s.tracing() {
@@ -358,7 +356,7 @@ func (s *Socket) ipLocalError(e errno.Errno, daddr netip.Addr, port uint16, info
 // ipv6LocalError mirrors ipv6_local_error: as ip_local_error, with
 // IPV6_RECVERR, the flow's destination and port.
 func (s *Socket) ipv6LocalError(e errno.Errno, fl flow, info int) {
-	if !s.np.recverr {
+	if !s.recverr6 {
 		return
 	}
 	s.errQueue = append(s.errQueue, sockExterr{errno: e, origin: soEEOriginLocal, info: uint32(info), addr: netip.AddrPortFrom(fl.daddr, fl.dport)})

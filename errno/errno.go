@@ -45,6 +45,14 @@ const (
 	EHOSTDOWN = Errno(unix.EHOSTDOWN)
 	ENONET    = Errno(unix.ENONET)
 	EPROTO    = Errno(unix.EPROTO)
+
+	// The receiving side's: socket() (__sys_socket), bind() and calls on
+	// a descriptor socket() never gave.
+	EBADF           = Errno(unix.EBADF)
+	EPROTONOSUPPORT = Errno(unix.EPROTONOSUPPORT)
+	ESOCKTNOSUPPORT = Errno(unix.ESOCKTNOSUPPORT)
+	EADDRINUSE      = Errno(unix.EADDRINUSE)
+	EADDRNOTAVAIL   = Errno(unix.EADDRNOTAVAIL)
 )
 
 // preferred names numbers that Linux gives two names: the send path's

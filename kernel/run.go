@@ -4,8 +4,9 @@
 // Each run builds its own world: two fresh network namespaces joined by a
 // veth pair. The sender namespace holds the scenario's socket and an
 // AF_PACKET capture on its veth end (the "tap" view: what tcpdump on the
-// device sees); the peer namespace owns every destination and silently
-// swallows what arrives. Nothing leaves the machine, whatever the
+// device sees, both directions); the peer namespace owns every destination
+// and holds the scenario's receiving sockets (peer.go), which recv steps
+// read. Nothing leaves the machine, whatever the
 // addresses, and everything is torn down when the run ends, however it
 // ends; a process killed outright (SIGKILL) leaves its namespaces to the
 // next run, which removes them first (stale.go).

@@ -1,6 +1,8 @@
 package receive
 
 import (
+	"net/netip"
+
 	"github.com/udpbuild/udpbuild/header"
 )
 
@@ -52,8 +54,11 @@ func (h *Host) NapiGROReceive(batch []Skb) {
 			out = append(out, func() { h.Receive(s) })
 			continue
 		}
-		ip := header.IPv4(skb.Data)
-		uh := header.UDP(skb.Data[ip.IHL():])
+		hl := header.IPv4MinLen
+		if skb.Data[0]>>4 == 6 {
+			hl = header.IPv6MinLen
+		}
+		uh := header.UDP(skb.Data[hl:])
 		ulen := int(uh.Length())
 		var p *groPkt
 		for _, c := range held {
@@ -63,19 +68,16 @@ func (h *Host) NapiGROReceive(batch []Skb) {
 			}
 		}
 		if p != nil {
-			pip := header.IPv4(p.first.Data)
-			// gro_receive_network_flush: TTL, TOS, DF and consecutive IDs.
-			flushNet := pip.TTL() != ip.TTL() || pip.TOS() != ip.TOS() || (pip.FragWord()^ip.FragWord())&header.IPv4DF != 0 ||
-				(ip.FragWord()&header.IPv4DF == 0 && ip.ID() != pip.ID()+uint16(p.count))
+			flushNet := networkFlush(p, skb.Data)
 			if ulen > p.ulen || flushNet {
 				h.tracef("udp_gro_receive_segment", "flush", "held packet completed", "uh->len %d > the train's %d, or the IP header differs: the new packet starts a train", ulen, p.ulen)
 				flush(p)
 				p = nil
-			} else if header.IPv4MinLen+8+len(p.payload)+ulen-8 >= groLegacyMaxSize {
+			} else if hl+8+len(p.payload)+ulen-8 >= groLegacyMaxSize {
 				flush(p)
 				p = nil
 			} else {
-				p.payload = append(p.payload, skb.Data[ip.IHL()+8:ip.IHL()+ulen]...)
+				p.payload = append(p.payload, skb.Data[hl+8:hl+ulen]...)
 				p.count++
 				p.truesize += skb.Truesize
 				if ulen != p.ulen || p.count >= udpGROCntMax {
@@ -86,7 +88,7 @@ func (h *Host) NapiGROReceive(batch []Skb) {
 		}
 		// A new train: gso_size is this packet's payload (dev_gro_receive).
 		np := &groPkt{first: skb, gsoSize: ulen - 8, count: 1, ulen: ulen, truesize: skb.Truesize,
-			payload: append([]byte(nil), skb.Data[ip.IHL()+8:ip.IHL()+ulen]...)}
+			payload: append([]byte(nil), skb.Data[hl+8:hl+ulen]...)}
 		np.first.Data = append([]byte(nil), skb.Data...)
 		held = append(held, np)
 	}
@@ -104,40 +106,81 @@ func (h *Host) NapiGROReceive(batch []Skb) {
 	}
 }
 
-// udp4GROCandidate says whether dev_gro_receive hands skb to
-// udp_gro_receive_segment: a plain (not GSO) IPv4 UDP packet without
-// options, not a fragment, with a non-zero checksum and no padding,
-// for a socket with UDP_GRO.
+// udpGROCandidate says whether dev_gro_receive hands skb to
+// udp_gro_receive_segment (through inet_gro_receive and udp4_gro_receive,
+// or ipv6_gro_receive and udp6_gro_receive): a plain (not GSO) UDP packet
+// without IPv4 options or IPv6 extension headers, not a fragment, with a
+// non-zero checksum and no padding, for a socket with UDP_GRO.
 func (h *Host) udp4GROCandidate(skb Skb) (bool, string) {
 	b := skb.Data
 	if skb.GSOSize > 0 {
 		return false, "a GSO skb (dev_gro_receive: only TCP GSO skbs are merged)"
 	}
-	if len(b) < header.IPv4MinLen+8 || b[0] != 0x45 {
+	var src, dst netip.Addr
+	var l4 []byte
+	switch {
+	case len(b) >= header.IPv6MinLen+8 && b[0]>>4 == 6:
+		ip := header.IPv6(b)
+		if ip.NextHeader() != protoUDP || int(ip.PayloadLength()) != len(b)-header.IPv6MinLen {
+			return false, ""
+		}
+		src, dst, l4 = ip.Src(), ip.Dst(), b[header.IPv6MinLen:]
+	case len(b) >= header.IPv4MinLen+8 && b[0] == 0x45:
+		ip := header.IPv4(b)
+		if ip.Protocol() != protoUDP || ip.FragWord()&(header.IPv4MF|header.IPv4OffsetMask) != 0 || int(ip.TotalLength()) != len(b) {
+			return false, ""
+		}
+		src, dst, l4 = ip.Src(), ip.Dst(), b[header.IPv4MinLen:]
+	default:
 		return false, "" // inet_gro_receive: IPv4 without options only
 	}
-	ip := header.IPv4(b)
-	if ip.Protocol() != protoUDP || ip.FragWord()&(header.IPv4MF|header.IPv4OffsetMask) != 0 {
-		return false, ""
-	}
-	uh := header.UDP(b[header.IPv4MinLen:])
-	if uh.Checksum() == 0 || int(uh.Length()) != len(b)-header.IPv4MinLen || int(ip.TotalLength()) != len(b) {
+	uh := header.UDP(l4)
+	if uh.Checksum() == 0 || int(uh.Length()) != len(l4) {
 		return false, "udp_gro_receive_segment: zero checksum or padding"
 	}
-	if !h.isLocal(ip.Dst()) {
+	if !h.isLocal(dst) {
 		return false, ""
 	}
-	sk := h.udp4LibLookupQuiet(ip.Src(), uh.SrcPort(), ip.Dst(), uh.DstPort())
+	var sk *Sock
+	if b[0]>>4 == 6 {
+		sk = h.udp6LookupQuiet(src, uh.SrcPort(), dst, uh.DstPort())
+	} else {
+		sk = h.udp4LibLookupQuiet(src, uh.SrcPort(), dst, uh.DstPort())
+	}
 	if sk == nil || !sk.groEnabled {
 		return false, "udp_gro_receive: the socket has no UDP_GRO"
 	}
 	return true, ""
 }
 
+// sameFlow is the flow match of inet_gro_receive or ipv6_gro_receive
+// (addresses, protocol; IPv6 also version and flow label) and of
+// udp_gro_receive_segment (ports).
 func sameFlow(a, b []byte) bool {
+	if a[0]>>4 != b[0]>>4 {
+		return false
+	}
+	if a[0]>>4 == 6 {
+		return be32(a)&0xf00fffff == be32(b)&0xf00fffff && string(a[8:40]) == string(b[8:40]) &&
+			be16(a[40:]) == be16(b[40:]) && be16(a[42:]) == be16(b[42:])
+	}
 	ia, ib := header.IPv4(a), header.IPv4(b)
 	return ia.Src4() == ib.Src4() && ia.Dst4() == ib.Dst4() && ia.Protocol() == ib.Protocol() &&
 		be16(a[20:]) == be16(b[20:]) && be16(a[22:]) == be16(b[22:])
+}
+
+func be32(b []byte) uint32 { return uint32(be16(b))<<16 | uint32(be16(b[2:])) }
+
+// networkFlush is gro_receive_network_flush: IPv4 TTL, TOS, DF and
+// consecutive IDs; IPv6 traffic class and hop limit.
+func networkFlush(p *groPkt, b []byte) bool {
+	if b[0]>>4 == 6 {
+		a := p.first.Data
+		return be32(a)&0x0ff00000 != be32(b)&0x0ff00000 || a[7] != b[7]
+	}
+	pip, ip := header.IPv4(p.first.Data), header.IPv4(b)
+	return pip.TTL() != ip.TTL() || pip.TOS() != ip.TOS() || (pip.FragWord()^ip.FragWord())&header.IPv4DF != 0 ||
+		(ip.FragWord()&header.IPv4DF == 0 && ip.ID() != pip.ID()+uint16(p.count))
 }
 
 // napiGROComplete mirrors napi_gro_complete with inet_gro_complete and
@@ -150,12 +193,20 @@ func (h *Host) napiGROComplete(p *groPkt) Skb {
 		return p.first
 	}
 	ihl := header.IPv4MinLen
+	v6 := p.first.Data[0]>>4 == 6
+	if v6 {
+		ihl = header.IPv6MinLen
+	}
 	b := make([]byte, ihl+8+len(p.payload))
 	copy(b, p.first.Data[:ihl+8])
 	copy(b[ihl+8:], p.payload)
-	ip := header.IPv4(b)
-	ip.SetTotalLength(uint16(len(b)))
-	ip.SetChecksum()
+	if v6 {
+		header.IPv6(b).SetPayloadLength(uint16(len(b) - ihl)) // ipv6_gro_complete
+	} else {
+		ip := header.IPv4(b)
+		ip.SetTotalLength(uint16(len(b))) // inet_gro_complete
+		ip.SetChecksum()
+	}
 	header.UDP(b[ihl:]).SetLength(uint16(len(b) - ihl))
 	if h.tracing() {
 		h.tracef("udp_gro_complete", "gso_size", p.gsoSize, "%d datagrams merged into one GSO skb of %d bytes (gso_segs %d), truesize %d", p.count, len(p.payload), p.count, p.truesize)

@@ -20,6 +20,15 @@ type Skb struct {
 	// Tailroom is skb_tailroom: the linear room after the data, into which
 	// ip_defrag copies a later fragment that fits (skb_try_coalesce).
 	Tailroom int
+	// Paged is how many of the packet's bytes sit in page fragments
+	// (skb->data_len): skb_condense pulls them into the head when they fit
+	// its tailroom, and the skb then costs its head alone.
+	Paged int
+	// Cloned is skb_cloned: a tap on the sender's device (the capture
+	// udpbuild kernel runs, or any tcpdump) still holds a clone of the skb
+	// when the peer queues it, so skb_condense leaves it alone [live: the
+	// sender's scatter-gather segments keep their 832 + payload].
+	Cloned bool
 	// Partial is CHECKSUM_PARTIAL: the sender left the UDP checksum to its
 	// device and veth passed the skb on unfinished; the receive path
 	// trusts it (skb_csum_unnecessary).
@@ -46,6 +55,11 @@ type Config struct {
 	MAC, PeerMAC [6]byte
 	// GRO is the peer device's GRO (veth with NAPI, as udpgro.sh sets it).
 	GRO bool
+	// Sysctl sets the peer's ICMP sysctls by the scenario's names
+	// (scenario.PeerSysctls): icmp_ratelimit and ipv6.icmp.ratelimit in
+	// ms, icmp_ratemask, icmp_msgs_per_sec, icmp_msgs_burst; the others
+	// are the namespace's defaults.
+	Sysctl map[string]int64
 	// Seed draws what the kernel draws at random (the ICMP replies' IP ID
 	// bucket start, the reuseport hash secret).
 	Seed uint64
@@ -73,9 +87,10 @@ type Host struct {
 	// socks are the sockets by the scenario's index; chain is the lookup
 	// order of the hash slots (udp_lib_get_port adds an IPv4 socket at the
 	// head of its slot's chain).
-	socks []*Sock
-	chain []*Sock
-	frags []*ipq
+	socks  []*Sock
+	chain  []*Sock
+	frags  []*ipq
+	frags6 []*ip6q
 	// Counters are the host's SNMP counters.
 	Counters Counters
 	icmp     icmpState
@@ -95,6 +110,22 @@ const HZ = 250
 func NewHost(c Config) *Host {
 	h := &Host{cfg: c}
 	h.icmp.init(c.Seed)
+	h.icmp.sysctl = icmpSysctl{ratelimit: icmpRatelimit, ratelimit6: icmpv6Time, ratemask: icmpRatemask, msgsPerSec: icmpMsgsPerSec, msgsBurst: icmpMsgsBurst}
+	ms := func(v int64) int64 { return (v*HZ + 999) / 1000 } // msecs_to_jiffies
+	for k, v := range c.Sysctl {
+		switch k {
+		case "icmp_ratelimit":
+			h.icmp.sysctl.ratelimit = ms(v)
+		case "ipv6.icmp.ratelimit":
+			h.icmp.sysctl.ratelimit6 = ms(v)
+		case "icmp_ratemask":
+			h.icmp.sysctl.ratemask = v
+		case "icmp_msgs_per_sec":
+			h.icmp.sysctl.msgsPerSec = v
+		case "icmp_msgs_burst":
+			h.icmp.sysctl.msgsBurst = v
+		}
+	}
 	return h
 }
 
@@ -128,11 +159,13 @@ func (h *Host) tracing() bool { return h.cfg.Trace != nil }
 
 // Counters are the peer's /proc/net/snmp counters the receive path moves.
 type Counters struct {
-	Udp, UdpLite UDPMib
-	Icmp         IcmpMib
+	Udp, UdpLite, Udp6, UdpLite6 UDPMib
+	Icmp, Icmp6                  IcmpMib
 	// ReasmReqds counts fragments received, ReasmOKs datagrams
-	// reassembled, ReasmFails queues given up (the Ip line).
+	// reassembled, ReasmFails queues given up (the Ip line); Reasm6 the
+	// same for IPv6 (Ip6).
 	ReasmReqds, ReasmOKs, ReasmFails int
+	Reasm6                           struct{ Reqds, OKs, Fails int }
 }
 
 // UDPMib is the Udp (or UdpLite) line of /proc/net/snmp.
@@ -157,7 +190,7 @@ func (c *Counters) Map(prefix string) map[string]int {
 	for _, u := range []struct {
 		line string
 		mib  *UDPMib
-	}{{"Udp.", &c.Udp}, {"UdpLite.", &c.UdpLite}} {
+	}{{"Udp.", &c.Udp}, {"UdpLite.", &c.UdpLite}, {"Udp6.", &c.Udp6}, {"UdpLite6.", &c.UdpLite6}} {
 		put(u.line+"InDatagrams", u.mib.InDatagrams)
 		put(u.line+"NoPorts", u.mib.NoPorts)
 		put(u.line+"InErrors", u.mib.InErrors)
@@ -168,15 +201,30 @@ func (c *Counters) Map(prefix string) map[string]int {
 	put("Ip.ReasmReqds", c.ReasmReqds)
 	put("Ip.ReasmOKs", c.ReasmOKs)
 	put("Ip.ReasmFails", c.ReasmFails)
-	put("Icmp.OutMsgs", c.Icmp.OutMsgs)
-	put("Icmp.OutDestUnreachs", c.Icmp.OutDestUnreachs)
-	put("Icmp.OutRateLimitGlobal", c.Icmp.OutRateLimitGlobal)
-	put("Icmp.OutRateLimitHost", c.Icmp.OutRateLimitHost)
+	put("Ip6.ReasmReqds", c.Reasm6.Reqds)
+	put("Ip6.ReasmOKs", c.Reasm6.OKs)
+	put("Ip6.ReasmFails", c.Reasm6.Fails)
+	for _, t := range []struct {
+		line string
+		mib  *IcmpMib
+	}{{"Icmp.", &c.Icmp}, {"Icmp6.", &c.Icmp6}} {
+		put(t.line+"OutMsgs", t.mib.OutMsgs)
+		put(t.line+"OutDestUnreachs", t.mib.OutDestUnreachs)
+		put(t.line+"OutRateLimitGlobal", t.mib.OutRateLimitGlobal)
+		put(t.line+"OutRateLimitHost", t.mib.OutRateLimitHost)
+	}
 	return m
 }
 
-func (c *Counters) mib(lite bool) *UDPMib {
-	if lite {
+// mib is the UDP table a datagram counts in: its own family's
+// (__UDPX_MIB: an IPv4 datagram on a dual-stack socket counts in Udp).
+func (c *Counters) mib(v6, lite bool) *UDPMib {
+	switch {
+	case v6 && lite:
+		return &c.UdpLite6
+	case v6:
+		return &c.Udp6
+	case lite:
 		return &c.UdpLite
 	}
 	return &c.Udp

@@ -2,6 +2,7 @@ package receive
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/udpbuild/udpbuild/header"
 )
@@ -43,12 +44,42 @@ const (
 // inet_peer tokens (the sender is the only host that talks to the peer),
 // and the ip_idents counter of the replies' (saddr, daddr, ICMP) bucket.
 type icmpState struct {
+	sysctl      icmpSysctl
 	credit      int
 	globalStamp int64
-	peerSeen    bool
-	rateTokens  int64
-	rateLast    int64
-	ident       uint16
+	// peers are the inet_peer entries' rate tokens, by address.
+	peers map[netip.Addr]*peerTokens
+	ident uint16
+}
+
+// icmpSysctl are the ICMP sysctls in force (intervals in jiffies).
+type icmpSysctl struct {
+	ratelimit, ratelimit6, ratemask, msgsPerSec, msgsBurst int64
+}
+
+// peerTokens is an inet_peer's rate_tokens and rate_last.
+type peerTokens struct{ tokens, last int64 }
+
+// peerAllow mirrors inet_getpeer and inet_peer_xrlim_allow: a new peer
+// starts 60 s in the past; tokens grow a jiffy at a time, capped at
+// XRLIM_BURST_FACTOR intervals; a message costs an interval.
+func (s *icmpState) peerAllow(a netip.Addr, now, timeout int64) bool {
+	if s.peers == nil {
+		s.peers = map[netip.Addr]*peerTokens{}
+	}
+	p := s.peers[a]
+	if p == nil {
+		p = &peerTokens{last: now - 60*HZ}
+		s.peers[a] = p
+	}
+	token := min(p.tokens+now-p.last, xrlimBurstFactor*timeout)
+	p.last = now
+	ok := token >= timeout
+	if ok {
+		token -= timeout
+	}
+	p.tokens = token
+	return ok
 }
 
 func (s *icmpState) init(seed uint64) {
@@ -62,10 +93,10 @@ func (s *icmpState) init(seed uint64) {
 // credit refilled at icmp_msgs_per_sec up to icmp_msgs_burst must be left.
 // It returns whether to send and whether the per-peer limit applies.
 func (h *Host) icmpv4GlobalAllow(typ int) (ok, apply bool) {
-	if icmpRatemask&(1<<typ) == 0 {
+	s := &h.icmp
+	if s.sysctl.ratemask&(1<<typ) == 0 {
 		return true, false
 	}
-	s := &h.icmp
 	if s.credit > 0 {
 		return true, true
 	}
@@ -73,12 +104,12 @@ func (h *Host) icmpv4GlobalAllow(typ int) (ok, apply bool) {
 	if delta < HZ/50 {
 		return false, false
 	}
-	incr := int(icmpMsgsPerSec * delta / HZ)
+	incr := int(s.sysctl.msgsPerSec * delta / HZ)
 	if incr == 0 {
 		return false, false
 	}
 	s.globalStamp = h.jiffies + 60*HZ
-	s.credit = min(s.credit+incr, icmpMsgsBurst)
+	s.credit = min(s.credit+incr, int(s.sysctl.msgsBurst))
 	return true, true
 }
 
@@ -87,29 +118,17 @@ func (h *Host) icmpv4GlobalAllow(typ int) (ok, apply bool) {
 // icmp_ratelimit; a reply costs icmp_ratelimit. A new peer starts 60 s in
 // the past (inet_getpeer), so with full tokens: six replies in a burst,
 // then one a second [live: 13 datagrams to a closed port, 6 replies].
-func (h *Host) icmpv4XrlimAllow(apply bool) bool {
+func (h *Host) icmpv4XrlimAllow(dst netip.Addr, apply bool) bool {
 	if !apply {
 		return true
 	}
-	s := &h.icmp
-	if !s.peerSeen {
-		s.peerSeen, s.rateLast = true, h.jiffies-60*HZ
-	}
-	token := s.rateTokens + h.jiffies - s.rateLast
-	s.rateLast = h.jiffies
-	token = min(token, xrlimBurstFactor*icmpRatelimit)
-	ok := token >= icmpRatelimit
-	if ok {
-		token -= icmpRatelimit
-	}
-	s.rateTokens = token
-	if !ok {
+	if !h.icmp.peerAllow(dst, h.jiffies, h.icmp.sysctl.ratelimit) {
 		h.Counters.Icmp.OutRateLimitHost++
 		return false
 	}
 	// icmp_global_consume takes 0, 1 or 2 credits at random; the model
 	// takes their mean.
-	s.credit--
+	h.icmp.credit--
 	return true
 }
 
@@ -127,7 +146,7 @@ func (h *Host) icmpSend(r *rskb, typ, code int) {
 		h.tracef(fn, "icmpv4_global_allow", "false", "no global credit left (icmp_msgs_per_sec %d, icmp_msgs_burst %d): OutRateLimitGlobal", icmpMsgsPerSec, icmpMsgsBurst)
 		return
 	}
-	if !h.icmpv4XrlimAllow(apply) {
+	if !h.icmpv4XrlimAllow(in.Src(), apply) {
 		h.tracef(fn, "inet_peer_xrlim_allow", "false", "the peer's tokens are spent (icmp_ratelimit 1000 ms, burst %d): OutRateLimitHost", xrlimBurstFactor)
 		return
 	}

@@ -15,6 +15,8 @@ type rskb struct {
 	ihl      int
 	truesize int
 	tailroom int
+	paged    int  // skb->data_len in page fragments (Skb.Paged)
+	cloned   bool // skb_cloned (Skb.Cloned)
 	// csum is skb->ip_summed as the receive path sees it, csumValid
 	// skb->csum_valid.
 	csum      csumState
@@ -24,8 +26,10 @@ type rskb struct {
 	// (UDP-Lite coverage; cscov is the datagram's UDP length otherwise).
 	partialCov bool
 	cscov      int
-	// ulen is the UDP length the datagram was trimmed to.
-	ulen int
+	// ulen is the UDP length the datagram was trimmed to, proto the
+	// transport protocol (IPPROTO_UDP or IPPROTO_UDPLITE).
+	ulen  int
+	proto uint8
 }
 
 // csumState is skb->ip_summed on the receive side.
@@ -42,7 +46,12 @@ const (
 	csumPartial
 )
 
+// l4 is the UDP header and what follows; ihl is the offset of the UDP
+// header: the IPv4 header, or the IPv6 header and its extension headers.
 func (r *rskb) l4() []byte { return r.ip[r.ihl:] }
+
+// v6 reports whether r is an IPv6 datagram.
+func (r *rskb) v6() bool { return r.ip[0]>>4 == 6 }
 
 // Receive is one packet reaching the peer's IP layer (ip_rcv): the
 // receive path runs to its end, into a socket's queue, a reassembly queue,
@@ -82,7 +91,11 @@ func (h *Host) ipRcv(p Skb) {
 	if !h.isLocal(ip.Dst()) {
 		return // not ours: this host does not forward
 	}
-	r := &rskb{ip: append([]byte(nil), b[:tot]...), ihl: ihl, truesize: p.Truesize, tailroom: p.Tailroom, gsoSize: p.GSOSize}
+	r := &rskb{ip: append([]byte(nil), b[:tot]...), ihl: ihl, truesize: p.Truesize, tailroom: p.Tailroom, paged: p.Paged, cloned: p.Cloned, gsoSize: p.GSOSize}
+	// ip_rcv_finish_core: ip_rcv_options for a header with options.
+	if ihl > header.IPv4MinLen && !h.ipOptionsCompileRcv(r.ip) {
+		return
+	}
 	if p.Partial {
 		r.csum = csumPartial
 	}

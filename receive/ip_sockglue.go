@@ -32,6 +32,7 @@ const (
 	ipTTL       = 2
 	ipTOS       = 1
 	ipRecvopts  = 6
+	ipRetopts   = 7
 	udpGRO      = 104
 	cmsgHdrLen  = 16 // sizeof(struct cmsghdr) on 64-bit
 	cmsgAlignTo = 8
@@ -82,8 +83,7 @@ func (h *Host) udpCmsgRecv(cb *cmsgBuf, r *rskb) {
 
 // ipCmsgRecvOffset mirrors ip_cmsg_recv_offset: IP_PKTINFO, IP_TTL,
 // IP_TOS, IP_RECVOPTS, in that order, for the flags the socket set.
-// IP_RETOPTS (ip_options_echo of the received options) is written only
-// for a datagram without options, where it is nothing.
+// IP_RETOPTS is ip_options_echo's reply options (ip_options.go).
 func (h *Host) ipCmsgRecvOffset(cb *cmsgBuf, sk *Sock, r *rskb) {
 	ip := header.IPv4(r.ip)
 	f := sk.cmsgFlags
@@ -104,5 +104,8 @@ func (h *Host) ipCmsgRecvOffset(cb *cmsgBuf, sk *Sock, r *rskb) {
 	}
 	if f&ipCmsgRecvopts != 0 && r.ihl > header.IPv4MinLen {
 		cb.putCmsg(SolIP, ipRecvopts, "IP_RECVOPTS", append([]byte(nil), ip.Options()...))
+	}
+	if f&ipCmsgRetopts != 0 && r.ihl > header.IPv4MinLen {
+		cb.putCmsg(SolIP, ipRetopts, "IP_RETOPTS", ipOptionsEcho(ip.Options()))
 	}
 }

@@ -59,12 +59,13 @@ func (h *Host) Recvmsg(sk *Sock, req RecvReq) RecvResult {
 		return RecvResult{Errno: eagain}
 	}
 	peeking := req.Flags&MsgPeek != 0
-	mib := h.Counters.mib(sk.lite)
+	var mib *UDPMib
 	for {
 		r, errno := h.skbRecvUDP(sk, req.Flags)
 		if r == nil {
 			return RecvResult{Errno: errno}
 		}
+		mib = h.Counters.mib(r.v6(), sk.lite)
 		var res RecvResult
 		ulen := r.ulen - header.UDPLen
 		copied := req.Len
@@ -93,18 +94,28 @@ func (h *Host) Recvmsg(sk *Sock, req RecvReq) RecvResult {
 		if !peeking {
 			mib.InDatagrams++
 		}
-		ip := header.IPv4(r.ip)
 		uh := header.UDP(r.l4())
-		res.From = netip.AddrPortFrom(ip.Src(), uh.SrcPort())
-		if sk.inet6 {
-			res.From = netip.AddrPortFrom(netip.AddrFrom16(ip.Src().As16()), uh.SrcPort())
+		switch {
+		case r.v6():
+			res.From = netip.AddrPortFrom(header.IPv6(r.ip).Src(), uh.SrcPort())
+		case sk.inet6:
+			// udpv6_recvmsg: an IPv4 source as a v4-mapped address.
+			res.From = netip.AddrPortFrom(netip.AddrFrom16(header.IPv4(r.ip).Src().As16()), uh.SrcPort())
+		default:
+			res.From = netip.AddrPortFrom(header.IPv4(r.ip).Src(), uh.SrcPort())
 		}
 		cb := cmsgBuf{room: req.CmsgLen}
 		if sk.groEnabled {
 			h.udpCmsgRecv(&cb, r)
 		}
-		if sk.cmsgFlags != 0 {
+		if sk.inet6 {
+			h.ip6DatagramRecvCommonCtl(&cb, sk, r)
+		}
+		switch {
+		case !r.v6() && sk.cmsgFlags != 0:
 			h.ipCmsgRecvOffset(&cb, sk, r)
+		case r.v6():
+			h.ip6DatagramRecvSpecificCtl(&cb, sk, r)
 		}
 		res.Cmsgs = cb.msgs
 		if cb.ctrunc {

@@ -16,18 +16,22 @@ type Sock struct {
 	inet6 bool
 	// rcvSaddr is sk_rcv_saddr, num the bound port; daddr and dport are
 	// set by connect() (sk_state TCP_ESTABLISHED).
-	rcvSaddr     netip.Addr
-	num          uint16
-	daddr        netip.Addr
-	dport        uint16
-	connected    bool
-	reuseport    bool
-	v6only       bool // IPV6_V6ONLY
-	rcvbuf       int  // sk_rcvbuf
-	rmemAlloc    int  // sk_rmem_alloc
-	drops        int  // sk_drops
-	fwdThreshold int  // up->forward_threshold: sk_rcvbuf >> 2
-	fwdDeficit   int  // up->forward_deficit
+	rcvSaddr   netip.Addr
+	num        uint16
+	daddr      netip.Addr
+	dport      uint16
+	connected  bool
+	reuseport  bool
+	reuse      bool // SO_REUSEADDR (sk_reuse)
+	v6only     bool // IPV6_V6ONLY
+	noCheck6Rx bool // UDP_NO_CHECK6_RX
+	// rxopt is np->rxopt: the IPv6 control messages asked for.
+	rxinfo, rxhlim, rxtclass bool
+	rcvbuf                   int // sk_rcvbuf
+	rmemAlloc                int // sk_rmem_alloc
+	drops                    int // sk_drops
+	fwdThreshold             int // up->forward_threshold: sk_rcvbuf >> 2
+	fwdDeficit               int // up->forward_deficit
 	// cmsgFlags is inet->cmsg_flags (IP_CMSG_*).
 	cmsgFlags  uint32
 	recverr    bool
@@ -83,7 +87,9 @@ func (s *Sock) Bind(ap netip.AddrPort) int {
 		return eaddrnotavail
 	}
 	for _, t := range h.chain {
-		if t.lite != s.lite || t.num != ap.Port() || (t.reuseport && s.reuseport) {
+		// udp_lib_lport_inuse: no conflict when both set SO_REUSEADDR or
+		// both SO_REUSEPORT.
+		if t.lite != s.lite || t.num != ap.Port() || (t.reuseport && s.reuseport) || (t.reuse && s.reuse) {
 			continue
 		}
 		if t.rcvSaddr.IsUnspecified() || a.IsUnspecified() || t.rcvSaddr == a {
@@ -154,6 +160,7 @@ type Option string
 const (
 	SoRcvbuf         Option = "SO_RCVBUF"
 	SoReuseport      Option = "SO_REUSEPORT"
+	SoReuseaddr      Option = "SO_REUSEADDR"
 	IPPktinfo        Option = "IP_PKTINFO"
 	IPRecvTOS        Option = "IP_RECVTOS"
 	IPRecvTTL        Option = "IP_RECVTTL"
@@ -163,6 +170,11 @@ const (
 	UDPGRO           Option = "UDP_GRO"
 	UDPLiteRecvCscov Option = "UDPLITE_RECV_CSCOV"
 	IPv6V6Only       Option = "IPV6_V6ONLY"
+	IPv6RecvPktinfo  Option = "IPV6_RECVPKTINFO"
+	IPv6RecvHopLimit Option = "IPV6_RECVHOPLIMIT"
+	IPv6RecvTClass   Option = "IPV6_RECVTCLASS"
+	IPv6RecvErr      Option = "IPV6_RECVERR"
+	UDPNoCheck6Rx    Option = "UDP_NO_CHECK6_RX"
 )
 
 // Setsockopt applies one option as the kernel does; it returns an errno
@@ -178,6 +190,22 @@ func (s *Sock) Setsockopt(o Option, v int) int {
 		s.fwdThreshold = s.rcvbuf >> 2
 	case SoReuseport:
 		s.reuseport = v != 0
+	case SoReuseaddr:
+		s.reuse = v != 0
+	case IPv6RecvPktinfo, IPv6RecvHopLimit, IPv6RecvTClass, IPv6RecvErr:
+		if !s.inet6 {
+			return enoprotoopt
+		}
+		switch o {
+		case IPv6RecvPktinfo:
+			s.rxinfo = v != 0
+		case IPv6RecvHopLimit:
+			s.rxhlim = v != 0
+		case IPv6RecvTClass:
+			s.rxtclass = v != 0
+		}
+	case UDPNoCheck6Rx:
+		s.noCheck6Rx = v != 0
 	case IPv6V6Only:
 		if !s.inet6 {
 			return enoprotoopt

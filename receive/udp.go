@@ -23,7 +23,7 @@ const checksumBreak = 76
 // socket, NoPorts and an ICMP port unreachable.
 func (h *Host) udpRcv(r *rskb, lite bool) {
 	const fn = "__udp4_lib_rcv"
-	mib := h.Counters.mib(lite)
+	mib := h.Counters.mib(false, lite)
 	l4 := r.l4()
 	if len(l4) < header.UDPLen {
 		h.tracef(fn, "drop", "short", "pskb_may_pull(8) fails: InErrors")
@@ -334,7 +334,7 @@ func (h *Host) udpQueueRcvSkb(sk *Sock, r *rskb) {
 // demands, then __udp_queue_rcv_skb.
 func (h *Host) udpQueueRcvOneSkb(sk *Sock, r *rskb) {
 	const fn = "udp_queue_rcv_one_skb"
-	mib := h.Counters.mib(sk.lite)
+	mib := h.Counters.mib(r.v6(), sk.lite)
 	if sk.pcflagRecv && r.partialCov {
 		if sk.pcrlen == 0 {
 			h.tracef(fn, "drop", "partial coverage", "coverage %d while the socket asked for full coverage (UDPLITE_RECV_CSCOV 0): InErrors", r.cscov)
@@ -356,7 +356,7 @@ func (h *Host) udpQueueRcvOneSkb(sk *Sock, r *rskb) {
 // counters of its failure (RcvbufErrors and InErrors for -ENOMEM).
 func (h *Host) udpQueueRcvSkbCore(sk *Sock, r *rskb) {
 	if !h.udpEnqueueScheduleSkb(sk, r) {
-		mib := h.Counters.mib(sk.lite)
+		mib := h.Counters.mib(r.v6(), sk.lite)
 		mib.RcvbufErrors++
 		mib.InErrors++
 	}
@@ -366,9 +366,10 @@ func (h *Host) udpQueueRcvSkbCore(sk *Sock, r *rskb) {
 // skb is refused when its truesize would take sk_rmem_alloc past
 // sk_rcvbuf, unless the socket holds nothing yet ("Accept the packet if
 // queue is empty", 6.15; measured, docs/receive-study.md section 5).
-// skb_condense, run above half the buffer, leaves the truesize of the
-// model's skbs as it is (linear kmalloc heads, or frag lists it does not
-// pull).
+// Above half the buffer, skb_condense pulls page fragments that fit the
+// tailroom into the head, and the skb is charged its head alone
+// (SKB_TRUESIZE(skb_end_offset)); a linear kmalloc head or a frag list it
+// does not pull keeps its truesize.
 func (h *Host) udpEnqueueScheduleSkb(sk *Sock, r *rskb) bool {
 	const fn = "__udp_enqueue_schedule_skb"
 	rmem, rcvbuf, size := sk.rmemAlloc, sk.rcvbuf, r.truesize
@@ -378,6 +379,15 @@ func (h *Host) udpEnqueueScheduleSkb(sk *Sock, r *rskb) bool {
 			h.tracef(fn, "drop", "-ENOMEM", "socket %d: sk_rmem_alloc %d + truesize %d > sk_rcvbuf %d and the queue is not empty: RcvbufErrors, InErrors", sk.index, rmem, size, rcvbuf)
 		}
 		return false
+	}
+	if rmem > rcvbuf>>1 && r.paged > 0 && r.paged <= r.tailroom && !r.cloned {
+		r.truesize -= r.paged
+		r.tailroom -= r.paged
+		r.paged = 0
+		if h.tracing() {
+			h.tracef("skb_condense", "truesize", r.truesize, "sk_rmem_alloc %d > sk_rcvbuf/2: the page fragments fit the tailroom and are pulled into the head", rmem)
+		}
+		size = r.truesize
 	}
 	sk.rmemAlloc += size
 	sk.receiveQ = append(sk.receiveQ, r)

@@ -39,7 +39,7 @@ func TestBadScenarios(t *testing.T) {
 		{"unknown link key", "link:\n  mtu: 1500\n  speed: 10\n", []string{`link.speed`, `unknown key "speed"`}},
 		{"unknown socket key", "socket:\n  protocol: udp\n", []string{`unknown key "protocol"`}},
 		{"unknown send key", "steps:\n  - send: {length: 10}\n", []string{`steps[0].send.length`}},
-		{"unknown step kind", "steps:\n  - sendto: {len: 10}\n", []string{`unknown key "sendto"`}},
+		{"unknown step kind", "steps:\n  - poll: {len: 10}\n", []string{`unknown key "poll"`, "send, recv, setsockopt"}},
 		{"mtu 0", "link: {mtu: 0}\n", []string{"link.mtu", "0 is out of range 68..65535"}},
 		{"mtu 70000", "link: {mtu: 70000}\n", []string{"link.mtu", "70000 is out of range"}},
 		{"mtu not a number", "link: {mtu: big}\n", []string{"link.mtu", "expected an integer"}},

@@ -25,21 +25,27 @@ func newKernelCmd() *cobra.Command {
 		Long: `Kernel builds two private network namespaces joined by a veth pair, sets the
 sender's MTU and NIC features with ethtool (hw-csum -> tx-checksumming, sg ->
 scatter-gather, gso-udp-l4 -> tx-udp-segmentation), gives the peer the
-destination addresses and listening UDP and UDP-Lite sockets, then opens the
-scenario's socket, applies IP_MTU_DISCOVER and every setsockopt in order,
+destination addresses and its sockets (peer.sockets, or a UDP and a UDP-Lite
+socket on every destination port), its GRO (peer.features) and sysctls,
+then opens the scenario's socket (socket.type), applies IP_MTU_DISCOVER and every setsockopt in order,
 connects if asked, and performs each step with sendmsg and its control
-messages, the whole list 'repeat' times. A scenario that uses IPv6 anywhere
+messages (a recv step with recvmsg on the peer's socket, or on the sender's
+error queue), the whole list 'repeat' times; after each call the link goes
+quiet (every frame delivered and answered) before the next. A scenario that uses IPv6 anywhere
 (an IPv6 socket, dst or to) gets a dual-stack link (10.0.0.1/24 and
 fd00::1/64 on the sender; no DAD, router solicitations or link-local
 address; permanent neighbours); an IPv6 socket is given its options before
 bind (IPV6_V6ONLY needs that) and IPV6_MTU_DISCOVER from socket.pmtudisc. Every frame the sender's veth
 transmits is captured with AF_PACKET (the 'tap' view) and filed under the
-call that made it; ICMPv6 (neighbour discovery, MLD reports) is not the
-scenario's and is left out. The namespaces are removed afterwards, also on error or
+call that made it, with the peer's ICMP errors ("dir": "peer"); the sender's
+ICMPv6 (neighbour discovery, MLD reports) is not the scenario's and is left
+out. The namespaces are removed afterwards, also on error or
 interrupt; namespaces that a udpbuild process killed outright (SIGKILL) left
 behind are removed by the next run, which names each on standard error. The
-report records each call's result, the kernel release and the features the
-kernel actually enabled. Without --report, frames stream to the output, in
+report records each call's result (a recv step's every recvmsg: bytes,
+msg_flags, source, control messages, digest), the peer sockets' set-up, the
+kernel release, the features the kernel actually enabled and the SNMP
+counters that changed. Without --report, frames stream to the output, in
 constant memory however many repeats.
 
 A key the kernel cannot honour is an error (exit status 2), never ignored:

@@ -258,7 +258,9 @@ func (s *modelSink) Frame(fi *builder.FrameInfo, head, data []byte) error {
 			return err
 		}
 	}
-	if s.check != nil {
+	if s.check != nil && fi.Dir != report.DirPeer {
+		// The self-check judges the sender's datagrams; the peer's ICMP
+		// errors are not one of them.
 		s.check.frame(fi, head, data)
 	}
 	return nil
