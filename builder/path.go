@@ -58,6 +58,7 @@ type pathRouter struct {
 	sink   FrameSink // the run's own sink (the peer model does not see it)
 	frames *int      // the count of the peer's frames, which it joins
 	macs   [2][6]byte
+	mtu    int // the link's: the message crosses it
 	buf    []byte
 }
 
@@ -93,12 +94,11 @@ func (p *pathRouter) icmp(ic *scenario.ICMP, step int, s *Socket) (report.Step, 
 	if v6 {
 		ip := header.IPv6(q)
 		e.Src, e.Dst = ip.Dst(), ip.Src()
-		e.Quote = q
 	} else {
 		ip := header.IPv4(q)
 		e.Src, e.Dst = ip.Dst(), ip.Src()
-		e.Quote = q[:min(len(q), scenario.ICMPQuote4)]
 	}
+	e.Quote = q[:scenario.ICMPQuoteLen(v6, p.mtu, len(q))]
 	if ic.From.IsValid() {
 		e.Src = ic.From
 	}

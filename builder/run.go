@@ -108,6 +108,7 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 			router.sink, router.frames = peer.inner, &peer.frames
 		}
 		router.macs[0], router.macs[1] = sc.Link.MACs()
+		router.mtu = sc.Link.MTU
 		dev.Sink = router.quotes
 	}
 	if e := sockCreate(sc.Socket); e != 0 {

@@ -63,11 +63,12 @@ func (r *runner) icmp(ic *scenario.ICMP) (report.Step, error) {
 	}
 	if v6 {
 		ip := header.IPv6(q)
-		e.Src, e.Dst, e.Quote = ip.Dst(), ip.Src(), q
+		e.Src, e.Dst = ip.Dst(), ip.Src()
 	} else {
 		ip := header.IPv4(q)
-		e.Src, e.Dst, e.Quote = ip.Dst(), ip.Src(), q[:min(len(q), scenario.ICMPQuote4)]
+		e.Src, e.Dst = ip.Dst(), ip.Src()
 	}
+	e.Quote = q[:scenario.ICMPQuoteLen(v6, r.plan.mtu, len(q))]
 	if ic.From.IsValid() {
 		e.Src = ic.From
 	}

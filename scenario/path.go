@@ -113,6 +113,17 @@ const (
 	ICMPQuote6 = 1280 - 40 - 8
 )
 
+// ICMPQuoteLen is how much of a datagram an icmp step quotes: ICMPQuote4
+// or ICMPQuote6, less when the message would not fit the link's MTU (it
+// crosses the link to reach the sender), never beyond the frame.
+func ICMPQuoteLen(v6 bool, linkMTU, frameLen int) int {
+	n := min(ICMPQuote4, linkMTU-20-8)
+	if v6 {
+		n = min(ICMPQuote6, linkMTU-40-8)
+	}
+	return max(min(n, frameLen), 0)
+}
+
 // OptIPMTU is what a getsockopt step reads on an AF_INET socket (SOL_IP
 // 14): the connected route's MTU. An AF_INET6 socket's is OptIPv6MTU.
 const OptIPMTU OptName = "IP_MTU"
