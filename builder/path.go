@@ -117,6 +117,9 @@ func (p *pathRouter) icmp(ic *scenario.ICMP, step int, s *Socket) (report.Step, 
 	return r, nil
 }
 
+// ethMinMTU is ETH_MIN_MTU, blackhole_netdev's MTU.
+const ethMinMTU = 68
+
 // Getsockopt mirrors do_ip_getsockopt (IP_MTU) and do_ipv6_getsockopt
 // (IPV6_MTU): dst_mtu of the socket's cached route, which only a
 // connected socket has: ENOTCONN otherwise.
@@ -141,6 +144,16 @@ func (s *Socket) Getsockopt(name scenario.OptName) (int, errno.Errno) {
 		return 0, errno.ENOTCONN
 	}
 	mtu, _ := s.rt.dstMTU(daddr)
+	if daddr.Is6() && !daddr.Is4In6() && s.rt.mtu() < header.IPv6MinMTU {
+		// [live: 68 on a 576-byte link] The link lost IPv6 after
+		// connect (addrconf_ifdown at an MTU below 1280): the cached
+		// route's device is then blackhole_netdev (dst_dev_put), whose
+		// MTU is ETH_MIN_MTU.
+		if s.tracing() {
+			s.tracef(fn, string(name), ethMinMTU, "the device lost IPv6 (MTU %d < 1280) after connect: the cached route now points at blackhole_netdev, MTU ETH_MIN_MTU", s.rt.mtu())
+		}
+		return ethMinMTU, 0
+	}
 	if s.tracing() {
 		why := "dst_mtu of the connected route: the device's MTU"
 		if mtu != s.rt.mtu() {

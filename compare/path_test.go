@@ -33,3 +33,27 @@ func TestICMPQuoteTimestampsExcused(t *testing.T) {
 		t.Error("a difference beyond the timestamp values was excused")
 	}
 }
+
+// A quoted IPv6 fragment's identification is random per datagram: excused.
+func TestICMPQuoteFragIDExcused(t *testing.T) {
+	quote := func(id byte) []byte {
+		q := make([]byte, 56)
+		q[0] = 0x60
+		q[6] = header.NextHdrFragment
+		q[40] = 17
+		q[43] = 1 // M flag
+		q[47] = id
+		return q
+	}
+	src, dst := netip.MustParseAddr("fd00::2"), netip.MustParseAddr("fd00::1")
+	msg := func(q []byte) ([]byte, uint32) {
+		e := header.ICMPError{Src: src, Dst: dst, Type: 2, Info: 1280, Quote: q}
+		b := e.Build(nil)
+		return b[header.EthernetLen+header.IPv6MinLen:], pseudoSum6(header.IPv6(b[header.EthernetLen:]), len(b)-header.EthernetLen-header.IPv6MinLen)
+	}
+	k, ks := msg(quote(1))
+	m, ms := msg(quote(2))
+	if d := compareICMP(k, m, false, [2]uint32{ks, ms}); len(d) != 0 {
+		t.Errorf("fragment identifications differ only: %v", d)
+	}
+}

@@ -134,6 +134,17 @@ func compareICMP(k, m []byte, v4 bool, sum6 [2]uint32) []Difference {
 			copy(mq[header.IPv4MinLen:], mo)
 		}
 	}
+	// A quoted IPv6 fragment's identification is drawn at random per
+	// datagram (ipv6_select_ident), as in the sender's own frames.
+	if !v4 && len(kq) >= header.IPv6MinLen && len(mq) >= header.IPv6MinLen {
+		for _, q := range [][]byte{kq, mq} {
+			if off, ok := quotedFragID(q); ok && len(kq) >= off+4 && len(mq) >= off+4 {
+				excused = excused || !bytes.Equal(kq[off:off+4], mq[off:off+4])
+				clear(kq[off : off+4])
+				clear(mq[off : off+4])
+			}
+		}
+	}
 	excused = excused || (!v4 && (k[9]&0x0f != m[9]&0x0f))
 	if !bytes.Equal(kq, mq) {
 		i := 0
@@ -150,6 +161,18 @@ func compareICMP(k, m []byte, v4 bool, sum6 [2]uint32) []Difference {
 		add("ICMP checksum", fmt.Sprintf("%#04x", binary.BigEndian.Uint16(k[2:])), fmt.Sprintf("%#04x", binary.BigEndian.Uint16(m[2:])))
 	}
 	return out
+}
+
+// quotedFragID finds the identification of a fragment header in a quoted
+// IPv6 packet q: its offset in q.
+func quotedFragID(q []byte) (int, bool) {
+	w := header.WalkIPv6Ext(header.IPv6(q).NextHeader(), q[header.IPv6MinLen:])
+	for w.Next() {
+		if h := w.Header(); h.Type == header.NextHdrFragment {
+			return header.IPv6MinLen + h.Offset + 4, true
+		}
+	}
+	return 0, false
 }
 
 // validICMPSum checks an ICMP message's checksum (with pseudo, the
