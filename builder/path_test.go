@@ -201,3 +201,12 @@ func TestPathICMPCodes(t *testing.T) {
 		}
 	}
 }
+
+// An IPv6 socket connected before its link dropped below 1280 reads
+// blackhole_netdev's MTU [live: 68, fuzz seed 1602 index 73].
+func TestIPv6MTULinkLostIPv6(t *testing.T) {
+	rep := runYAML(t, "link: {mtu: 576}\nsocket: {src: \"[fd00::1]:40000\", dst: \"[fd00::2]:9000\", connect: true}\nsteps:\n  - getsockopt: IPV6_MTU\n")
+	if got := rep.Steps[0]; got.Ret != 68 || got.Err != 0 {
+		t.Errorf("IPV6_MTU %v, want 68", got)
+	}
+}
