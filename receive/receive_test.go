@@ -368,3 +368,102 @@ func FuzzReceive(f *testing.F) {
 		h.TakeOut()
 	})
 }
+
+// udp6 builds an IPv6 UDP datagram fd00::1 -> fd00::2 with a correct
+// checksum.
+func udp6(n int, sport, dport uint16) []byte {
+	src, dst := netip.MustParseAddr("fd00::1").As16(), netip.MustParseAddr("fd00::2").As16()
+	b := make([]byte, 48+n)
+	header.IPv6(b).Encode(&header.IPv6Fields{PayloadLength: uint16(8 + n), NextHeader: protoUDP, HopLimit: 64, Src: src, Dst: dst})
+	uh := header.UDP(b[40:])
+	uh.SetPorts(sport, dport)
+	uh.SetLength(uint16(8 + n))
+	c := ^header.Checksum(b[40:], header.PseudoHeaderSum6(src, dst, protoUDP, uint32(8+n)))
+	if c == 0 {
+		c = 0xffff
+	}
+	uh.SetChecksum(c)
+	return b
+}
+
+// fragments6 cuts an IPv6 datagram into fragments of at most size payload
+// bytes (a multiple of 8), each with a fragment header.
+func fragments6(dg []byte, size int, id uint32) [][]byte {
+	payload := dg[40:]
+	var out [][]byte
+	for off := 0; off < len(payload); off += size {
+		n := min(size, len(payload)-off)
+		f := make([]byte, 48+n)
+		copy(f, dg[:40])
+		header.IPv6(f).SetNextHeader(header.NextHdrFragment)
+		header.IPv6(f).SetPayloadLength(uint16(8 + n))
+		header.IPv6Fragment(f[40:48]).Encode(protoUDP, off, off+n < len(payload), id)
+		copy(f[48:], payload[off:off+n])
+		out = append(out, f)
+	}
+	return out
+}
+
+// IPv6 fragments reassemble as IPv4's do (the head's tailroom takes a
+// fragment that fits), the IPv6 counters move, and the read carries
+// IPV6_PKTINFO and IPV6_HOPLIMIT.
+func TestIPv6ReassemblyAndCmsgs(t *testing.T) {
+	h := newTestHost()
+	h.cfg.Addrs = append(h.cfg.Addrs, netip.MustParseAddr("fd00::2"))
+	s := h.NewSocket(false, true)
+	s.Setsockopt(IPv6RecvPktinfo, 1)
+	s.Setsockopt(IPv6RecvHopLimit, 1)
+	if e := s.Bind(netip.MustParseAddrPort("[::]:9000")); e != 0 {
+		t.Fatal(e)
+	}
+	for i, f := range fragments6(udp6(2000, 40000, 9000), 1232, 7) {
+		h.Receive(Skb{Data: f, Truesize: []int{2304, 2304}[i], Tailroom: 100})
+	}
+	if s.RmemAlloc() != 4608 || h.Counters.Reasm6.OKs != 1 || h.Counters.Reasm6.Reqds != 2 {
+		t.Fatalf("rmem %d, Ip6 ReasmOKs %d ReasmReqds %d", s.RmemAlloc(), h.Counters.Reasm6.OKs, h.Counters.Reasm6.Reqds)
+	}
+	r := h.Recvmsg(s, RecvReq{Len: 65536, CmsgLen: 1024})
+	if r.Ret != 2000 || r.From != netip.MustParseAddrPort("[fd00::1]:40000") || len(r.Cmsgs) != 2 ||
+		r.Cmsgs[0].Name != "IPV6_PKTINFO" || r.Cmsgs[1].Name != "IPV6_HOPLIMIT" || h.Counters.Udp6.InDatagrams != 1 {
+		t.Errorf("read %+v, Udp6 InDatagrams %d", r, h.Counters.Udp6.InDatagrams)
+	}
+}
+
+// A zero UDP checksum over IPv6 is an error without UDP_NO_CHECK6_RX
+// (udp6_csum_zero_error); no socket draws an ICMPv6 port unreachable,
+// six in a burst, then one per 100 ms.
+func TestIPv6ZeroChecksumAndPortUnreachable(t *testing.T) {
+	h := newTestHost()
+	h.cfg.Addrs = append(h.cfg.Addrs, netip.MustParseAddr("fd00::2"))
+	s := h.NewSocket(false, true)
+	s.Bind(netip.MustParseAddrPort("[::]:9000"))
+	z := udp6(10, 40000, 9000)
+	z[46], z[47] = 0, 0
+	h.Receive(Skb{Data: z, Truesize: 832})
+	if s.Queued() != 0 || h.Counters.Udp6.InCsumErrors != 1 {
+		t.Errorf("zero checksum: queued %d, Udp6 InCsumErrors %d", s.Queued(), h.Counters.Udp6.InCsumErrors)
+	}
+	s.Setsockopt(UDPNoCheck6Rx, 1)
+	h.Receive(Skb{Data: z, Truesize: 832})
+	if s.Queued() != 1 {
+		t.Error("UDP_NO_CHECK6_RX: the zero checksum is refused")
+	}
+	for range 9 {
+		h.Receive(Skb{Data: udp6(10, 40000, 9001), Truesize: 832})
+	}
+	out := h.TakeOut()
+	if len(out) != 6 || h.Counters.Icmp6.OutRateLimitHost != 3 {
+		t.Fatalf("%d ICMPv6 replies, OutRateLimitHost %d; want 6, 3", len(out), h.Counters.Icmp6.OutRateLimitHost)
+	}
+	ic := out[0][header.EthernetLen+40:]
+	if ic[0] != 1 || ic[1] != 4 || out[0][header.EthernetLen+6] != protoICMPv6 || out[0][header.EthernetLen+7] != 64 {
+		t.Errorf("reply: type %d code %d next %d hop limit %d", ic[0], ic[1], out[0][header.EthernetLen+6], out[0][header.EthernetLen+7])
+	}
+	h.Recvmsg(s, RecvReq{Len: 10, Flags: MsgDontwait}) // takes the queued one
+	h.Recvmsg(s, RecvReq{Len: 10})                     // waits 100 ms: one token
+	h.Receive(Skb{Data: udp6(10, 40000, 9001), Truesize: 832})
+	h.Receive(Skb{Data: udp6(10, 40000, 9001), Truesize: 832})
+	if n := len(h.TakeOut()); n != 1 {
+		t.Errorf("after 100 ms: %d replies, want 1", n)
+	}
+}
