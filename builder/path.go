@@ -137,9 +137,13 @@ func (s *Socket) Getsockopt(name scenario.OptName) (int, errno.Errno) {
 	if s.inet6 {
 		fn, daddr = "do_ipv6_getsockopt", s.np.daddr
 	}
-	if !s.connected {
+	if !s.connected || !s.dstCached {
 		if s.tracing() {
-			s.tracef(fn, string(name), "-ENOTCONN", "no cached route (sk_dst_get): the socket is not connected")
+			why := "no cached route (sk_dst_get): the socket is not connected"
+			if s.connected {
+				why = "no cached route (sk_dst_get): a setsockopt dropped it (sk_dst_reset) and no connected send has stored one since"
+			}
+			s.tracef(fn, string(name), "-ENOTCONN", why)
 		}
 		return 0, errno.ENOTCONN
 	}

@@ -210,3 +210,19 @@ func TestIPv6MTULinkLostIPv6(t *testing.T) {
 		t.Errorf("IPV6_MTU %v, want 68", got)
 	}
 }
+
+// A new IP_TOS or IPV6_TCLASS, or a sticky extension header, drops the
+// cached route: IP_MTU / IPV6_MTU is ENOTCONN until a connected send
+// stores one again [live, fuzz seed 1603].
+func TestMTUAfterDstReset(t *testing.T) {
+	for _, c := range []struct{ sock, opt, get string }{
+		{"{connect: true}", "IP_TOS: 16", "IP_MTU"},
+		{"{src: \"[fd00::1]:40000\", dst: \"[fd00::2]:9000\", connect: true}", "IPV6_TCLASS: 16", "IPV6_MTU"},
+		{"{src: \"[fd00::1]:40000\", dst: \"[fd00::2]:9000\", connect: true}", "IPV6_DSTOPTS: \"1100010400000000\"", "IPV6_MTU"},
+	} {
+		rep := runYAML(t, "socket: "+c.sock+"\nsteps:\n  - setsockopt: [{"+c.opt+"}]\n  - getsockopt: "+c.get+"\n  - send: {len: 10}\n  - getsockopt: "+c.get+"\n")
+		if got := pathSummary(rep); got != "0 | -1 ENOTCONN | "+strings.SplitN(pathSummary(rep), " | ", 3)[2] || rep.Steps[3].Ret != 1500 {
+			t.Errorf("%s then %s: %s", c.opt, c.get, got)
+		}
+	}
+}
