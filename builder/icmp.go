@@ -27,6 +27,9 @@ type senderMib struct {
 	// icmpInErrors and icmp6InErrors count errors no socket took
 	// (__udp4_lib_err, __udp6_lib_err).
 	icmpInErrors, icmp6InErrors int
+	// icmpOutMsgs, icmpOutDestUnreachs count ip_fragment's frag-needed
+	// to itself.
+	icmpOutMsgs, icmpOutDestUnreachs int
 }
 
 // counters adds the non-zero counters to m, each prefixed.
@@ -50,6 +53,10 @@ func (m *senderMib) counters(prefix string, into map[string]int64) {
 	}
 	if m.icmp6InDestUnreachs != 0 {
 		into[prefix+"Icmp6.InDestUnreachs"] = int64(m.icmp6InDestUnreachs)
+	}
+	if m.icmpOutMsgs != 0 {
+		into[prefix+"Icmp.OutMsgs"] = int64(m.icmpOutMsgs)
+		into[prefix+"Icmp.OutDestUnreachs"] = int64(m.icmpOutDestUnreachs)
 	}
 	if m.icmpInErrors != 0 {
 		into[prefix+"Icmp.InErrors"] = int64(m.icmpInErrors)

@@ -81,6 +81,7 @@ func (s *Socket) ip6SetupCork(c *cork, ipc6 *ipcm6, opt *txOptions, fl flow) err
 	c.v6.tclass = uint8(ipc6.tclass)
 	c.v6.dontfrag = ipc6.dontfrag
 	c.dstMTU, c.dstLocked = s.rt.dstMTU(fl.daddr)
+	c.exc = s.rt.exception(fl.daddr) != nil && ipSkUsePmtu(s.np.pmtudisc)
 	mtu := c.dstMTU
 	why := "the route's MTU (dst6_mtu)"
 	if mtu != s.rt.mtu() {
@@ -243,6 +244,7 @@ func (s *Socket) ip6MakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	fhl := header.IPv6MinLen + opt.nflen // __ip6_append_data's fragheaderlen
 	d := &s.dg
 	d.reset(s.step, true, s.proto.Number(), q.summed)
+	s.refreshDst(c)
 	d.mtu = c.outMTU
 	d.SkbTruesize = append(d.SkbTruesize[:0], q.truesize...)
 	d.SkbRoom = append(d.SkbRoom[:0], q.room...)

@@ -38,6 +38,32 @@ type cork struct {
 	// outMTU is what ip_skb_dst_mtu (ip6_skb_dst_mtu) will hold the
 	// datagram to: dstMTU, or the device's MTU from PROBE up.
 	outMTU int
+	// exc is set when the route the cork holds is a route exception's
+	// (fnhe_rth_output, an RTF_CACHE route): a later update of the
+	// exception rewrites that very route (fill_route_from_fnhe,
+	// rt6_do_update_pmtu), so the datagram in progress sees it [live,
+	// fuzz seed 1604]. Without one the cork holds the nexthop's route,
+	// which a new exception leaves alone.
+	exc bool
+}
+
+// refreshDst reads the cork's route again when it is an exception's: the
+// MTU and lock an ICMP error may have changed since the first append.
+func (s *Socket) refreshDst(c *cork) {
+	if !c.exc {
+		return
+	}
+	m, locked := s.rt.dstMTU(c.fl.daddr)
+	if m == c.dstMTU && locked == c.dstLocked {
+		return
+	}
+	if s.tracing() {
+		s.tracef("fill_route_from_fnhe", "dst_mtu", m, "the cork's route is the exception's, updated since the first append (was %d)", c.dstMTU)
+	}
+	if c.outMTU == c.dstMTU {
+		c.outMTU = m
+	}
+	c.dstMTU, c.dstLocked = m, locked
 }
 
 // ipSetupCork mirrors ip_setup_cork: cork->fragsize is the path MTU of
@@ -50,6 +76,7 @@ func (s *Socket) ipSetupCork(c *cork, ipc *ipcm, fl flow) errno.Errno {
 		c.addr = ipc.addr
 	}
 	c.dstMTU, c.dstLocked = s.rt.dstMTU(fl.daddr)
+	c.exc = s.rt.exception(fl.daddr) != nil
 	c.fragsize = s.rt.mtu()
 	fragWhy := "the device MTU (ip_sk_use_pmtu: pmtudisc " + s.pmtudisc.String() + " >= probe)"
 	if ipSkUsePmtu(s.pmtudisc) {
@@ -60,6 +87,9 @@ func (s *Socket) ipSetupCork(c *cork, ipc *ipcm, fl flow) errno.Errno {
 		}
 	}
 	c.outMTU = c.fragsize
+	if !ipSkUsePmtu(s.pmtudisc) {
+		c.exc = false // the device's MTU: no exception reaches it
+	}
 	if c.fragsize < ipv4MinMTU { // inetdev_valid_mtu
 		return errno.ENETUNREACH
 	}
@@ -361,6 +391,7 @@ func (s *Socket) ipMakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	fh := header.IPv4MinLen + optlen(c.opt)
 	d := &s.dg
 	d.reset(s.step, false, s.proto.Number(), q.summed)
+	s.refreshDst(c)
 	d.mtu = c.outMTU
 	d.SkbTruesize = append(d.SkbTruesize[:0], q.truesize...)
 	d.SkbRoom = append(d.SkbRoom[:0], q.room...)
@@ -457,6 +488,10 @@ func (s *Socket) ipSendSkb(d *Datagram) errno.Errno {
 	out := ipFinishOutput(d, dev)
 	if out.path == pathTooBig {
 		// ip_fragment: ICMP_FRAG_NEEDED to ourselves, and EMSGSIZE.
+		if s.tracing() {
+			s.tracef("ip_finish_output", "path", out.path, out.why(d, dev))
+		}
+		s.icmpSendFragNeeded(d, d.outMTU(dev))
 		return errno.EMSGSIZE
 	}
 	if s.tracing() {

@@ -226,3 +226,32 @@ func TestMTUAfterDstReset(t *testing.T) {
 		}
 	}
 }
+
+// A datagram corked on an existing exception sees its update; under DO it
+// then fails at ip_fragment with a frag-needed to itself [live, fuzz seed
+// 1604 indexes 101 and 119].
+func TestCorkOnException(t *testing.T) {
+	got := pathSummary(runYAML(t, `socket: {pmtudisc: want}
+steps:
+  - send: {len: 0}
+  - icmp: {type: frag-needed, mtu: 1280}
+  - send: {len: 1023, flags: [MSG_MORE]}
+  - icmp: {type: frag-needed, mtu: 68}
+  - setsockopt: [{UDP_CORK: 0}]
+`))
+	if want := "0 28DF | 56 | 1023 | 56 | 0 548+523"; got != want {
+		t.Errorf("want: got %s, want %s", got, want)
+	}
+	rep := runYAML(t, `socket: {pmtudisc: do}
+steps:
+  - send: {len: 0}
+  - icmp: {type: frag-needed, mtu: 1280}
+  - send: {len: 0, flags: [MSG_MORE]}
+  - icmp: {type: frag-needed, mtu: 576}
+  - send: {len: 837}
+  - recv: {errqueue: true}
+`)
+	if got := rep.Steps[4].String(); got != "-1 EMSGSIZE" || rep.Counters["sender.Icmp.OutDestUnreachs"] != 1 || rep.Counters["sender.Icmp.InDestUnreachs"] != 3 {
+		t.Errorf("do: %s, counters %v", got, rep.Counters)
+	}
+}

@@ -339,6 +339,27 @@ func (s *Socket) udp6LibErr(offender netip.Addr, typ, code int, info uint32, qip
 	}, offender, typ, code)
 }
 
+// icmpSendFragNeeded mirrors ip_fragment's answer to a DF datagram that
+// may not be fragmented locally: icmp_send(ICMP_DEST_UNREACH,
+// ICMP_FRAG_NEEDED, mtu) to the datagram's own source, which the sender's
+// stack receives through the loopback (Icmp Out and In counters) and
+// hands to __udp4_lib_err like a router's: the quote is the datagram from
+// its IP header, at most 548 bytes (576 less the headers), the offender
+// the sender's own address.
+func (s *Socket) icmpSendFragNeeded(d *Datagram, mtu int) {
+	s.mib.icmpOutMsgs++
+	s.mib.icmpOutDestUnreachs++
+	q := make([]byte, 0, scenario.ICMPQuote4)
+	q = append(append(append(q, d.IP...), d.UDP...), d.Payload...)
+	q = q[:min(len(q), scenario.ICMPQuote4)]
+	if s.tracing() {
+		s.tracef("ip_fragment", "icmp_send", "3/4", "DF without ignore_df: ICMP frag-needed (mtu %d) to ourselves, quoting %d bytes", mtu, len(q))
+	}
+	s.mib.icmpInMsgs++
+	s.mib.icmpInDestUnreachs++
+	s.udp4LibErr(header.IPv4(d.IP).Src(), icmpDestUnreach, icmpFragNeeded, uint32(mtu), q)
+}
+
 // ipLocalError mirrors ip_local_error: with IP_RECVERR the send path's
 // own error (EMSGSIZE, info the MTU) goes on the error queue, with no
 // payload and no offender; msg_name is daddr and the socket's inet_dport

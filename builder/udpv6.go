@@ -155,7 +155,7 @@ func (s *Socket) udpv6Sendmsg(m *Msg) (int, errno.Errno) {
 	if e := s.ip6DstLookupFlow(&fl); e != 0 {
 		return 0, e
 	}
-	if !named && !hasIPCmsg(m.Control) {
+	if _, rh := firstHop(opt); !named && !hasIPCmsg(m.Control) && !rh {
 		// ip6_sk_dst_lookup_flow with connected: the route is stored
 		// (ip6_sk_dst_store_flow), as after connect.
 		s.dstCached = true
