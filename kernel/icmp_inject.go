@@ -70,6 +70,9 @@ func (r *runner) icmp(ic *scenario.ICMP) (report.Step, error) {
 	}
 	e.Quote = q[:scenario.ICMPQuoteLen(v6, r.plan.mtu, len(q))]
 	if ic.From.IsValid() {
+		if ic.From.Is4() == v6 {
+			return st, nil // as the model: not of the last datagram's family
+		}
 		e.Src = ic.From
 	}
 	frame := e.Build(nil)
