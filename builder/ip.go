@@ -42,10 +42,21 @@ func ignoreDF(p scenario.PMTUDisc) bool {
 	return p < scenario.PMTUDo || p == scenario.PMTUOmit
 }
 
-// dontFragment mirrors ip_dont_fragment (the route's MTU metric is never
-// locked in udpbuild's world).
-func dontFragment(p scenario.PMTUDisc) bool {
-	return p == scenario.PMTUDo || p == scenario.PMTUWant
+// dontFragment mirrors ip_dont_fragment: DO, or WANT on a route whose
+// MTU is not locked (a path MTU clamped to min_pmtu is).
+func dontFragment(p scenario.PMTUDisc, locked bool) bool {
+	return p == scenario.PMTUDo || (p == scenario.PMTUWant && !locked)
+}
+
+// ipSkUsePmtu mirrors ip_sk_use_pmtu (and ip6_sk_use_pmtu): below PROBE
+// the cork and ip_finish_output take the path MTU (dst_mtu), from PROBE up
+// the device's.
+func ipSkUsePmtu(p scenario.PMTUDisc) bool { return p < scenario.PMTUProbe }
+
+// ipSkAcceptPmtu mirrors ip_sk_accept_pmtu (and ip6_sk_accept_pmtu):
+// INTERFACE and OMIT never learn a path MTU from an ICMP error.
+func ipSkAcceptPmtu(p scenario.PMTUDisc) bool {
+	return p != scenario.PMTUInterface && p != scenario.PMTUOmit
 }
 
 // ipSelectIdent mirrors ip_select_ident_segs with segs = 1, as

@@ -80,11 +80,18 @@ func (s *Socket) ip6SetupCork(c *cork, ipc6 *ipcm6, opt *txOptions, fl flow) err
 	c.v6.hopLimit = uint8(ipc6.hlimit)
 	c.v6.tclass = uint8(ipc6.tclass)
 	c.v6.dontfrag = ipc6.dontfrag
-	mtu := s.rt.mtu() // dst_mtu and the device's MTU are one here
+	c.dstMTU, c.dstLocked = s.rt.dstMTU(fl.daddr)
+	c.exc = s.rt.exception(fl.daddr) != nil && ipSkUsePmtu(s.np.pmtudisc)
+	mtu := c.dstMTU
 	why := "the route's MTU (dst6_mtu)"
-	if s.np.pmtudisc >= scenario.PMTUProbe {
+	if mtu != s.rt.mtu() {
+		why = fmt.Sprintf("the route's MTU (dst6_mtu): the route exception (RTF_CACHE) for %s", fl.daddr)
+	}
+	if !ipSkUsePmtu(s.np.pmtudisc) {
+		mtu = s.rt.mtu()
 		why = "the device's MTU (pmtudisc >= IPV6_PMTUDISC_PROBE)"
 	}
+	c.outMTU = mtu
 	if s.np.fragSize != 0 && s.np.fragSize < mtu {
 		mtu = s.np.fragSize
 		why = "IPV6_MTU (np->frag_size), below the route's MTU"
@@ -203,6 +210,7 @@ func (s *Socket) ip6AppendDataCore(q *skbQueue, c *cork, payload []byte, transhd
 		if s.tracing() {
 			s.tracef(fn, "return", "-EMSGSIZE", why, args...)
 		}
+		s.ipv6LocalError(errno.EMSGSIZE, c.fl, max(mtu-headersize+header.IPv6MinLen, 0))
 		return errno.EMSGSIZE
 	}
 	switch {
@@ -236,6 +244,8 @@ func (s *Socket) ip6MakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	fhl := header.IPv6MinLen + opt.nflen // __ip6_append_data's fragheaderlen
 	d := &s.dg
 	d.reset(s.step, true, s.proto.Number(), q.summed)
+	s.refreshDst(c)
+	d.mtu = c.outMTU
 	d.SkbTruesize = append(d.SkbTruesize[:0], q.truesize...)
 	d.SkbRoom = append(d.SkbRoom[:0], q.room...)
 	d.buf, q.buf = q.buf, d.buf
@@ -376,8 +386,8 @@ func ip6FinishOutput(d *Datagram, dev *Device, fragSize int) *output {
 		if dev.segmentsGSO(d) {
 			out.path = pathGSODevice
 		}
-	case d.Len() > dev.MTU:
-		mtu := dev.MTU
+	case d.Len() > d.outMTU(dev):
+		mtu := d.outMTU(dev)
 		if !d.IgnoreDF {
 			out.path = pathTooBig
 			break

@@ -30,17 +30,66 @@ type cork struct {
 	length   int            // cork->length: bytes appended so far
 	fl       flow
 	v6       cork6 // struct inet6_cork, for an IPv6 datagram
+	// dstMTU and dstLocked are dst_mtu and ip_mtu_locked of the route the
+	// cork holds (cork->dst), as it was when the datagram began: a later
+	// route exception does not change a datagram in progress.
+	dstMTU    int
+	dstLocked bool
+	// outMTU is what ip_skb_dst_mtu (ip6_skb_dst_mtu) will hold the
+	// datagram to: dstMTU, or the device's MTU from PROBE up.
+	outMTU int
+	// exc is set when the route the cork holds is a route exception's
+	// (fnhe_rth_output, an RTF_CACHE route): a later update of the
+	// exception rewrites that very route (fill_route_from_fnhe,
+	// rt6_do_update_pmtu), so the datagram in progress sees it [live,
+	// fuzz seed 1604]. Without one the cork holds the nexthop's route,
+	// which a new exception leaves alone.
+	exc bool
 }
 
-// ipSetupCork mirrors ip_setup_cork. The route's MTU is the device's in
-// udpbuild, so ip_sk_use_pmtu's choice between them does not matter.
+// refreshDst reads the cork's route again when it is an exception's: the
+// MTU and lock an ICMP error may have changed since the first append.
+func (s *Socket) refreshDst(c *cork) {
+	if !c.exc {
+		return
+	}
+	m, locked := s.rt.dstMTU(c.fl.daddr)
+	if m == c.dstMTU && locked == c.dstLocked {
+		return
+	}
+	if s.tracing() {
+		s.tracef("fill_route_from_fnhe", "dst_mtu", m, "the cork's route is the exception's, updated since the first append (was %d)", c.dstMTU)
+	}
+	if c.outMTU == c.dstMTU {
+		c.outMTU = m
+	}
+	c.dstMTU, c.dstLocked = m, locked
+}
+
+// ipSetupCork mirrors ip_setup_cork: cork->fragsize is the path MTU of
+// the route to the flow's destination (a route exception's, else the
+// device's) or the device's MTU, as ip_sk_use_pmtu chooses.
 func (s *Socket) ipSetupCork(c *cork, ipc *ipcm, fl flow) errno.Errno {
 	c.opt = nil
 	if ipc.opt != nil {
 		c.opt = ipc.opt
 		c.addr = ipc.addr
 	}
+	c.dstMTU, c.dstLocked = s.rt.dstMTU(fl.daddr)
+	c.exc = s.rt.exception(fl.daddr) != nil
 	c.fragsize = s.rt.mtu()
+	fragWhy := "the device MTU (ip_sk_use_pmtu: pmtudisc " + s.pmtudisc.String() + " >= probe)"
+	if ipSkUsePmtu(s.pmtudisc) {
+		c.fragsize = c.dstMTU
+		fragWhy = "dst_mtu, the path MTU (ip_sk_use_pmtu: pmtudisc " + s.pmtudisc.String() + ")"
+		if c.dstMTU != s.rt.mtu() {
+			fragWhy += fmt.Sprintf(": the route exception for %s", fl.daddr)
+		}
+	}
+	c.outMTU = c.fragsize
+	if !ipSkUsePmtu(s.pmtudisc) {
+		c.exc = false // the device's MTU: no exception reaches it
+	}
 	if c.fragsize < ipv4MinMTU { // inetdev_valid_mtu
 		return errno.ENETUNREACH
 	}
@@ -50,7 +99,7 @@ func (s *Socket) ipSetupCork(c *cork, ipc *ipcm, fl flow) errno.Errno {
 	c.tos = ipc.tos
 	c.fl = fl
 	if s.tracing() {
-		s.tracef("ip_setup_cork", "cork->fragsize", c.fragsize, "the device MTU (path MTU equals it)")
+		s.tracef("ip_setup_cork", "cork->fragsize", c.fragsize, fragWhy)
 		if c.gsoSize > 0 {
 			s.tracef("ip_setup_cork", "cork->gso_size", c.gsoSize, "UDP_SEGMENT")
 		}
@@ -172,6 +221,7 @@ func (s *Socket) ipAppendDataCore(q *skbQueue, c *cork, payload []byte, transhdr
 		if s.tracing() {
 			s.tracef("__ip_append_data", "return", "-EMSGSIZE", "cork->length %d + length %d > maxnonfragsize - fragheaderlen = %d", c.length, length, lim.maxnonfragsize-lim.fragheaderlen)
 		}
+		s.ipLocalError(errno.EMSGSIZE, c.fl.daddr, s.dport, lim.mtu-optlen(c.opt))
 		return errno.EMSGSIZE
 	}
 	return s.appendSkbs(q, c, &lim, payload, transhdrlen, flags, byRef)
@@ -344,6 +394,8 @@ func (s *Socket) ipMakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	fh := header.IPv4MinLen + optlen(c.opt)
 	d := &s.dg
 	d.reset(s.step, false, s.proto.Number(), q.summed)
+	s.refreshDst(c)
+	d.mtu = c.outMTU
 	d.SkbTruesize = append(d.SkbTruesize[:0], q.truesize...)
 	d.SkbRoom = append(d.SkbRoom[:0], q.room...)
 	// The queue's bytes become the datagram's; the datagram's old buffer
@@ -367,7 +419,7 @@ func (s *Socket) ipMakeSkbCore(q *skbQueue, c *cork) *Datagram {
 	// fits the route MTU. A GSO super-packet is longer than the MTU, so
 	// "want" leaves its DF clear.
 	var fw uint16
-	if s.pmtudisc == scenario.PMTUDo || s.pmtudisc == scenario.PMTUProbe || (total <= s.rt.mtu() && dontFragment(s.pmtudisc)) {
+	if s.pmtudisc == scenario.PMTUDo || s.pmtudisc == scenario.PMTUProbe || (total <= c.dstMTU && dontFragment(s.pmtudisc, c.dstLocked)) {
 		fw = header.IPv4DF
 	}
 	ttl := c.ttl
@@ -409,7 +461,9 @@ func (s *Socket) traceHeader(d *Datagram, c *cork, total int) {
 	case s.pmtudisc == scenario.PMTUDo || s.pmtudisc == scenario.PMTUProbe:
 		dfWhy += ": DF always"
 	case df:
-		dfWhy += ": the datagram fits the MTU, so DF (ip_dont_fragment)"
+		dfWhy += fmt.Sprintf(": the datagram fits dst_mtu %d, so DF (ip_dont_fragment)", c.dstMTU)
+	case s.pmtudisc == scenario.PMTUWant && c.dstLocked:
+		dfWhy += fmt.Sprintf(": the route's MTU %d is locked (clamped to min_pmtu), so no DF (ip_dont_fragment)", c.dstMTU)
 	case s.pmtudisc == scenario.PMTUWant:
 		dfWhy += ": the datagram exceeds the MTU, so no DF"
 	default:
@@ -438,6 +492,10 @@ func (s *Socket) ipSendSkb(d *Datagram) errno.Errno {
 	out := ipFinishOutput(d, dev)
 	if out.path == pathTooBig {
 		// ip_fragment: ICMP_FRAG_NEEDED to ourselves, and EMSGSIZE.
+		if s.tracing() {
+			s.tracef("ip_finish_output", "path", out.path, out.why(d, dev))
+		}
+		s.icmpSendFragNeeded(d, d.outMTU(dev))
 		return errno.EMSGSIZE
 	}
 	if s.tracing() {
@@ -510,6 +568,15 @@ type output struct {
 	id                 uint32
 }
 
+// outMTU is the MTU d is held to on its way out (ip_skb_dst_mtu): the
+// one its cork took, or the device's for a datagram made without one.
+func (d *Datagram) outMTU(dev *Device) int {
+	if d.mtu > 0 {
+		return d.mtu
+	}
+	return dev.MTU
+}
+
 // ipFinishOutput mirrors __ip_finish_output's decision, together with the
 // one validate_xmit_skb makes for a GSO skb (whether the device segments
 // it), for datagram d leaving through dev:
@@ -532,13 +599,13 @@ func ipFinishOutput(d *Datagram, dev *Device) *output {
 		if dev.segmentsGSO(d) {
 			out.path = pathGSODevice
 		}
-	case d.Len() > dev.MTU:
+	case d.Len() > d.outMTU(dev):
 		if header.IPv4(d.IP).FragWord()&header.IPv4DF != 0 && !d.IgnoreDF {
 			out.path = pathTooBig
 			break
 		}
 		out.path = pathFragment
-		out.frags = frag.Make(d.SkbData, d.L4Len(), dev.MTU-len(d.IP), dev.bufs.sizes)
+		out.frags = frag.Make(d.SkbData, d.L4Len(), d.outMTU(dev)-len(d.IP), dev.bufs.sizes)
 		if !out.frags.Fast {
 			dev.bufs.sizes = out.frags.Sizes // keep a grown buffer
 		}
@@ -558,9 +625,9 @@ func (o *output) why(d *Datagram, dev *Device) string {
 	case pathGSOSoftware:
 		return "skb_is_gso but the device cannot segment it: validate_xmit_skb segments in software (__udp_gso_segment)"
 	case pathFragment:
-		why := fmt.Sprintf("tot_len %d > mtu %d: ip_fragment -> ip_do_fragment", d.Len(), dev.MTU)
+		why := fmt.Sprintf("tot_len %d > mtu %d: ip_fragment -> ip_do_fragment", d.Len(), d.outMTU(dev))
 		if d.IPv6 {
-			why = fmt.Sprintf("skb->len %d > mtu %d: ip6_fragment at mtu %d, %d bytes of data per fragment after %d unfragmentable bytes and the fragment header", d.Len(), dev.MTU, o.mtu, (o.mtu-o.hlen-header.IPv6FragmentLen)&^7, o.hlen)
+			why = fmt.Sprintf("skb->len %d > mtu %d: ip6_fragment at mtu %d, %d bytes of data per fragment after %d unfragmentable bytes and the fragment header", d.Len(), d.outMTU(dev), o.mtu, (o.mtu-o.hlen-header.IPv6FragmentLen)&^7, o.hlen)
 		}
 		if o.frags.Fast {
 			return why + " (fast path: the frag list's skbs are the fragments)"
@@ -568,14 +635,14 @@ func (o *output) why(d *Datagram, dev *Device) string {
 		return why + " (slow path)"
 	case pathTooBig:
 		if d.IPv6 {
-			return fmt.Sprintf("skb->len %d > mtu %d and no local fragmentation (ignore_df clear): ip6_fragment returns -EMSGSIZE", d.Len(), dev.MTU)
+			return fmt.Sprintf("skb->len %d > mtu %d and no local fragmentation (ignore_df clear): ip6_fragment returns -EMSGSIZE", d.Len(), d.outMTU(dev))
 		}
-		return fmt.Sprintf("tot_len %d > mtu %d with DF and no local fragmentation: ip_fragment returns -EMSGSIZE", d.Len(), dev.MTU)
+		return fmt.Sprintf("tot_len %d > mtu %d with DF and no local fragmentation: ip_fragment returns -EMSGSIZE", d.Len(), d.outMTU(dev))
 	}
 	if d.IPv6 {
-		return fmt.Sprintf("skb->len %d <= mtu %d (the route's; IPV6_MTU only sizes fragments)", d.Len(), dev.MTU)
+		return fmt.Sprintf("skb->len %d <= mtu %d (the route's; IPV6_MTU only sizes fragments)", d.Len(), d.outMTU(dev))
 	}
-	return fmt.Sprintf("tot_len %d <= mtu %d", d.Len(), dev.MTU)
+	return fmt.Sprintf("tot_len %d <= mtu %d", d.Len(), d.outMTU(dev))
 }
 
 // ipOutput carries out ip_finish_output's decision: a fragmented datagram

@@ -76,6 +76,7 @@ func (s *Socket) Connect6(dst netip.AddrPort, flowinfo uint32, inetID *uint16) e
 		s.np.flowLabel = flowinfo & ipv6FlowinfoMask
 	}
 	s.connected = true
+	s.dstCached = true // ip6_datagram_dst_update stores the route
 	s.np.txhash = s.random32()
 	return 0
 }

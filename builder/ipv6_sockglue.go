@@ -108,7 +108,12 @@ func (s *Socket) doIPv6Setsockopt(o scenario.Opt) errno.Errno {
 		if v < -1 || v > 0xff {
 			return errno.EINVAL
 		}
-		// RFC 3542, 6.5: -1 is the default traffic class, 0.
+		// RFC 3542, 6.5: -1 is the default traffic class, 0. A new
+		// class drops the cached route (sk_dst_reset) [live: IPV6_MTU
+		// is ENOTCONN until the next connected send].
+		if uint8(max(v, 0)) != np.tclass {
+			s.dstCached = false
+		}
 		np.tclass = uint8(max(v, 0))
 	case scenario.OptIPv6UnicastHops:
 		if v < -1 || v > 255 {
@@ -117,6 +122,7 @@ func (s *Socket) doIPv6Setsockopt(o scenario.Opt) errno.Errno {
 		np.hopLimit = v
 	case scenario.OptIPv6DontFrag:
 		np.dontfrag = v != 0
+
 	case scenario.OptIPv6MTU:
 		if v != 0 && v < header.IPv6MinMTU {
 			return errno.EINVAL
@@ -195,6 +201,9 @@ func (s *Socket) ipv6SetOptHdr(name scenario.OptName, b []byte) errno.Errno {
 		o.dst1 = keep(o.dst1)
 	}
 	o.renew()
+	// ipv6_update_options drops a connected socket's cached route
+	// (sk_dst_reset) [live for IPV6_DSTOPTS].
+	s.dstCached = false
 	return 0
 }
 

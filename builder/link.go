@@ -36,6 +36,9 @@ type FrameInfo struct {
 	GSOSize, Segs int
 	// Dir is report.DirPeer for a frame the peer sent (an ICMP error).
 	Dir report.Dir
+	// Event, when set, is a path event's frame (an icmp step's error):
+	// what the router says, which Why returns.
+	Event string
 	// ipv6 is set for an IPv6 datagram's frames.
 	ipv6 bool
 }
@@ -46,6 +49,9 @@ func (fi *FrameInfo) Why() string {
 	var s string
 	switch fi.Kind {
 	case report.ICMP:
+		if fi.Event != "" {
+			return fi.Event
+		}
 		return "the peer's ICMP destination unreachable (port unreachable): no socket on the port (__udp4_lib_rcv -> __icmp_send); " + fi.IDWhy
 	case report.Super:
 		s = fmt.Sprintf("GSO super-packet: %d segments of %d bytes, segmented by the device (NETIF_F_GSO_UDP_L4)", fi.Segs, fi.GSOSize)

@@ -99,6 +99,18 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		peer.inner = dev.Sink
 		dev.Sink = peer
 	}
+	var router *pathRouter
+	if HasPathEvents(sc) {
+		// The router quotes what the device sent; its messages go to the
+		// run's sink beside the peer's own, counted with them.
+		router = &pathRouter{quotes: &quoteSink{inner: dev.Sink}, sink: dev.Sink, frames: new(int)}
+		if peer != nil {
+			router.sink, router.frames = peer.inner, &peer.frames
+		}
+		router.macs[0], router.macs[1] = sc.Link.MACs()
+		router.mtu = sc.Link.MTU
+		dev.Sink = router.quotes
+	}
 	if e := sockCreate(sc.Socket); e != 0 {
 		return rn.runWithoutSocket(sc, o, rep, peer, e)
 	}
@@ -159,6 +171,14 @@ func (rn *Runner) Run(sc *scenario.Scenario, o Options) (*report.Report, error) 
 		}
 		if st.Recv != nil {
 			r = peer.recv(st.Recv, s)
+		} else if st.ICMP != nil {
+			var err error
+			if r, err = router.icmp(st.ICMP, i, s); err != nil {
+				return nil, fmt.Errorf("writing frames: %w", err)
+			}
+		} else if st.Getsockopt != "" {
+			r = report.Step{Op: "getsockopt", Opt: string(st.Getsockopt)}
+			r.Ret, r.Err = s.Getsockopt(st.Getsockopt)
 		} else if st.Send != nil {
 			r = report.Step{Op: "send"}
 			m := Msg{Payload: st.Send.Payload, Flags: st.Send.Flags, Name: st.Send.To, Flowinfo: st.Send.Flowinfo}

@@ -178,6 +178,10 @@ type Datagram struct {
 	// right after it when contig is set.
 	buf    []byte
 	contig bool
+	// mtu is the MTU ip_finish_output (ip6_finish_output) holds it to:
+	// ip_skb_dst_mtu, the path MTU of the cork's route or the device's
+	// (ip_sk_use_pmtu), as the cork took it when the datagram began.
+	mtu int
 }
 
 // reset makes d a new datagram of step on the socket's reused storage:
@@ -194,6 +198,7 @@ func (d *Datagram) reset(step int, v6 bool, proto uint8, summed csumMode) {
 	d.IDWhy, d.IDSource, d.FlowLabel = "", "", ""
 	d.final, d.fhl = [16]byte{}, 0
 	d.contig = false
+	d.mtu = 0
 }
 
 // L4Len is the length of the UDP header and payload.

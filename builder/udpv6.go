@@ -155,6 +155,11 @@ func (s *Socket) udpv6Sendmsg(m *Msg) (int, errno.Errno) {
 	if e := s.ip6DstLookupFlow(&fl); e != 0 {
 		return 0, e
 	}
+	if _, rh := firstHop(opt); !named && !hasIPCmsg(m.Control) && !rh {
+		// ip6_sk_dst_lookup_flow with connected: the route is stored
+		// (ip6_sk_dst_store_flow), as after connect.
+		s.dstCached = true
+	}
 	if ipc6.hlimit < 0 {
 		ipc6.hlimit = s.ip6SkDstHoplimit()
 	}
@@ -191,6 +196,25 @@ func (s *Socket) doUDPSendmsg(m *Msg, to netip.AddrPort) (int, errno.Errno) {
 	m4 := *m
 	m4.Name = to
 	return s.udpSendmsg(&m4)
+}
+
+// hasIPCmsg reports whether control holds a message other than SOL_UDP's:
+// udp_cmsg_send's answer, after which udpv6_sendmsg runs
+// ip6_datagram_send_ctl and clears `connected`.
+func hasIPCmsg(control []byte) bool {
+	if len(control) == 0 {
+		return false
+	}
+	msgs, err := cmsg.Parse(control)
+	if err != nil {
+		return true
+	}
+	for _, m := range msgs {
+		if m.Level != cmsg.SolUDP {
+			return true
+		}
+	}
+	return false
 }
 
 // ip6CmsgSend is udpv6_sendmsg's control-message step (udp_cmsg_send,

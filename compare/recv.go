@@ -123,6 +123,28 @@ func compareICMP(k, m []byte, v4 bool, sum6 [2]uint32) []Difference {
 		clear(kq[r[0]:r[1]])
 		clear(mq[r[0]:r[1]])
 	}
+	// A quoted IPv4 header's timestamp options hold the sender's clock, as
+	// the sender's own frames do (maskTimestamps): a router's ICMP quotes
+	// them (issue 16's icmp steps).
+	if v4 && len(kq) >= header.IPv4MinLen && len(mq) >= header.IPv4MinLen {
+		if ihl := int(kq[0]&0x0f) * 4; ihl > header.IPv4MinLen && ihl == int(mq[0]&0x0f)*4 && len(kq) >= ihl && len(mq) >= ihl {
+			ko, mo := maskTimestamps(kq[header.IPv4MinLen:ihl]), maskTimestamps(mq[header.IPv4MinLen:ihl])
+			excused = excused || !bytes.Equal(kq[header.IPv4MinLen:ihl], mq[header.IPv4MinLen:ihl])
+			copy(kq[header.IPv4MinLen:], ko)
+			copy(mq[header.IPv4MinLen:], mo)
+		}
+	}
+	// A quoted IPv6 fragment's identification is drawn at random per
+	// datagram (ipv6_select_ident), as in the sender's own frames.
+	if !v4 && len(kq) >= header.IPv6MinLen && len(mq) >= header.IPv6MinLen {
+		for _, q := range [][]byte{kq, mq} {
+			if off, ok := quotedFragID(q); ok && len(kq) >= off+4 && len(mq) >= off+4 {
+				excused = excused || !bytes.Equal(kq[off:off+4], mq[off:off+4])
+				clear(kq[off : off+4])
+				clear(mq[off : off+4])
+			}
+		}
+	}
 	excused = excused || (!v4 && (k[9]&0x0f != m[9]&0x0f))
 	if !bytes.Equal(kq, mq) {
 		i := 0
@@ -139,6 +161,18 @@ func compareICMP(k, m []byte, v4 bool, sum6 [2]uint32) []Difference {
 		add("ICMP checksum", fmt.Sprintf("%#04x", binary.BigEndian.Uint16(k[2:])), fmt.Sprintf("%#04x", binary.BigEndian.Uint16(m[2:])))
 	}
 	return out
+}
+
+// quotedFragID finds the identification of a fragment header in a quoted
+// IPv6 packet q: its offset in q.
+func quotedFragID(q []byte) (int, bool) {
+	w := header.WalkIPv6Ext(header.IPv6(q).NextHeader(), q[header.IPv6MinLen:])
+	for w.Next() {
+		if h := w.Header(); h.Type == header.NextHdrFragment {
+			return header.IPv6MinLen + h.Offset + 4, true
+		}
+	}
+	return 0, false
 }
 
 // validICMPSum checks an ICMP message's checksum (with pseudo, the

@@ -72,6 +72,10 @@ func TestModelMatchesGoldenIPv6(t *testing.T) {
 	modelMatchesGoldens(t, loadDir(t, "../testdata/gso-selftest-ipv6"))
 }
 
+// dirRecv is the golden receiving-side corpus (issue 15): scenarios with
+// peers and recv steps, with a KERNEL file of its own.
+const dirRecv = "../testdata/kernel-recv"
+
 // TestModelMatchesGoldenRecv holds the receive model (package receive,
 // wired into builder.Run) to the kernel's receiving side: every recv
 // call's result, flags, source, control messages and bytes, the peer's
@@ -843,10 +847,6 @@ func ipOptionKeys(b []byte) []string {
 	}
 	return keys
 }
-
-// dirRecv is the golden receiving-side corpus (issue 15): scenarios with
-// peers and recv steps, with a KERNEL file of its own.
-const dirRecv = "../testdata/kernel-recv"
 
 // minCasesRecv is the least number of scenarios the receiving-side corpus
 // may hold.

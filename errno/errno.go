@@ -41,6 +41,11 @@ const (
 	EISCONN      = Errno(unix.EISCONN)
 	ENOENT       = Errno(unix.ENOENT)
 
+	// What ICMP errors become (icmp_err_convert, icmpv6_err_convert).
+	EHOSTDOWN = Errno(unix.EHOSTDOWN)
+	ENONET    = Errno(unix.ENONET)
+	EPROTO    = Errno(unix.EPROTO)
+
 	// The receiving side's: socket() (__sys_socket), bind() and calls on
 	// a descriptor socket() never gave.
 	EBADF           = Errno(unix.EBADF)

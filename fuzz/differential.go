@@ -30,6 +30,9 @@ type DiffConfig struct {
 	// Peer draws the receiving side too: peer sockets and recv steps
 	// (GenConfig.Peer).
 	Peer bool
+	// Path draws path events too: icmp and getsockopt steps
+	// (GenConfig.Path).
+	Path bool
 	// OutDir receives the mismatch files; created when missing.
 	OutDir string
 	// Parallel is how many kernel runs go at once (default 2, at most 4).
@@ -235,13 +238,16 @@ func ScenarioOf(fam Family, seed uint64, i int) *scenario.Scenario {
 // fuzz-SEED-I, fuzz-FAMILY-SEED-I beyond IPv4, with "peer-" before the
 // seed when it draws the receiving side.
 func (cfg DiffConfig) Scenario(i int) *scenario.Scenario {
-	sc := Generate(rand.New(rand.NewPCG(cfg.Seed, uint64(i))), GenConfig{KernelOnly: true, Family: cfg.Family, Peer: cfg.Peer})
+	sc := Generate(rand.New(rand.NewPCG(cfg.Seed, uint64(i))), GenConfig{KernelOnly: true, Family: cfg.Family, Peer: cfg.Peer, Path: cfg.Path})
 	name := "fuzz-"
 	if cfg.Family != FamilyIPv4 {
 		name += cfg.Family.String() + "-"
 	}
 	if cfg.Peer {
 		name += "peer-"
+	}
+	if cfg.Path {
+		name += "path-"
 	}
 	sc.Name = fmt.Sprintf("%s%d-%d", name, cfg.Seed, i)
 	return sc
@@ -277,8 +283,8 @@ func runOne(ctx context.Context, cfg DiffConfig, check checker, i int) result {
 		return result{ran: true, flaky: true, files: files, err: err}
 	}
 	m := minimise(ctx, check, sc, o, cfg.Budget)
-	header := fmt.Sprintf("seed %d, index %d: fuzz.DiffConfig{Family: %s, Peer: %v, Seed: %d}.Scenario(%d), minimised in %d kernel runs from %s-orig.yaml\nfirst difference: %s",
-		cfg.Seed, i, cfg.Family, cfg.Peer, cfg.Seed, i, m.runs, filepath.Base(base), m.out.diffs[0])
+	header := fmt.Sprintf("seed %d, index %d: fuzz.DiffConfig{Family: %s, Peer: %v, Path: %v, Seed: %d}.Scenario(%d), minimised in %d kernel runs from %s-orig.yaml\nfirst difference: %s",
+		cfg.Seed, i, cfg.Family, cfg.Peer, cfg.Path, cfg.Seed, i, m.runs, filepath.Base(base), m.out.diffs[0])
 	files, err := writeCase(base, header, m.sc, m.out)
 	if err == nil {
 		var more []string

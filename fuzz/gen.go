@@ -36,6 +36,10 @@ type GenConfig struct {
 	// and sockets, recv steps, the sender's IP_RECVERR. Off, a seed
 	// makes the sender-only scenario it always made.
 	Peer bool
+	// Path draws path events too (genpath.go): a router's ICMP errors
+	// after sends, getsockopt IP_MTU / IPV6_MTU, the error queue. Off, a
+	// seed makes the scenario it always made.
+	Path bool
 }
 
 // DefaultMaxSteps is GenConfig.MaxSteps when left zero.
@@ -179,6 +183,9 @@ func (g *gen) scenario() *scenario.Scenario {
 			continue
 		}
 		sc.Steps = append(sc.Steps, g.step(&sc.Socket))
+	}
+	if g.cfg.Path {
+		g.pathEvents(sc)
 	}
 	return sc
 }

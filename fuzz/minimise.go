@@ -122,6 +122,7 @@ func candidates(sc *scenario.Scenario) []*scenario.Scenario {
 		edit(func(c *scenario.Scenario) { c.Link.Features = slices.Delete(c.Link.Features, i, i+1) })
 	}
 	peerCandidates(sc, edit)
+	pathCandidates(sc, edit)
 	// Socket settings back to the spec's defaults.
 	edit(func(c *scenario.Scenario) { c.Socket.InetID = nil })
 	edit(func(c *scenario.Scenario) { c.Socket.PMTUDisc = scenario.PMTUWant })
@@ -188,7 +189,11 @@ func cloneScenario(sc *scenario.Scenario) *scenario.Scenario {
 	c.Peer = clonePeer(sc.Peer)
 	c.Steps = make([]scenario.Step, len(sc.Steps))
 	for i, st := range sc.Steps {
-		c.Steps[i] = scenario.Step{Setsockopt: cloneOpts(st.Setsockopt), Line: st.Line}
+		c.Steps[i] = scenario.Step{Setsockopt: cloneOpts(st.Setsockopt), Getsockopt: st.Getsockopt, Line: st.Line}
+		if st.ICMP != nil {
+			ic := *st.ICMP
+			c.Steps[i].ICMP = &ic
+		}
 		if st.Recv != nil {
 			r := *st.Recv
 			if st.Recv.Expect != nil {

@@ -169,6 +169,9 @@ type runner struct {
 	// which teardown closes); pf is the peer's fence socket.
 	peer []peerSocket
 	pf   *peerFence
+	// quote is the first frame of the last datagram sent, which an icmp
+	// step quotes (icmp_inject.go).
+	quote []byte
 }
 
 func (r *runner) run(ctx context.Context) (*report.Report, error) {
@@ -271,6 +274,10 @@ func (r *runner) steps(ctx context.Context, rep *report.Report) error {
 			}
 		case step.Recv != nil:
 			st, err = r.recv(step.Recv)
+		case step.ICMP != nil:
+			st, err = r.icmp(step.ICMP)
+		case step.Getsockopt != "":
+			st, err = r.sock.getsockopt(step.Getsockopt)
 		default:
 			st, err = r.sock.setsockopts(step.Setsockopt)
 		}
@@ -420,6 +427,7 @@ func (r *runner) collect(ctx context.Context, rep *report.Report, step int) erro
 		return fmt.Errorf("kernel: capturing frames of step %d: %w", step, err)
 	}
 	fs := classify(frames, step, r.plan.mtu, &r.datagram, &r.peerDatagram)
+	r.noteQuote(fs)
 	if r.opts.Frame == nil {
 		rep.Frames = append(rep.Frames, fs...)
 		return nil

@@ -81,6 +81,9 @@ func (w *yamlWriter) scenario(sc *Scenario) error {
 		if st.Recv != nil && !st.Recv.ErrQueue && st.Recv.Socket >= nsock {
 			return fmt.Errorf("steps[%d]: recv from peer socket %d, but the peer has %d", i, st.Recv.Socket, nsock)
 		}
+		if err := sc.checkPath(i); err != nil {
+			return fmt.Errorf("steps[%d]: %w", i, err)
+		}
 	}
 	w.line(0, "steps:")
 	sends := 0
@@ -227,7 +230,21 @@ func pmtuName(p PMTUDisc) (string, error) {
 }
 
 func (w *yamlWriter) step(st Step, sends *int) error {
+	kinds := 0
+	for _, b := range []bool{st.Send != nil, st.Recv != nil, len(st.Setsockopt) > 0, st.ICMP != nil, st.Getsockopt != ""} {
+		if b {
+			kinds++
+		}
+	}
 	switch {
+	case kinds > 1:
+		return fmt.Errorf("a step is one of send, recv, setsockopt, icmp and getsockopt, not several")
+	case st.ICMP != nil:
+		w.icmp(st.ICMP)
+		return nil
+	case st.Getsockopt != "":
+		w.line(1, "- getsockopt: %s", st.Getsockopt)
+		return nil
 	case st.Recv != nil && (st.Send != nil || len(st.Setsockopt) > 0):
 		return fmt.Errorf("a step is a send, a recv or a setsockopt, not several")
 	case st.Recv != nil:
@@ -407,7 +424,11 @@ func normalised(sc *Scenario) *Scenario {
 	n.Peer = normalPeer(sc.Peer)
 	n.Steps = []Step{}
 	for _, st := range sc.Steps {
-		s := Step{Setsockopt: normalOpts(st.Setsockopt)}
+		s := Step{Setsockopt: normalOpts(st.Setsockopt), Getsockopt: st.Getsockopt}
+		if st.ICMP != nil {
+			ic := *st.ICMP
+			s.ICMP = &ic
+		}
 		if st.Recv != nil {
 			r := *st.Recv
 			if r.Expect != nil {

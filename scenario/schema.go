@@ -305,12 +305,12 @@ func (l *loader) steps(n node) error {
 		return l.errf(n, "%d steps; at most %d", len(items), MaxSteps)
 	}
 	for _, it := range items {
-		ents, err := l.mapping(it, "a step (send:, recv: or setsockopt:)")
+		ents, err := l.mapping(it, "a step (send:, recv:, setsockopt:, icmp: or getsockopt:)")
 		if err != nil {
 			return err
 		}
 		if len(ents) != 1 {
-			return l.errf(it, "a step has exactly one of send, recv or setsockopt, found %d keys", len(ents))
+			return l.errf(it, "a step has exactly one of send, recv, setsockopt, icmp or getsockopt, found %d keys", len(ents))
 		}
 		e := ents[0]
 		st := Step{}
@@ -324,11 +324,18 @@ func (l *loader) steps(n node) error {
 			st.Setsockopt, err = l.stepOpts(e.val)
 		case "recv":
 			st.Recv, err = l.recv(e.val)
+		case "icmp":
+			st.ICMP, err = l.icmp(e.val)
+		case "getsockopt":
+			st.Getsockopt, err = l.getsockopt(e.val)
 		default:
-			err = l.unknown(e, "send, recv, setsockopt")
+			err = l.unknown(e, "send, recv, setsockopt, icmp, getsockopt")
 		}
 		if err != nil {
 			return err
+		}
+		if st.ICMP != nil || st.Getsockopt != "" {
+			l.pathSteps = append(l.pathSteps, pathRef{len(l.sc.Steps), it})
 		}
 		l.sc.Steps = append(l.sc.Steps, st)
 	}
@@ -557,6 +564,11 @@ func (l *loader) expect(n node) (*Expect, error) {
 func (l *loader) crossCheck() error {
 	if err := l.crossCheckPeer(l.familyNode); err != nil {
 		return err
+	}
+	for _, p := range l.pathSteps {
+		if err := l.sc.checkPath(p.i); err != nil {
+			return l.errf(p.n, "%v", err)
+		}
 	}
 	so := l.sc.Socket
 	// sin6_flowinfo travels in msg_name: a send that gives flowinfo but

@@ -222,16 +222,24 @@ type Step struct {
 	Setsockopt []Opt
 	// Recv reads from a peer socket (or the sender's error queue).
 	Recv *Recv
-	Line int
+	// ICMP is a path event: the path's error about the last datagram.
+	ICMP *ICMP
+	// Getsockopt, when not empty, reads an option (IP_MTU, IPV6_MTU).
+	Getsockopt OptName
+	Line       int
 }
 
-// Op is "send", "recv" or "setsockopt".
+// Op is "send", "recv", "icmp", "getsockopt" or "setsockopt".
 func (s Step) Op() string {
 	switch {
 	case s.Send != nil:
 		return "send"
 	case s.Recv != nil:
 		return "recv"
+	case s.ICMP != nil:
+		return "icmp"
+	case s.Getsockopt != "":
+		return "getsockopt"
 	}
 	return "setsockopt"
 }

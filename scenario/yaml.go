@@ -91,6 +91,15 @@ type loader struct {
 	recvs []recvRef
 	// familyNode is socket.family's node, for messages.
 	familyNode *node
+	// pathSteps are the icmp and getsockopt steps, checked once the
+	// socket and the sends before them are known (checkPath).
+	pathSteps []pathRef
+}
+
+// pathRef is a path event's step index and node.
+type pathRef struct {
+	i int
+	n node
 }
 
 type flowSend struct {

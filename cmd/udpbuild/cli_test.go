@@ -77,7 +77,7 @@ func TestBadScenarios(t *testing.T) {
 		{"cmsg ttl 300", "steps:\n  - send: {len: 1, cmsg: [{IP_TTL: 300}]}\n", []string{"out of range -1..255 for a TTL"}},
 		{"tos bad size", "steps:\n  - send: {len: 1, cmsg: [{IP_TOS: [1, u16]}]}\n", []string{`size "u16"`}},
 		{"unknown errno", "steps:\n  - send: {len: 1, expect: ENOTANERRNO}\n", []string{`"ENOTANERRNO" is not an errno name`}},
-		{"two keys in step", "steps:\n  - send: {len: 1}\n    setsockopt: {UDP_CORK: 1}\n", []string{"exactly one of send, recv or setsockopt"}},
+		{"two keys in step", "steps:\n  - send: {len: 1}\n    setsockopt: {UDP_CORK: 1}\n", []string{"exactly one of send, recv, setsockopt, icmp or getsockopt"}},
 		{"empty setsockopt step", "steps:\n  - setsockopt: {}\n", []string{"names no option"}},
 		{"duplicate key", "name: a\nname: b\n", []string{`"name" already defined`}},
 		{"syntax error", "steps: [\n", []string{"YAML syntax"}},

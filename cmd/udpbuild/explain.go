@@ -169,6 +169,22 @@ func explanation(sc *scenario.Scenario, rep *report.Report, events []builder.Eve
 }
 
 func describeStep(st scenario.Step) string {
+	if ic := st.ICMP; ic != nil {
+		s := "path event: ICMP " + string(ic.Type)
+		switch ic.Type {
+		case scenario.ICMPFragNeeded, scenario.ICMPPacketTooBig:
+			s += fmt.Sprintf(" (mtu %d)", ic.MTU)
+		case scenario.ICMPParameterProblem:
+			s += fmt.Sprintf(" (pointer %d)", ic.Pointer)
+		}
+		if ic.From.IsValid() {
+			s += " from " + ic.From.String()
+		}
+		return s + " quoting the last datagram"
+	}
+	if st.Getsockopt != "" {
+		return "getsockopt(" + string(st.Getsockopt) + ")"
+	}
 	if r := st.Recv; r != nil {
 		on := fmt.Sprintf("peer socket %d", r.Socket)
 		if r.ErrQueue {

@@ -91,6 +91,7 @@ a bad command line or a machine that cannot run the kernel.`,
 	c.Flags().Uint64Var(&cfg.Seed, "seed", 1, "which scenarios: scenario i of a seed is the same everywhere")
 	c.Flags().Var(familyFlag{&cfg.Family}, "family", "which sockets to draw: ipv4, ipv6 (AF_INET6, with v4-mapped peers) or mixed")
 	c.Flags().BoolVar(&cfg.Peer, "peer", false, "draw the receiving side too: the peer's sockets (bind, connect, rcvbuf, options, GRO), recv steps, closed ports and the sender's IP_RECVERR")
+	c.Flags().BoolVar(&cfg.Path, "path", false, "draw path events too: a router's ICMP errors (frag-needed, packet-too-big and the other codes) after sends, getsockopt IP_MTU/IPV6_MTU, the error queue")
 	c.Flags().StringVar(&cfg.OutDir, "out", "", "directory for the minimised mismatch scenarios and their diffs")
 	c.Flags().IntVar(&cfg.Parallel, "parallel", fuzz.DefaultParallel, "kernel runs at once")
 	c.Flags().IntVar(&cfg.Budget, "budget", fuzz.DefaultBudget, "kernel runs spent minimising each mismatch")

@@ -175,6 +175,10 @@ func frameComment(fr report.Frame, sc *scenario.Scenario) string {
 			call = strings.TrimSpace("sendmsg " + strings.Join(scenario.FlagNames(st.Send.Flags), "|"))
 		case st.Recv != nil:
 			call = strings.TrimSpace("recvmsg " + strings.Join(scenario.RecvFlagNames(st.Recv.Flags), "|"))
+		case st.ICMP != nil:
+			call = "icmp " + string(st.ICMP.Type)
+		case st.Getsockopt != "":
+			call = "getsockopt " + string(st.Getsockopt)
 		default:
 			var names []string
 			for _, o := range st.Setsockopt {
