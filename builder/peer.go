@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"net/netip"
 
 	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/header"
@@ -60,26 +59,14 @@ type peerLink struct {
 // goes to setup.
 func newPeer(sc *scenario.Scenario, dev *Device, o Options, setup *[]report.Step) *peerLink {
 	src, dst := sc.Link.MACs()
-	addrs := []netip.Addr{scenario.DefaultDst.Addr()}
-	add := func(a netip.Addr) {
-		a = a.Unmap()
-		if !a.IsValid() {
-			return
-		}
-		for _, b := range addrs {
-			if a == b {
-				return
-			}
-		}
-		addrs = append(addrs, a)
-	}
-	if sc.DualStack() {
-		add(scenario.DefaultDst6.Addr())
-	}
-	add(sc.Socket.Dst.Addr())
-	for _, st := range sc.Steps {
-		if st.Send != nil {
-			add(st.Send.To.Addr())
+	// The peer holds what the kernel runner gives its device
+	// (Scenario.PeerAddrs); its primary IPv4 address is the first.
+	addrs := sc.PeerAddrs()
+	addr4 := scenario.DefaultDst.Addr()
+	for _, a := range addrs {
+		if a.Is4() {
+			addr4 = a
+			break
 		}
 	}
 	// veth_xmit takes the NAPI (GRO) path only for an skb
@@ -88,7 +75,7 @@ func newPeer(sc *scenario.Scenario, dev *Device, o Options, setup *[]report.Step
 	// (with a checksum feature) is on; the kernel runner toggles only the
 	// spec's features [live: an sg sender's segments are not merged].
 	p := &peerLink{dev: dev, trace: o.Trace, gro: sc.Peer.Has(scenario.GRO) && !dev.Features.Has(FeatSG)}
-	cfg := receive.Config{Addrs: addrs, Addr4: scenario.DefaultDst.Addr(), Ifindex: 2, MTU: sc.Link.MTU,
+	cfg := receive.Config{Addrs: addrs, Addr4: addr4, Ifindex: 2, MTU: sc.Link.MTU,
 		MAC: dst, PeerMAC: src, GRO: sc.Peer.Has(scenario.GRO), Seed: o.Seed}
 	if o.Trace != nil {
 		cfg.Trace = func(e receive.Event) {

@@ -37,7 +37,7 @@ func TestRoutingHeaderFirstHop(t *testing.T) {
 		{"short", []byte{0, 0, 4}, ""},
 	}
 	for _, tt := range tests {
-		hop, ok := routingHeaderFirstHop(tt.rt)
+		hop, ok := scenario.RoutingHeaderFirstHop(tt.rt)
 		if tt.want == "" {
 			if ok {
 				t.Errorf("%s: first hop %v, want none", tt.name, hop)

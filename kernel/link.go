@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/report"
 	"github.com/udpbuild/udpbuild/scenario"
 )
@@ -90,126 +89,24 @@ func planFor(sc *scenario.Scenario) plan {
 		p.mtu = scenario.DefaultMTU // for Scenario literals left unset
 	}
 	switch a := sc.Socket.Src.Addr(); {
-	case isUnicast4(a.Unmap()):
+	case scenario.IsUnicast4(a.Unmap()):
 		p.src = a.Unmap()
-	case isUnicast6(a):
+	case scenario.IsUnicast6(a):
 		p.src6 = a
 	}
-	own := func(a netip.Addr) bool {
-		return a == p.src || a == p.src6 ||
-			(p.v6 && (a == scenario.DefaultSrc.Addr() || a == scenario.DefaultSrc6.Addr()))
-	}
-	addDest := func(a netip.Addr) {
-		a = a.Unmap()
-		if (isUnicast4(a) || (p.v6 && isUnicast6(a))) && !own(a) && !slices.Contains(p.dests, a) {
-			p.dests = append(p.dests, a)
-		}
-	}
+	p.dests = sc.PeerAddrs()
 	addPort := func(ap netip.AddrPort) {
 		if ap.IsValid() && ap.Port() != 0 && !slices.Contains(p.ports, ap.Port()) {
 			p.ports = append(p.ports, ap.Port())
 		}
 	}
-	addOpts := func(opts []scenario.Opt) {
-		for _, o := range opts {
-			switch o.Name {
-			case scenario.OptIPOptions:
-				if hop, ok := sourceRouteFirstHop(o.Bytes); ok {
-					addDest(hop)
-				}
-			case scenario.OptIPv6Rthdr:
-				if hop, ok := routingHeaderFirstHop(o.Bytes); ok {
-					addDest(hop)
-				}
-			}
-		}
-	}
-	addDest(sc.Socket.Dst.Addr())
 	addPort(sc.Socket.Dst)
-	addOpts(sc.Socket.Setsockopt)
 	for _, st := range sc.Steps {
-		addOpts(st.Setsockopt)
-		if st.Send == nil {
-			continue
+		if st.Send != nil {
+			addPort(st.Send.To)
 		}
-		addDest(st.Send.To.Addr())
-		addPort(st.Send.To)
-		for _, c := range st.Send.Cmsg {
-			switch c.Type {
-			case scenario.CmsgIPOptions:
-				if hop, ok := sourceRouteFirstHop(c.Bytes); ok {
-					addDest(hop)
-				}
-			case scenario.CmsgIPv6Rthdr:
-				if hop, ok := routingHeaderFirstHop(c.Bytes); ok {
-					addDest(hop)
-				}
-			}
-		}
-	}
-	if p.v6 {
-		// The peer always holds both defaults (the spec's link), so a
-		// wildcard-bound socket reaches either.
-		addDest(scenario.DefaultDst.Addr())
-		addDest(scenario.DefaultDst6.Addr())
 	}
 	return p
-}
-
-// isUnicast4 reports whether a is an IPv4 address that goes to a
-// neighbour over the veth: not multicast, broadcast, loopback or 0.0.0.0,
-// which need no neighbour entry (or never reach the device).
-func isUnicast4(a netip.Addr) bool {
-	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
-		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
-}
-
-// isUnicast6 reports whether a is an IPv6 address (not v4-mapped) that goes
-// to a neighbour over the veth: not multicast, loopback, :: or link-local
-// (which would need a scope id).
-func isUnicast6(a netip.Addr) bool {
-	return a.Is6() && !a.Is4In6() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() &&
-		!a.IsLinkLocalUnicast()
-}
-
-// routingHeaderFirstHop finds the address an IPv6 routing header sends the
-// packet to first, as fl6_update_dst and the push (ipv6_push_rthdr0,
-// ipv6_push_rthdr4) make it the header's destination: addr[0] for types 0
-// and 2, segments[segments_left] for a segment routing header (type 4).
-// Malformed headers yield nothing; the kernel refuses them anyway.
-func routingHeaderFirstHop(rt []byte) (netip.Addr, bool) {
-	if len(rt) < 8 || len(rt) != (int(rt[1])+1)*8 {
-		return netip.Addr{}, false
-	}
-	i := 0
-	switch rt[2] {
-	case 0, 2:
-	case 4:
-		i = int(rt[3])
-	default:
-		return netip.Addr{}, false
-	}
-	off := 8 + 16*i
-	if off+16 > len(rt) {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom16([16]byte(rt[off : off+16])), true
-}
-
-// sourceRouteFirstHop finds a loose or strict source route (IPOPT_LSRR 131,
-// IPOPT_SSRR 137) in IP options as given to setsockopt or IP_RETOPTS, and
-// returns its first address: ip_options_get moves that address into
-// opt->faddr, so the packet leaves for it rather than for the destination.
-// Malformed options yield nothing; the kernel will reject them anyway.
-func sourceRouteFirstHop(opts []byte) (netip.Addr, bool) {
-	w := header.WalkIPv4Options(opts)
-	for w.Next() {
-		o := w.Option().Bytes
-		if (o[0] == header.IPv4OptLSRR || o[0] == header.IPv4OptSSRR) && len(o) >= 7 {
-			return netip.AddrFrom4([4]byte(o[3:7])), true
-		}
-	}
-	return netip.Addr{}, false
 }
 
 // setupLink creates the veth pair between the namespaces and brings

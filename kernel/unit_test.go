@@ -46,7 +46,7 @@ func TestSourceRouteFirstHop(t *testing.T) {
 		{"no options", nil, ""},
 	}
 	for _, tt := range tests {
-		got, ok := sourceRouteFirstHop(tt.opts)
+		got, ok := scenario.SourceRouteFirstHop(tt.opts)
 		if (tt.want == "" && ok) || (tt.want != "" && (!ok || got.String() != tt.want)) {
 			t.Errorf("%s: got %v %v, want %q", tt.name, got, ok, tt.want)
 		}
