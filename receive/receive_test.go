@@ -467,3 +467,49 @@ func TestIPv6ZeroChecksumAndPortUnreachable(t *testing.T) {
 		t.Errorf("after 100 ms: %d replies, want 1", n)
 	}
 }
+
+// TestBindOverlap holds Bind to inet_rcv_saddr_equal's cases, as the
+// kernel answered them (two-ended fuzz, seed 7001: indices 45 and 52).
+func TestBindOverlap(t *testing.T) {
+	v6addr := netip.MustParseAddr("fd00::2")
+	bind := func(h *Host, inet6 bool, ap string, opts ...Option) int {
+		s := h.NewSocket(false, inet6)
+		for _, o := range opts {
+			s.Setsockopt(o, 1)
+		}
+		return s.Bind(netip.MustParseAddrPort(ap))
+	}
+	host := func() *Host {
+		return NewHost(Config{Addrs: []netip.Addr{peerAddr, v6addr}, Addr4: peerAddr, Ifindex: 2, MTU: 1500, Seed: 1})
+	}
+	for _, tc := range []struct {
+		name        string
+		first       func(h *Host)
+		inet6       bool
+		second      string
+		want        int
+		secondV6Opt []Option
+	}{
+		{"IPv6 unicast after IPv4 wildcard", func(h *Host) { bind(h, false, "0.0.0.0:9000") }, true, "[fd00::2]:9000", 0, nil},
+		{"IPv4 address after dual-stack wildcard", func(h *Host) { bind(h, true, "[::]:9000") }, false, "10.0.0.2:9000", eaddrinuse, nil},
+		{"IPv4 after v6only wildcard", func(h *Host) { bind(h, true, "[::]:9000", IPv6V6Only) }, false, "0.0.0.0:9000", 0, nil},
+		{"v6only wildcard after IPv4 wildcard", func(h *Host) { bind(h, false, "0.0.0.0:9000") }, true, "[::]:9000", 0, []Option{IPv6V6Only}},
+		{"dual-stack wildcard after IPv4 wildcard", func(h *Host) { bind(h, false, "0.0.0.0:9000") }, true, "[::]:9000", eaddrinuse, nil},
+		{"IPv4 address after a connected dual-stack wildcard", func(h *Host) {
+			s := h.NewSocket(false, true)
+			s.Bind(netip.MustParseAddrPort("[::]:9000"))
+			s.Connect(netip.MustParseAddrPort("[fd00::1]:40000"))
+		}, false, "10.0.0.2:9000", 0, nil},
+		{"IPv4 address after a dual-stack wildcard connected to a v4-mapped peer", func(h *Host) {
+			s := h.NewSocket(false, true)
+			s.Bind(netip.MustParseAddrPort("[::]:9000"))
+			s.Connect(netip.MustParseAddrPort("[::ffff:10.0.0.1]:40000"))
+		}, false, "10.0.0.2:9000", eaddrinuse, nil},
+	} {
+		h := host()
+		tc.first(h)
+		if got := bind(h, tc.inet6, tc.second, tc.secondV6Opt...); got != tc.want {
+			t.Errorf("%s: bind %s: errno %d, want %d", tc.name, tc.second, got, tc.want)
+		}
+	}
+}

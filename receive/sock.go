@@ -82,6 +82,7 @@ func (s *Sock) Bind(ap netip.AddrPort) int {
 	if s.inet6 != (a.Is6() && !a.Is4In6()) && !(s.inet6 && a.Is4In6()) {
 		return eafnosupport
 	}
+	v6, v4 := bindAddrs(s.inet6, a)
 	a = a.Unmap()
 	if !a.IsUnspecified() && !h.isLocal(a) {
 		return eaddrnotavail
@@ -92,10 +93,8 @@ func (s *Sock) Bind(ap netip.AddrPort) int {
 		if t.lite != s.lite || t.num != ap.Port() || (t.reuseport && s.reuseport) || (t.reuse && s.reuse) {
 			continue
 		}
-		if t.rcvSaddr.IsUnspecified() || a.IsUnspecified() || t.rcvSaddr == a {
-			if t.inet6 == s.inet6 || !(t.v6only || s.v6only) {
-				return eaddrinuse
-			}
+		if inetRcvSaddrEqual(s.inet6, s.v6only, v6, v4, t) {
+			return eaddrinuse
 		}
 	}
 	s.rcvSaddr, s.num = a, ap.Port()
@@ -107,6 +106,81 @@ func (s *Sock) Bind(ap netip.AddrPort) int {
 		h.chain = append([]*Sock{s}, h.chain...)
 	}
 	return 0
+}
+
+// loopback4IPv6 is LOOPBACK4_IPV6 (127.0.0.6): the inet_rcv_saddr of an
+// AF_INET6 socket bound or connected to a (non-mapped) IPv6 address, so
+// that no IPv4 lookup or bind ever matches it.
+var loopback4IPv6 = netip.AddrFrom4([4]byte{127, 0, 0, 6})
+
+// bindAddrs is what inet_bind / inet6_bind store for address a: v6 is
+// sk_v6_rcv_saddr (invalid for an AF_INET socket, which has none), v4 is
+// inet_rcv_saddr.
+func bindAddrs(inet6 bool, a netip.Addr) (v6, v4 netip.Addr) {
+	if !inet6 {
+		return netip.Addr{}, a.Unmap()
+	}
+	v6 = netip.AddrFrom16(a.As16())
+	switch {
+	case a.Is4() || a.Is4In6():
+		v4 = a.Unmap()
+	case a.IsUnspecified():
+		v4 = netip.IPv4Unspecified()
+	default:
+		v4 = loopback4IPv6
+	}
+	return v6, v4
+}
+
+// rcvAddrs is bindAddrs of the socket as it stands: an AF_INET6 socket
+// connected from the wildcard has taken the route's source
+// (__ip6_datagram_connect: sk_v6_rcv_saddr the peer's IPv6 address and
+// inet_rcv_saddr LOOPBACK4_IPV6, or both the IPv4 source for a
+// v4-mapped destination).
+func (s *Sock) rcvAddrs() (v6, v4 netip.Addr) {
+	if s.inet6 && s.connected && s.rcvSaddr.IsUnspecified() {
+		if s.daddr.Is4() {
+			return bindAddrs(true, netip.AddrFrom16(s.h.cfg.Addr4.As16()))
+		}
+		for _, a := range s.h.cfg.Addrs {
+			if a.Is6() {
+				return a, loopback4IPv6
+			}
+		}
+	}
+	return bindAddrs(s.inet6, s.rcvSaddr)
+}
+
+// inetRcvSaddrEqual mirrors inet_rcv_saddr_equal(sk, sk2, true), the test
+// udp_lib_lport_inuse makes of a port's sockets: whether a socket of
+// family inet6 binding v6/v4 overlaps t. An AF_INET t has no IPv6
+// address (ipv6_addr_type's IPV6_ADDR_MAPPED for it).
+func inetRcvSaddrEqual(inet6, v6only bool, v6, v4 netip.Addr, t *Sock) bool {
+	t6, t4 := t.rcvAddrs()
+	if !inet6 {
+		// ipv4_rcv_saddr_equal
+		if t.v6only {
+			return false
+		}
+		return v4 == t4 || v4.IsUnspecified() || t4.IsUnspecified()
+	}
+	// ipv6_rcv_saddr_equal
+	mapped := func(a netip.Addr) bool { return !a.IsValid() || a.Is4In6() }
+	any := func(a netip.Addr) bool { return a.IsValid() && a.IsUnspecified() }
+	switch {
+	case mapped(v6) && mapped(t6):
+		if t.v6only {
+			return false
+		}
+		return v4 == t4 || v4.IsUnspecified() || t4.IsUnspecified()
+	case any(v6) && any(t6):
+		return true
+	case any(t6) && !(t.v6only && mapped(v6)):
+		return true
+	case any(v6) && !(v6only && mapped(t6)):
+		return true
+	}
+	return t6.IsValid() && v6 == t6
 }
 
 func (h *Host) isLocal(a netip.Addr) bool {
