@@ -21,6 +21,9 @@ import (
 type senderMib struct {
 	udp [2][2]struct {
 		outDatagrams int
+		// sndbufErrors counts the sends that failed ENOBUFS
+		// (udp_sendmsg's and udpv6_sendmsg's UDP_MIB_SNDBUFERRORS).
+		sndbufErrors int
 	}
 	icmpInMsgs, icmpInDestUnreachs   int
 	icmp6InMsgs, icmp6InDestUnreachs int
@@ -39,6 +42,9 @@ func (m *senderMib) counters(prefix string, into map[string]int64) {
 		for j := range m.udp[i] {
 			if v := m.udp[i][j].outDatagrams; v != 0 {
 				into[prefix+tables[i][j]+".OutDatagrams"] = int64(v)
+			}
+			if v := m.udp[i][j].sndbufErrors; v != 0 {
+				into[prefix+tables[i][j]+".SndbufErrors"] = int64(v)
 			}
 		}
 	}

@@ -328,6 +328,9 @@ func (s *Socket) appendSkbs(q *skbQueue, c *cork, lim *appendLimits, payload []b
 			if s.tracing() {
 				s.tracef(lim.fn, "return", "-ENOBUFS", "sk_wmem_alloc %d > 2 * sk_sndbuf %d: no more skbs for this socket", 1+q.charged, 2*sockSndbuf)
 			}
+			// udp_sendmsg (udpv6_sendmsg) counts it on the way out:
+			// UDP_MIB_SNDBUFERRORS of the family the datagram is built in.
+			s.mib.udp[b2i(lim.v6)][b2i(s.proto == scenario.UDPLite)].sndbufErrors++
 			return errno.ENOBUFS
 		}
 		obj := skbHeadSize(alloclen + lim.allocExtra)

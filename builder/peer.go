@@ -1,7 +1,6 @@
 package builder
 
 import (
-
 	"github.com/udpbuild/udpbuild/errno"
 	"github.com/udpbuild/udpbuild/header"
 	"github.com/udpbuild/udpbuild/receive"

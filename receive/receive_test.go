@@ -513,3 +513,27 @@ func TestBindOverlap(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectMappedFromIPv6: an AF_INET6 socket bound to an IPv6 address,
+// or IPV6_V6ONLY, cannot connect to a v4-mapped address (ENETUNREACH); a
+// dual-stack wildcard one can.
+func TestConnectMappedFromIPv6(t *testing.T) {
+	h := NewHost(Config{Addrs: []netip.Addr{peerAddr, netip.MustParseAddr("fd00::2")}, Addr4: peerAddr, Ifindex: 2, MTU: 1500, Seed: 1})
+	mapped := netip.MustParseAddrPort("[::ffff:10.0.0.1]:40000")
+	bound := h.NewSocket(false, true)
+	bound.Bind(netip.MustParseAddrPort("[fd00::2]:9000"))
+	if e := bound.Connect(mapped); e != enetunreach {
+		t.Errorf("bound to fd00::2: errno %d, want ENETUNREACH", e)
+	}
+	only := h.NewSocket(false, true)
+	only.Setsockopt(IPv6V6Only, 1)
+	only.Bind(netip.MustParseAddrPort("[::]:9001"))
+	if e := only.Connect(mapped); e != enetunreach {
+		t.Errorf("IPV6_V6ONLY: errno %d, want ENETUNREACH", e)
+	}
+	wild := h.NewSocket(false, true)
+	wild.Bind(netip.MustParseAddrPort("[::]:9002"))
+	if e := wild.Connect(mapped); e != 0 {
+		t.Errorf("dual-stack wildcard: errno %d, want 0", e)
+	}
+}

@@ -195,11 +195,22 @@ func (h *Host) isLocal(a netip.Addr) bool {
 // Connect mirrors __ip4_datagram_connect (and its IPv6 twin) for what the
 // receive path reads; it returns an errno value.
 func (s *Sock) Connect(to netip.AddrPort) int {
+	if s.inet6 && to.Addr().Is4In6() {
+		// __ip6_datagram_connect to a v4-mapped address: an IPV6_V6ONLY
+		// socket is ENETUNREACH, and so is one bound to an IPv6 address,
+		// whose inet_saddr LOOPBACK4_IPV6 no IPv4 route leaves from
+		// (__ip4_datagram_connect) [live: two-ended fuzz, seed 7100
+		// index 112].
+		if _, v4 := s.rcvAddrs(); s.v6only || v4 == loopback4IPv6 {
+			return enetunreach
+		}
+	}
 	s.connect(to)
 	return 0
 }
 
 const (
+	enetunreach   = 101
 	eafnosupport  = 97
 	eaddrinuse    = 98
 	eaddrnotavail = 99
