@@ -536,4 +536,14 @@ func TestConnectMappedFromIPv6(t *testing.T) {
 	if e := wild.Connect(mapped); e != 0 {
 		t.Errorf("dual-stack wildcard: errno %d, want 0", e)
 	}
+	// A socket whose bind failed is unbound: it connects as the wildcard
+	// does [live: seed 7200 index 8].
+	h.NewSocket(false, true).Bind(netip.MustParseAddrPort("[::]:9003"))
+	failed := h.NewSocket(false, true)
+	if e := failed.Bind(netip.MustParseAddrPort("[fd00::2]:9003")); e != eaddrinuse {
+		t.Fatalf("bind: errno %d, want EADDRINUSE", e)
+	}
+	if e := failed.Connect(mapped); e != 0 {
+		t.Errorf("after a failed bind: errno %d, want 0", e)
+	}
 }

@@ -117,6 +117,13 @@ var loopback4IPv6 = netip.AddrFrom4([4]byte{127, 0, 0, 6})
 // sk_v6_rcv_saddr (invalid for an AF_INET socket, which has none), v4 is
 // inet_rcv_saddr.
 func bindAddrs(inet6 bool, a netip.Addr) (v6, v4 netip.Addr) {
+	if !a.IsValid() {
+		// Not bound (or its bind failed): the wildcard.
+		a = netip.IPv4Unspecified()
+		if inet6 {
+			a = netip.IPv6Unspecified()
+		}
+	}
 	if !inet6 {
 		return netip.Addr{}, a.Unmap()
 	}
