@@ -78,13 +78,8 @@ func (s *Socket) ipSetupCork(c *cork, ipc *ipcm, fl flow) errno.Errno {
 	c.dstMTU, c.dstLocked = s.rt.dstMTU(fl.daddr)
 	c.exc = s.rt.exception(fl.daddr) != nil
 	c.fragsize = s.rt.mtu()
-	fragWhy := "the device MTU (ip_sk_use_pmtu: pmtudisc " + s.pmtudisc.String() + " >= probe)"
 	if ipSkUsePmtu(s.pmtudisc) {
 		c.fragsize = c.dstMTU
-		fragWhy = "dst_mtu, the path MTU (ip_sk_use_pmtu: pmtudisc " + s.pmtudisc.String() + ")"
-		if c.dstMTU != s.rt.mtu() {
-			fragWhy += fmt.Sprintf(": the route exception for %s", fl.daddr)
-		}
 	}
 	c.outMTU = c.fragsize
 	if !ipSkUsePmtu(s.pmtudisc) {
@@ -99,6 +94,15 @@ func (s *Socket) ipSetupCork(c *cork, ipc *ipcm, fl flow) errno.Errno {
 	c.tos = ipc.tos
 	c.fl = fl
 	if s.tracing() {
+		// Built only when tracing: the strings cost a send two
+		// allocations.
+		fragWhy := "the device MTU (ip_sk_use_pmtu: pmtudisc " + s.pmtudisc.String() + " >= probe)"
+		if ipSkUsePmtu(s.pmtudisc) {
+			fragWhy = "dst_mtu, the path MTU (ip_sk_use_pmtu: pmtudisc " + s.pmtudisc.String() + ")"
+			if c.dstMTU != s.rt.mtu() {
+				fragWhy += fmt.Sprintf(": the route exception for %s", fl.daddr)
+			}
+		}
 		s.tracef("ip_setup_cork", "cork->fragsize", c.fragsize, fragWhy)
 		if c.gsoSize > 0 {
 			s.tracef("ip_setup_cork", "cork->gso_size", c.gsoSize, "UDP_SEGMENT")
