@@ -65,52 +65,15 @@ type pathRouter struct {
 // icmp plays one icmp step on socket s.
 func (p *pathRouter) icmp(ic *scenario.ICMP, step int, s *Socket) (report.Step, error) {
 	r := report.Step{Op: "icmp"}
-	q := p.quotes.quote
-	if len(q) < 1 {
-		if s.tracing() {
-			s.tracef("icmp", "sent", "nothing", "no datagram has left the socket: nothing to quote")
-		}
-		return r, nil
-	}
-	v6 := q[0]>>4 == 6
-	typ, code, ok := ic.Type.Codes(v6)
+	e, why, ok := ic.Message(p.quotes.quote, p.mtu)
 	if !ok {
 		if s.tracing() {
-			s.tracef("icmp", "sent", "nothing", "%s has no %s form; the last datagram is of that family", ic.Type, map[bool]string{false: "IPv4", true: "IPv6"}[v6])
+			s.tracef("icmp", "sent", "nothing", "%s", why)
 		}
 		return r, nil
 	}
-	e := header.ICMPError{SrcMAC: p.macs[1], DstMAC: p.macs[0], Type: uint8(typ), Code: uint8(code)}
-	switch {
-	case ic.Type == scenario.ICMPFragNeeded:
-		e.Info = ic.MTU & 0xffff
-	case ic.Type == scenario.ICMPPacketTooBig:
-		e.Info = ic.MTU
-	case ic.Type == scenario.ICMPParameterProblem && !v6:
-		e.Info = ic.Pointer << 24
-	case ic.Type == scenario.ICMPParameterProblem:
-		e.Info = ic.Pointer
-	}
-	if v6 {
-		ip := header.IPv6(q)
-		e.Src, e.Dst = ip.Dst(), ip.Src()
-	} else {
-		ip := header.IPv4(q)
-		e.Src, e.Dst = ip.Dst(), ip.Src()
-	}
-	e.Quote = q[:scenario.ICMPQuoteLen(v6, p.mtu, len(q))]
-	if ic.From.IsValid() {
-		if ic.From.Is4() == v6 {
-			// The sends before the step were of both families and the
-			// last to leave is not the one the loader checked from
-			// against: nothing to send, as for a type it lacks.
-			if s.tracing() {
-				s.tracef("icmp", "sent", "nothing", "from %s is not of the last datagram's family", ic.From)
-			}
-			return r, nil
-		}
-		e.Src = ic.From
-	}
+	e.SrcMAC, e.DstMAC = p.macs[1], p.macs[0]
+	typ, code := e.Type, e.Code
 	p.buf = e.Build(p.buf[:0])
 	r.Ret = len(p.buf) - header.EthernetLen
 	fi := FrameInfo{Step: step, Dir: report.DirPeer, Datagram: *p.frames, Kind: report.ICMP, Count: 1,

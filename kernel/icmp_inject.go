@@ -39,42 +39,14 @@ func (r *runner) noteQuote(fs []report.Frame) {
 // the type has no form in the quoted datagram's family, as the model.
 func (r *runner) icmp(ic *scenario.ICMP) (report.Step, error) {
 	st := report.Step{Op: "icmp"}
-	q := r.quote
-	if len(q) == 0 {
-		return st, nil
-	}
-	v6 := q[0]>>4 == 6
-	typ, code, ok := ic.Type.Codes(v6)
+	// As the model: nothing (ret 0) when the step has nothing to send.
+	e, _, ok := ic.Message(r.quote, r.plan.mtu)
 	if !ok {
 		return st, nil
 	}
-	e := header.ICMPError{Type: uint8(typ), Code: uint8(code)}
+	v6 := r.quote[0]>>4 == 6
 	copy(e.SrcMAC[:], r.plan.dstMAC)
 	copy(e.DstMAC[:], r.plan.srcMAC)
-	switch {
-	case ic.Type == scenario.ICMPFragNeeded:
-		e.Info = ic.MTU & 0xffff
-	case ic.Type == scenario.ICMPPacketTooBig:
-		e.Info = ic.MTU
-	case ic.Type == scenario.ICMPParameterProblem && !v6:
-		e.Info = ic.Pointer << 24
-	case ic.Type == scenario.ICMPParameterProblem:
-		e.Info = ic.Pointer
-	}
-	if v6 {
-		ip := header.IPv6(q)
-		e.Src, e.Dst = ip.Dst(), ip.Src()
-	} else {
-		ip := header.IPv4(q)
-		e.Src, e.Dst = ip.Dst(), ip.Src()
-	}
-	e.Quote = q[:scenario.ICMPQuoteLen(v6, r.plan.mtu, len(q))]
-	if ic.From.IsValid() {
-		if ic.From.Is4() == v6 {
-			return st, nil // as the model: not of the last datagram's family
-		}
-		e.Src = ic.From
-	}
 	frame := e.Build(nil)
 	if err := r.pf.inject(frame, v6); err != nil {
 		return st, err

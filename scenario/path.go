@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/udpbuild/udpbuild/header"
 )
 
 // This file is the path events of docs/scenario.md: the icmp step (a
@@ -122,6 +124,54 @@ func ICMPQuoteLen(v6 bool, linkMTU, frameLen int) int {
 		n = min(ICMPQuote6, linkMTU-40-8)
 	}
 	return max(min(n, frameLen), 0)
+}
+
+// Message is the router's message for the icmp step when q is the first
+// frame of the last datagram the sender sent (from its IP header on) and
+// linkMTU the link's: its type and code in q's family, its info (the MTU
+// or the pointer), from q's destination (or From) to q's source, quoting
+// ICMPQuoteLen bytes. The MACs are the caller's. When the step sends
+// nothing (nothing has left yet, the type has no form in q's family, or
+// From is of the other family), ok is false and why says which. The model
+// and the kernel runner both build the step's frame from it.
+func (ic *ICMP) Message(q []byte, linkMTU int) (e header.ICMPError, why string, ok bool) {
+	if len(q) == 0 {
+		return e, "no datagram has left the socket: nothing to quote", false
+	}
+	v6 := q[0]>>4 == 6
+	typ, code, ok := ic.Type.Codes(v6)
+	if !ok {
+		return e, fmt.Sprintf("%s has no %s form; the last datagram is of that family", ic.Type, map[bool]string{false: "IPv4", true: "IPv6"}[v6]), false
+	}
+	e.Type, e.Code = uint8(typ), uint8(code)
+	switch {
+	case ic.Type == ICMPFragNeeded:
+		e.Info = ic.MTU & 0xffff
+	case ic.Type == ICMPPacketTooBig:
+		e.Info = ic.MTU
+	case ic.Type == ICMPParameterProblem && !v6:
+		e.Info = ic.Pointer << 24
+	case ic.Type == ICMPParameterProblem:
+		e.Info = ic.Pointer
+	}
+	if v6 {
+		ip := header.IPv6(q)
+		e.Src, e.Dst = ip.Dst(), ip.Src()
+	} else {
+		ip := header.IPv4(q)
+		e.Src, e.Dst = ip.Dst(), ip.Src()
+	}
+	e.Quote = q[:ICMPQuoteLen(v6, linkMTU, len(q))]
+	if ic.From.IsValid() {
+		if ic.From.Is4() == v6 {
+			// The sends before the step were of both families and the
+			// last to leave is not the one the loader checked from
+			// against: nothing to send, as for a type it lacks.
+			return e, fmt.Sprintf("from %s is not of the last datagram's family", ic.From), false
+		}
+		e.Src = ic.From
+	}
+	return e, "", true
 }
 
 // OptIPMTU is what a getsockopt step reads on an AF_INET socket (SOL_IP
