@@ -105,12 +105,9 @@ func openCapture(ns, dev string, src, dst net.HardwareAddr) (*capture, error) {
 			return fmt.Errorf("kernel: AF_PACKET socket: %w", err)
 		}
 		c.fd = fd
-		ifr, err := unix.NewIfreq(dev)
+		ifindex, err := ifIndex(fd, dev)
 		if err != nil {
-			return fmt.Errorf("kernel: interface %s: %w", dev, err)
-		}
-		if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-			return fmt.Errorf("kernel: SIOCGIFINDEX %s: %w", dev, err)
+			return err
 		}
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, captureRcvBuf); err != nil {
 			return fmt.Errorf("kernel: capture SO_RCVBUFFORCE: %w", err)
@@ -126,7 +123,6 @@ func openCapture(ns, dev string, src, dst net.HardwareAddr) (*capture, error) {
 			}
 			c.vnetLen = vnetHdrLen
 		}
-		ifindex := int(ifr.Uint32())
 		c.ifindex = ifindex
 		sll := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
 		if err := unix.Bind(fd, sll); err != nil {
@@ -576,4 +572,17 @@ func next(n *int) int {
 	v := *n
 	*n++
 	return v
+}
+
+// ifIndex is dev's interface index (SIOCGIFINDEX on fd, a socket of the
+// namespace dev is in).
+func ifIndex(fd int, dev string) (int, error) {
+	ifr, err := unix.NewIfreq(dev)
+	if err != nil {
+		return 0, fmt.Errorf("kernel: interface %s: %w", dev, err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, fmt.Errorf("kernel: SIOCGIFINDEX %s: %w", dev, err)
+	}
+	return int(ifr.Uint32()), nil
 }

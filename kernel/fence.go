@@ -47,14 +47,10 @@ func openPeerFence(ns, dev string, token [fenceLen]byte, src, dst net.HardwareAd
 			return fmt.Errorf("kernel: peer fence socket: %w", err)
 		}
 		pf.fd = fd
-		ifr, err := unix.NewIfreq(dev)
+		ifindex, err := ifIndex(fd, dev)
 		if err != nil {
-			return fmt.Errorf("kernel: interface %s: %w", dev, err)
+			return err
 		}
-		if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-			return fmt.Errorf("kernel: SIOCGIFINDEX %s: %w", dev, err)
-		}
-		ifindex := int(ifr.Uint32())
 		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(fenceEtherType), Ifindex: ifindex}); err != nil {
 			return fmt.Errorf("kernel: binding the peer fence socket to %s: %w", dev, err)
 		}
